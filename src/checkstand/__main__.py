@@ -1,0 +1,3 @@
+from checkstand.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Merchant accounts and the API keys that act for them."""

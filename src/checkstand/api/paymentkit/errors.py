@@ -1,0 +1,18 @@
+"""The PaymentKit dialect's error body: RFC 9457 problem details plus a stable ``code``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checkstand.core.errors import CheckstandError
+
+
+def paymentkit_error_body(error: CheckstandError, request_id: str) -> dict[str, Any]:
+    return {
+        "type": f"https://checkstand.dev/errors/{error.code}",
+        "title": error.title,
+        "detail": error.detail,
+        "status": error.status_code,
+        "code": error.code,
+        "request_id": request_id,
+    }

@@ -1,0 +1,67 @@
+"""The ASGI application: routers, middleware, error handlers, and (optionally) the in-process worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand import __version__
+from checkstand.api.errors import install_error_handlers
+from checkstand.api.paymentkit import accounts as pk_accounts
+from checkstand.core.idempotency import idempotency_guard
+from checkstand.core.request_context import RequestContextMiddleware
+from checkstand.core.unit_of_work import UnitOfWorkMiddleware, db_session
+from checkstand.db import Database, connect
+from checkstand.settings import Settings
+from checkstand.worker import Worker
+
+PAYMENTKIT_ROUTERS: list[APIRouter] = [pk_accounts.router]
+
+
+def create_app(settings: Settings, *, database: Database | None = None, run_worker: bool = False) -> FastAPI:
+    """Build the app. ``database`` lets tests share an engine; by default one is made from ``settings``."""
+    db = database or connect(settings.resolved_database_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        worker_task = None
+        worker = Worker(db, settings)
+        if run_worker:
+            worker_task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                worker.stop()
+                await worker_task
+            if database is None:
+                await db.dispose()
+
+    app = FastAPI(
+        title="Checkstand",
+        version=__version__,
+        description="Self-hosted checkout: sessions, hosted pages, payments, subscriptions and signed webhooks.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    install_error_handlers(app)
+    for router in PAYMENTKIT_ROUTERS:
+        app.include_router(router, dependencies=[Depends(idempotency_guard)])
+    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
+    # Outermost last: the request id must exist before the unit of work logs or renders anything.
+    app.add_middleware(UnitOfWorkMiddleware, database=db)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+async def healthz(session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, str]:
+    """Up and able to reach its database."""
+    await session.execute(text("SELECT 1"))
+    return {"status": "ok"}

@@ -1,0 +1,1 @@
+"""Pieces every module shares: ids, money, clock, errors, pagination, idempotency, auth."""

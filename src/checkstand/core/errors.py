@@ -1,0 +1,91 @@
+"""Typed errors that services raise and routers never have to translate by hand.
+
+A service raises one of these; the app's exception handlers render it in the dialect of the request. Each carries a
+stable machine ``code`` that clients can branch on, and a human ``detail`` that is safe to show (never a secret, never
+a stack trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+class CheckstandError(Exception):
+    """Base of every business error: a 4xx with a stable code."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+    title: str = "Bad request"
+
+    def __init__(self, detail: str, *, code: str | None = None, **context: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.context = context
+
+
+class NotAuthenticated(CheckstandError):
+    status_code = 401
+    code = "not_authenticated"
+    title = "Not authenticated"
+
+
+class PermissionDenied(CheckstandError):
+    status_code = 403
+    code = "permission_denied"
+    title = "Permission denied"
+
+
+class NotFound(CheckstandError):
+    status_code = 404
+    code = "not_found"
+    title = "Not found"
+
+    def __init__(self, kind: str, object_id: str) -> None:
+        # The id the client sent is echoed back so a log line can be matched; whether it exists elsewhere is not told.
+        super().__init__(f"No {kind} with id {object_id!r}.", code=f"{kind}_not_found")
+
+
+class Conflict(CheckstandError):
+    status_code = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class BusinessRuleViolation(CheckstandError):
+    """The request is well-formed but the domain refuses it (an expired coupon, a closed session...)."""
+
+    status_code = 422
+    code = "business_rule_violation"
+    title = "Unprocessable request"
+
+
+class RateLimited(CheckstandError):
+    status_code = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One entry of FastAPI's validation error list: where, what, and a machine type."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str = "value_error"
+
+
+class InvalidFields(Exception):
+    """Validation a schema can't express (it needs the database): rendered as FastAPI's 422 body, so a client
+    parses it the same way as a schema error."""
+
+    def __init__(self, problems: Sequence[FieldProblem]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in problems))
+        self.problems = list(problems)
+
+    @classmethod
+    def one(cls, loc: tuple[str | int, ...], msg: str, type: str = "value_error") -> InvalidFields:
+        return cls([FieldProblem(loc, msg, type)])

@@ -1,0 +1,61 @@
+"""``limit``/``offset`` pagination, the same query for both dialects; each dialect renders its own envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
+
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int = 20
+    offset: int = 0
+
+
+def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items at most.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="How many items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit=limit, offset=offset)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    total: int
+    limit: int
+    offset: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.offset + len(self.items) < self.total
+
+
+async def paginate(session: AsyncSession, query: Select[tuple[T]], params: PageParams) -> Page[T]:
+    """Run ``query`` (already filtered and ordered) for one page, with the total it would match unpaged."""
+    total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
+    return Page(items=rows, total=total or 0, limit=params.limit, offset=params.offset)
+
+
+def paymentkit_envelope(page: Page[Any], items: list[Any]) -> dict[str, Any]:
+    return {"items": items, "total": page.total, "has_more": page.has_more}
+
+
+def paid_envelope(page: Page[Any], items: list[Any]) -> dict[str, Any]:
+    return {
+        "data": items,
+        "pagination": {"limit": page.limit, "offset": page.offset, "total": page.total, "hasMore": page.has_more},
+    }

@@ -1,0 +1,64 @@
+"""One settings object, read from ``CHECKSTAND_*`` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret.key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CHECKSTAND_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("checkstand-data"), description="Where the SQLite file and keys live.")
+    database_url: str | None = Field(
+        default=None, description="postgresql://... or sqlite:///...; default: SQLite in the data dir."
+    )
+    public_url: str | None = Field(
+        default=None, description="Base of every URL handed to customers; default: the listen address."
+    )
+    secret_key: str | None = Field(
+        default=None, description="Key that encrypts secrets at rest; generated into the data dir when absent."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    idempotency_lock_seconds: int = Field(
+        default=60, ge=1, description="An unfinished idempotent request older than this may be retried."
+    )
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: drivers are filled in so users may write plain ``postgresql://``."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'checkstand.db').resolve()}"
+        for plain, driver in (
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        return url
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @cached_property
+    def resolved_secret_key(self) -> str:
+        """The at-rest encryption key; created once and kept in the data dir so restarts can decrypt."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / SECRET_KEY_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,190 @@
+"""Test plumbing shared by every test module: databases on both backends and a real server process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from checkstand import migrations
+from checkstand.accounts import service as accounts
+from checkstand.db import Database, connect
+
+POSTGRES_ADMIN_DSN = os.environ.get("CHECKSTAND_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def postgres_url(database: str) -> str:
+    base = POSTGRES_ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base}/{database}"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_DSN)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def create_postgres_database(name: str, template: str | None = None) -> str:
+    clause = f' TEMPLATE "{template}"' if template else ""
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"{clause}'))
+    return postgres_url(name)
+
+
+def drop_postgres_database(name: str) -> None:
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def async_url(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+asyncpg://").replace("sqlite://", "sqlite+aiosqlite://")
+
+
+def connect_url(url: str) -> Database:
+    return connect(async_url(url))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A real ``checkstand serve`` process."""
+
+    base_url: str
+    database_url: str
+    data_dir: Path
+    account_id: str
+    secret_key: str
+    process: subprocess.Popen[str]
+    output: list[str]
+
+    def new_account(self, name: str = "Test merchant") -> tuple[str, str]:
+        """A fresh account and secret key in the server's database, made through the service layer."""
+
+        async def make() -> tuple[str, str]:
+            database = connect_url(self.database_url)
+            try:
+                async with database.writing() as session:
+                    account = await accounts.create_account(session, name=name)
+                    issued = await accounts.create_api_key(session, account)
+                    await session.commit()
+                    return account.id, issued.secret
+            finally:
+                await database.dispose()
+
+        return asyncio.run(make())
+
+
+DEMO_ACCOUNT_LINE = re.compile(r"Demo account:\s+(acct_\S+)")
+SECRET_LINE = re.compile(r"Secret key:\s+(sk_\S+)")
+
+
+def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKSTAND_")}
+    env.update(
+        CHECKSTAND_DATA_DIR=str(data_dir),
+        CHECKSTAND_DATABASE_URL=database_url,
+        CHECKSTAND_WORKER_POLL_SECONDS="0.2",
+        **extra,
+    )
+    return env
+
+
+@contextmanager
+def run_server(data_dir: Path, database_url: str, *, no_worker: bool = False, **extra_env: str) -> Iterator[Server]:
+    port = free_port()
+    args = [sys.executable, "-m", "checkstand", "serve", "--port", str(port)]
+    if no_worker:
+        args.append("--no-worker")
+    process = subprocess.Popen(  # noqa: S603 - our own CLI
+        args,
+        env=server_env(data_dir, database_url, **extra_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        account_id, secret = _wait_until_up(process, base_url, output)
+        yield Server(base_url, database_url, data_dir, account_id, secret, process, output)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_until_up(process: subprocess.Popen[str], base_url: str, output: list[str]) -> tuple[str, str]:
+    """Reads the banner (account id, maybe a key) then polls /healthz."""
+    assert process.stdout is not None
+    account_id = secret = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("server exited:\n" + "".join(output))
+        output.append(line)
+        if match := DEMO_ACCOUNT_LINE.search(line):
+            account_id = match.group(1)
+        if match := SECRET_LINE.search(line):
+            secret = match.group(1)
+        if "Secret key:" in line:
+            break
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                _drain_in_background(process, output)
+                return account_id, secret
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not come up:\n" + "".join(output))
+
+
+def _drain_in_background(process: subprocess.Popen[str], output: list[str]) -> None:
+    import threading
+
+    def drain() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+
+    threading.Thread(target=drain, daemon=True).start()
+
+
+def migrated_sqlite_template(directory: Path) -> Path:
+    path = directory / "template.sqlite"
+    migrations.upgrade(async_url(sqlite_url(path)))
+    return path
+
+
+def copy_sqlite(template: Path, destination: Path) -> str:
+    shutil.copyfile(template, destination)
+    return sqlite_url(destination)
