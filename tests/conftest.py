@@ -101,9 +101,7 @@ def frozen_clock() -> Iterator[FrozenClock]:
 
 
 @pytest.fixture(scope="session", params=support.BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[support.Server]:
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[support.Server]:
     """A real ``checkstand serve`` on a free port, one per backend for the whole run (tests make own accounts)."""
     data_dir = tmp_path_factory.mktemp(f"server-{request.param}")
     if request.param == "sqlite":

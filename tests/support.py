@@ -10,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,24 +106,24 @@ DEMO_ACCOUNT_LINE = re.compile(r"Demo account:\s+(acct_\S+)")
 SECRET_LINE = re.compile(r"Secret key:\s+(sk_\S+)")
 
 
-def server_env(data_dir: Path, database_url: str, **extra: str) -> dict[str, str]:
+def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
+    """The environment of a Checkstand process; ``database_url=None`` leaves it on its default SQLite file."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKSTAND_")}
-    env.update(
-        CHECKSTAND_DATA_DIR=str(data_dir),
-        CHECKSTAND_DATABASE_URL=database_url,
-        CHECKSTAND_WORKER_POLL_SECONDS="0.2",
-        **extra,
-    )
+    env.update(CHECKSTAND_DATA_DIR=str(data_dir), CHECKSTAND_WORKER_POLL_SECONDS="0.2", **extra)
+    if database_url is not None:
+        env["CHECKSTAND_DATABASE_URL"] = database_url
     return env
 
 
 @contextmanager
-def run_server(data_dir: Path, database_url: str, *, no_worker: bool = False, **extra_env: str) -> Iterator[Server]:
+def run_server(
+    data_dir: Path, database_url: str | None, *, no_worker: bool = False, **extra_env: str
+) -> Iterator[Server]:
     port = free_port()
     args = [sys.executable, "-m", "checkstand", "serve", "--port", str(port)]
     if no_worker:
         args.append("--no-worker")
-    process = subprocess.Popen(  # noqa: S603 - our own CLI
+    process = subprocess.Popen(
         args,
         env=server_env(data_dir, database_url, **extra_env),
         stdout=subprocess.PIPE,
@@ -131,15 +132,21 @@ def run_server(data_dir: Path, database_url: str, *, no_worker: bool = False, **
     )
     output: list[str] = []
     base_url = f"http://127.0.0.1:{port}"
+    drain: threading.Thread | None = None
     try:
         account_id, secret = _wait_until_up(process, base_url, output)
-        yield Server(base_url, database_url, data_dir, account_id, secret, process, output)
+        drain = threading.Thread(target=_read_rest, args=(process, output), daemon=True)
+        drain.start()
+        url = database_url or sqlite_url(data_dir / "checkstand.db")
+        yield Server(base_url, url, data_dir, account_id, secret, process, output)
     finally:
         process.terminate()
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+        if drain is not None:
+            drain.join(timeout=5)
 
 
 def _wait_until_up(process: subprocess.Popen[str], base_url: str, output: list[str]) -> tuple[str, str]:
@@ -161,22 +168,15 @@ def _wait_until_up(process: subprocess.Popen[str], base_url: str, output: list[s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                _drain_in_background(process, output)
                 return account_id, secret
         except httpx.TransportError:
             time.sleep(0.1)
     raise RuntimeError("server did not come up:\n" + "".join(output))
 
 
-def _drain_in_background(process: subprocess.Popen[str], output: list[str]) -> None:
-    import threading
-
-    def drain() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-
-    threading.Thread(target=drain, daemon=True).start()
+def _read_rest(process: subprocess.Popen[str], output: list[str]) -> None:
+    assert process.stdout is not None
+    output.extend(process.stdout)
 
 
 def migrated_sqlite_template(directory: Path) -> Path:

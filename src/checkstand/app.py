@@ -13,7 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand import __version__
 from checkstand.api.errors import install_error_handlers
-from checkstand.api.paymentkit import accounts as pk_accounts
+from checkstand.api.paymentkit import (
+    accounts,
+    coupons,
+    custom_field_definitions,
+    customers,
+    prices,
+    product_families,
+    products,
+    promotion_codes,
+)
+from checkstand.core.crypto import SecretBox
 from checkstand.core.idempotency import idempotency_guard
 from checkstand.core.request_context import RequestContextMiddleware
 from checkstand.core.unit_of_work import UnitOfWorkMiddleware, db_session
@@ -21,7 +31,16 @@ from checkstand.db import Database, connect
 from checkstand.settings import Settings
 from checkstand.worker import Worker
 
-PAYMENTKIT_ROUTERS: list[APIRouter] = [pk_accounts.router]
+PAYMENTKIT_ROUTERS: list[APIRouter] = [
+    accounts.router,
+    products.router,
+    prices.router,
+    product_families.router,
+    customers.router,
+    custom_field_definitions.router,
+    coupons.router,
+    promotion_codes.router,
+]
 
 
 def create_app(settings: Settings, *, database: Database | None = None, run_worker: bool = False) -> FastAPI:
@@ -51,6 +70,7 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.secret_box = SecretBox(settings.resolved_secret_key)
     install_error_handlers(app)
     for router in PAYMENTKIT_ROUTERS:
         app.include_router(router, dependencies=[Depends(idempotency_guard)])

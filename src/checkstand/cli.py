@@ -40,9 +40,7 @@ def main() -> None:
 
 def _settings(**overrides: object) -> Settings:
     settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     return settings
@@ -66,7 +64,9 @@ def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="Leave background jobs to `checkstand worker`.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="Leave background jobs to `checkstand worker`.")
+    ] = False,
 ) -> None:
     """Run the API, hosted pages and (unless --no-worker) the background worker in one process."""
     settings = _settings(host=host, port=port)
@@ -98,7 +98,9 @@ def _announce_demo_account(settings: Settings) -> None:
     if secret is not None:
         console.print(f"  Secret key:   {secret}   (shown once: store it now)", soft_wrap=True)
     else:
-        console.print(f"  Secret key:   shown on first start; make another with `checkstand keys create --account {account_id}`")
+        console.print(
+            f"  Secret key:   shown on first start; make another with `checkstand keys create --account {account_id}`"
+        )
 
 
 @app.command()
@@ -171,14 +173,35 @@ def keys_create(
 
 
 @keys_cli.command("list")
-def keys_list(account: AccountOption) -> None:
+def keys_list(
+    account: AccountOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+) -> None:
     """List an account's keys (previews only; secrets are never stored)."""
     settings = _settings()
     keys = _run_or_exit(lambda: _in_transaction(settings, lambda s: accounts.list_api_keys(s, account)))
+    rows = [
+        {
+            "key_id": key.id,
+            "preview": key.secret_token_preview,
+            "active": key.is_active,
+            "created_at": key.created_at.isoformat(timespec="seconds"),
+            "description": key.description or "",
+        }
+        for key in keys
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
     table = Table("id", "preview", "active", "created", "description")
-    for key in keys:
-        table.add_row(key.id, key.secret_token_preview + "...", "yes" if key.is_active else "revoked",
-                      key.created_at.isoformat(timespec="seconds"), key.description or "")
+    for row in rows:
+        table.add_row(
+            str(row["key_id"]),
+            f"{row['preview']}...",
+            "yes" if row["active"] else "revoked",
+            str(row["created_at"]),
+            str(row["description"]),
+        )
     console.print(table)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_KEY_FILE = "secret.key"
+SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name
 
 
 class Settings(BaseSettings):
@@ -23,7 +23,8 @@ class Settings(BaseSettings):
         default=None, description="Base of every URL handed to customers; default: the listen address."
     )
     secret_key: str | None = Field(
-        default=None, description="Key that encrypts secrets at rest; generated into the data dir when absent."
+        default=None,
+        description="Key that encrypts secrets at rest; generated into the data dir when absent.",
     )
     host: str = "127.0.0.1"
     port: int = 8000

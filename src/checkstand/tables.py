@@ -1,7 +1,21 @@
 """Imports every module's tables so ``Base.metadata`` knows them all (for Alembic and the tests)."""
 
 from checkstand.accounts import models as accounts_models
+from checkstand.catalog import models as catalog_models
 from checkstand.core import idempotency
+from checkstand.custom_fields import models as custom_fields_models
+from checkstand.customers import models as customers_models
 from checkstand.db import Base
+from checkstand.discounts import models as discounts_models
+from checkstand.webhooks import models as webhooks_models
 
-__all__ = ["Base", "accounts_models", "idempotency"]
+__all__ = [
+    "Base",
+    "accounts_models",
+    "catalog_models",
+    "custom_fields_models",
+    "customers_models",
+    "discounts_models",
+    "idempotency",
+    "webhooks_models",
+]

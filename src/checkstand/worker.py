@@ -59,4 +59,3 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.worker_poll_seconds)
         logger.info("worker stopped")
-

@@ -80,7 +80,9 @@ async def test_a_refused_request_is_replayed_as_refused_and_changed_nothing(
 async def test_overlong_key_is_a_field_error(client: httpx.AsyncClient, merchant: tuple[str, str]) -> None:
     account_id, secret = merchant
     response = await client.post(
-        f"/api/accounts/{account_id}/api-keys", json={}, headers={**bearer(secret), "Idempotency-Key": "k" * 256}
+        f"/api/accounts/{account_id}/api-keys",
+        json={},
+        headers={**bearer(secret), "Idempotency-Key": "k" * 256},
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]

@@ -14,7 +14,7 @@ from checkstand.core import clock
 from checkstand.core.errors import Conflict, NotFound
 from checkstand.core.ids import hash_secret, new_id, new_secret
 
-SECRET_KEY_PREFIX = "sk"
+SECRET_KEY_PREFIX = "sk"  # noqa: S105 - a prefix, not a secret
 PUBLISHABLE_KEY_PREFIX = "pk"
 PREVIEW_LENGTH = 12
 DEMO_ACCOUNT_NAME = "Demo Store"
@@ -30,7 +30,11 @@ class IssuedKey:
 
 async def create_account(session: AsyncSession, *, name: str, description: str | None = None) -> Account:
     account = Account(
-        id=new_id("acct"), name=name, description=description, organization_id=new_id("org"), brand_settings={}
+        id=new_id("acct"),
+        name=name,
+        description=description,
+        organization_id=new_id("org"),
+        brand_settings={},
     )
     session.add(account)
     await session.flush()
@@ -78,11 +82,7 @@ async def create_api_key(session: AsyncSession, account: Account, *, description
 
 
 async def list_api_keys(session: AsyncSession, account_id: str) -> Sequence[ApiKey]:
-    query = (
-        select(ApiKey)
-        .where(ApiKey.account_id == account_id)
-        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-    )
+    query = select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
     return (await session.scalars(query)).all()
 
 

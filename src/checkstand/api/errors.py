@@ -40,9 +40,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def _render(request: Request, error: CheckstandError) -> JSONResponse:
     rid = request_id(request)
     body = (
-        paid_error_body(error, rid)
-        if request.url.path.startswith(PAID_PREFIX)
-        else paymentkit_error_body(error, rid)
+        paid_error_body(error, rid) if request.url.path.startswith(PAID_PREFIX) else paymentkit_error_body(error, rid)
     )
     return JSONResponse(body, status_code=error.status_code)
 
@@ -62,9 +60,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 
 
 def _validation_body(request: Request, problems: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse(
-        {"detail": jsonable_encoder(problems), "request_id": request_id(request)}, status_code=422
-    )
+    return JSONResponse({"detail": jsonable_encoder(problems), "request_id": request_id(request)}, status_code=422)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -42,7 +42,8 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 async def path_account_id(
-    account_id: Annotated[str, Path(description="The account the request acts on.")], principal: CurrentPrincipal
+    account_id: Annotated[str, Path(description="The account the request acts on.")],
+    principal: CurrentPrincipal,
 ) -> str:
     """The ``{account_id}`` of the path, which must be the key's own: another account's is answered as unknown,
     so a key can't even learn which account ids exist."""

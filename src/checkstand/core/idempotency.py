@@ -16,7 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.responses import Response
-from sqlalchemy import LargeBinary, String, delete, update
+from sqlalchemy import ColumnElement, LargeBinary, String, and_, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -71,18 +71,23 @@ class IdempotencyClaim:
     account_id: str
     key: str
 
-    def _where(self) -> tuple[object, ...]:
-        return (IdempotencyRecord.account_id == self.account_id, IdempotencyRecord.key == self.key)
+    def _where(self) -> ColumnElement[bool]:
+        return and_(IdempotencyRecord.account_id == self.account_id, IdempotencyRecord.key == self.key)
 
     async def record(self, session: AsyncSession, status: int, body: bytes, content_type: str) -> None:
         await session.execute(
             update(IdempotencyRecord)
-            .where(*self._where())
-            .values(state=COMPLETED, response_status=status, response_body=body, response_content_type=content_type)
+            .where(self._where())
+            .values(
+                state=COMPLETED,
+                response_status=status,
+                response_body=body,
+                response_content_type=content_type,
+            )
         )
 
     async def release(self, session: AsyncSession) -> None:
-        await session.execute(delete(IdempotencyRecord).where(*self._where(), IdempotencyRecord.state == IN_PROGRESS))
+        await session.execute(delete(IdempotencyRecord).where(self._where(), IdempotencyRecord.state == IN_PROGRESS))
 
 
 async def idempotency_guard(
@@ -167,11 +172,9 @@ async def _claim(
 
 
 async def _take_over(
-    session: AsyncSession, claim: IdempotencyClaim, condition: object, values: dict[str, object]
+    session: AsyncSession, claim: IdempotencyClaim, condition: ColumnElement[bool], values: dict[str, object]
 ) -> bool:
-    result = await session.execute(
-        update(IdempotencyRecord).where(*claim._where(), condition).values(**values)  # type: ignore[arg-type]
-    )
+    result = await session.execute(update(IdempotencyRecord).where(claim._where(), condition).values(**values))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

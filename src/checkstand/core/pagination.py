@@ -43,7 +43,7 @@ class Page(Generic[T]):
         return self.offset + len(self.items) < self.total
 
 
-async def paginate(session: AsyncSession, query: Select[tuple[T]], params: PageParams) -> Page[T]:
+async def paginate(session: AsyncSession, query: Select[T], params: PageParams) -> Page[T]:
     """Run ``query`` (already filtered and ordered) for one page, with the total it would match unpaged."""
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
@@ -57,5 +57,10 @@ def paymentkit_envelope(page: Page[Any], items: list[Any]) -> dict[str, Any]:
 def paid_envelope(page: Page[Any], items: list[Any]) -> dict[str, Any]:
     return {
         "data": items,
-        "pagination": {"limit": page.limit, "offset": page.offset, "total": page.total, "hasMore": page.has_more},
+        "pagination": {
+            "limit": page.limit,
+            "offset": page.offset,
+            "total": page.total,
+            "hasMore": page.has_more,
+        },
     }

@@ -6,7 +6,6 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
-
 from tests.conftest import bearer
 
 
@@ -75,9 +74,7 @@ async def test_secret_is_shown_once_and_revocation_is_immediate(
     assert new_secret not in listed.text
     assert {k["secret_token_preview"] for k in listed.json()} >= {new_secret[:12]}
 
-    revoked = await client.delete(
-        f"/api/accounts/{account_id}/api-keys/{created.json()['id']}", headers=bearer(secret)
-    )
+    revoked = await client.delete(f"/api/accounts/{account_id}/api-keys/{created.json()['id']}", headers=bearer(secret))
     assert revoked.status_code == 200
     assert revoked.json()["is_active"] is False
     after = await client.get(f"/api/accounts/{account_id}", headers=bearer(new_secret))
@@ -106,7 +103,7 @@ async def test_brand_settings_validate_fields(client: httpx.AsyncClient, merchan
         headers=bearer(secret),
     )
     assert good.status_code == 200
-    assert good.json()["accent_color"] == "#112233"
+    assert good.json()["brand_settings"]["accent_color"] == "#112233"
     account = await client.get(f"/api/accounts/{account_id}", headers=bearer(secret))
     assert account.json()["brand_settings"]["name"] == "Acme"
 

@@ -8,4 +8,9 @@ from checkstand.core.errors import CheckstandError
 
 
 def paid_error_body(error: CheckstandError, request_id: str) -> dict[str, Any]:
-    return {"error": error.detail, "code": error.code, "details": f"request_id={request_id}", "request_id": request_id}
+    return {
+        "error": error.detail,
+        "code": error.code,
+        "details": f"request_id={request_id}",
+        "request_id": request_id,
+    }

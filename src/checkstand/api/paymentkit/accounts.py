@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import AnyHttpUrl, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
 from checkstand.accounts.models import Account, ApiKey
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import ResponseModel, WireModel, json_or_form_body
 from checkstand.core.auth import AccountId, CurrentPrincipal
 from checkstand.core.unit_of_work import db_session
 
@@ -108,11 +108,23 @@ async def get_brand_settings(account_id: AccountId, session: Session) -> BrandSe
     return BrandSettings.model_validate((await accounts.get_account(session, account_id)).brand_settings)
 
 
-@router.patch("/{account_id}/brand-settings")
-async def update_brand_settings(account_id: AccountId, body: BrandSettingsUpdate, session: Session) -> BrandSettings:
+@router.patch(
+    "/{account_id}/brand-settings",
+    openapi_extra={
+        "requestBody": {
+            "content": {
+                media: {"schema": BrandSettingsUpdate.model_json_schema()}
+                for media in ("application/json", "multipart/form-data")
+            }
+        }
+    },
+)
+async def update_brand_settings(account_id: AccountId, request: Request, session: Session) -> AccountOut:
+    """Answers with the whole account, as the SDK expects."""
+    body = await json_or_form_body(request, BrandSettingsUpdate)
     account = await accounts.get_account(session, account_id)
     changes = body.model_dump(mode="json", exclude_unset=True)
-    return BrandSettings.model_validate((await accounts.update_brand_settings(session, account, changes)).brand_settings)
+    return AccountOut.of(await accounts.update_brand_settings(session, account, changes))
 
 
 @router.get("/{account_id}/api-keys")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import json
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from starlette.datastructures import UploadFile
+
+M = TypeVar("M", bound=BaseModel)
 
 Metadata = dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]]
 
@@ -21,3 +27,35 @@ class ResponseModel(BaseModel):
 
 def page_body(items: list[Any], total: int, has_more: bool) -> dict[str, Any]:
     return {"items": items, "total": total, "has_more": has_more}
+
+
+async def json_or_form_body(request: Request, model: type[M]) -> M:
+    """Parse a body sent as JSON or as a form: the SDK sends some updates as multipart (they may carry files)."""
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+            form = await request.form()
+            raw: Any = {key: value for key, value in form.items() if not isinstance(value, UploadFile)}
+            uploads = [key for key, value in form.items() if isinstance(value, UploadFile)]
+            if uploads:
+                raise RequestValidationError(
+                    [
+                        {
+                            "loc": ("body", key),
+                            "msg": "file uploads are not accepted; give a URL",
+                            "type": "value_error",
+                        }
+                        for key in uploads
+                    ]
+                )
+        else:
+            raw = json.loads(await request.body() or b"{}")
+        return model.model_validate(raw)
+    except ValueError as error:
+        if isinstance(error, ValidationError):
+            raise RequestValidationError(
+                [{"loc": ("body", *e["loc"]), "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+            ) from error
+        raise RequestValidationError(
+            [{"loc": ("body",), "msg": "body is not valid JSON", "type": "json_invalid"}]
+        ) from error

@@ -1,0 +1,24 @@
+"""Imports every PaymentKit resource module, so each registers how its objects appear in events
+(``@event_payload`` in :mod:`checkstand.webhooks.service`)."""
+
+from checkstand.api.paymentkit import (
+    accounts,
+    coupons,
+    custom_field_definitions,
+    customers,
+    prices,
+    product_families,
+    products,
+    promotion_codes,
+)
+
+__all__ = [
+    "accounts",
+    "coupons",
+    "custom_field_definitions",
+    "customers",
+    "prices",
+    "product_families",
+    "products",
+    "promotion_codes",
+]

@@ -1,0 +1,7 @@
+"""``promotion-codes/``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/api/{account_id}/promotion-codes", tags=["promotion-codes"])

@@ -1,0 +1,1 @@
+"""Products, prices and product families: what a checkout sells."""

@@ -1,0 +1,1 @@
+"""Custom field definitions and the one validator every module uses to set custom fields."""

@@ -1,0 +1,1 @@
+"""Events (the transactional outbox), webhook endpoints and their delivery."""
