@@ -18,10 +18,12 @@ from checkstand.api.paymentkit import (
     coupons,
     custom_field_definitions,
     customers,
+    events,
     prices,
     product_families,
     products,
     promotion_codes,
+    webhook_endpoints,
 )
 from checkstand.core.crypto import SecretBox
 from checkstand.core.idempotency import idempotency_guard
@@ -40,6 +42,8 @@ PAYMENTKIT_ROUTERS: list[APIRouter] = [
     custom_field_definitions.router,
     coupons.router,
     promotion_codes.router,
+    events.router,
+    webhook_endpoints.router,
 ]
 
 

@@ -6,10 +6,12 @@ from checkstand.api.paymentkit import (
     coupons,
     custom_field_definitions,
     customers,
+    events,
     prices,
     product_families,
     products,
     promotion_codes,
+    webhook_endpoints,
 )
 
 __all__ = [
@@ -17,8 +19,10 @@ __all__ = [
     "coupons",
     "custom_field_definitions",
     "customers",
+    "events",
     "prices",
     "product_families",
     "products",
     "promotion_codes",
+    "webhook_endpoints",
 ]

@@ -1,0 +1,103 @@
+"""The list query every PaymentKit list endpoint shares: ``limit``, ``offset``, ``filter`` (a JSON object),
+``sortBy``, ``sortOrder`` (1 or -1) and ``search``, as the SDK sends them.
+
+Each resource declares which fields may be filtered, sorted and searched (:class:`ListSpec`); anything else is a
+422 naming the parameter, so a typo never silently returns everything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Query
+from sqlalchemy import ColumnElement, Select, or_
+from sqlalchemy.orm import InstrumentedAttribute
+
+from checkstand.core.errors import InvalidFields
+from checkstand.core.pagination import MAX_LIMIT, PageParams
+
+T = TypeVar("T")
+
+Scalar = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class ListParams:
+    page: PageParams
+    filters: dict[str, Scalar] = field(default_factory=dict)
+    sort_by: str | None = None
+    descending: bool = True
+    search: str | None = None
+
+
+def list_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items at most.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="How many items to skip.")] = 0,
+    filter: Annotated[
+        str | None, Query(max_length=2000, description='Exact-match conditions as a JSON object, e.g. {"state":"open"}')
+    ] = None,
+    sort_by: Annotated[str | None, Query(alias="sortBy", max_length=64, description="Field to sort by.")] = None,
+    sort_order: Annotated[int | None, Query(alias="sortOrder", description="1 ascending, -1 descending.")] = None,
+    search: Annotated[str | None, Query(max_length=200, description="Case-insensitive keyword.")] = None,
+) -> ListParams:
+    if sort_order not in (None, 1, -1):
+        raise InvalidFields.one(("query", "sortOrder"), "must be 1 (ascending) or -1 (descending)")
+    return ListParams(
+        page=PageParams(limit=limit, offset=offset),
+        filters=_parse_filter(filter),
+        sort_by=sort_by,
+        descending=sort_order != 1,
+        search=search.strip() or None if search else None,
+    )
+
+
+ListQuery = Annotated[ListParams, Depends(list_params)]
+
+
+def _parse_filter(raw: str | None) -> dict[str, Scalar]:
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        raise InvalidFields.one(("query", "filter"), "must be a JSON object") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, str | int | float | bool | None) for v in parsed.values()):
+        raise InvalidFields.one(("query", "filter"), "must be a JSON object of plain values")
+    return parsed
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a resource's list may be filtered, sorted and searched by (wire name -> column)."""
+
+    filterable: dict[str, InstrumentedAttribute[Any]]
+    sortable: dict[str, InstrumentedAttribute[Any]]
+    searchable: tuple[InstrumentedAttribute[Any], ...] = ()
+    created_at: InstrumentedAttribute[Any] | None = None
+    tiebreak: InstrumentedAttribute[Any] | None = None
+
+
+def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> Select[T]:
+    """Filter, search and order ``query`` (already scoped to the account). Newest first unless asked otherwise."""
+    for name, value in params.filters.items():
+        column = spec.filterable.get(name)
+        if column is None:
+            allowed = ", ".join(sorted(spec.filterable)) or "nothing"
+            raise InvalidFields.one(("query", "filter"), f"cannot filter by {name!r}; filterable: {allowed}")
+        query = query.where(column.is_(None) if value is None else column == value)
+    if params.search and spec.searchable:
+        pattern = "%" + params.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in spec.searchable)))
+    order: list[ColumnElement[Any]] = []
+    if params.sort_by is not None:
+        column = spec.sortable.get(params.sort_by)
+        if column is None:
+            allowed = ", ".join(sorted(spec.sortable))
+            raise InvalidFields.one(("query", "sortBy"), f"cannot sort by {params.sort_by!r}; sortable: {allowed}")
+        order.append(column.desc() if params.descending else column.asc())
+    for column in (spec.created_at, spec.tiebreak):
+        if column is not None:
+            order.append(column.desc() if params.descending else column.asc())
+    return query.order_by(*order)
