@@ -19,6 +19,8 @@ from checkstand.settings import Settings
 from checkstand.tables import Base
 from tests import support
 
+pytest_plugins = ["tests.shop"]
+
 
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -63,9 +65,14 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
 async def database(database_url: str, backend: str) -> AsyncIterator[Database]:
     db = support.connect_url(database_url)
     if backend == "postgresql":
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        # DELETE, child tables first: on tables this small it is far quicker than TRUNCATE, which rewrites files.
         async with db.writing() as session:
-            await session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            existing = set(
+                (await session.scalars(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))).all()
+            )
+            for table in reversed(Base.metadata.sorted_tables):
+                if table.name in existing:
+                    await session.execute(table.delete())
             await session.commit()
     yield db
     await db.dispose()

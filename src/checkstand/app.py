@@ -15,11 +15,14 @@ from checkstand import __version__
 from checkstand.api.errors import install_error_handlers
 from checkstand.api.paymentkit import (
     accounts,
+    checkout_sessions,
     coupons,
     custom_field_definitions,
     customers,
     events,
     prices,
+    processor_routes,
+    processors,
     product_families,
     products,
     promotion_codes,
@@ -27,6 +30,7 @@ from checkstand.api.paymentkit import (
 )
 from checkstand.core.crypto import SecretBox
 from checkstand.core.idempotency import idempotency_guard
+from checkstand.core.nul_guard import NulGuardMiddleware
 from checkstand.core.request_context import RequestContextMiddleware
 from checkstand.core.unit_of_work import UnitOfWorkMiddleware, db_session
 from checkstand.db import Database, connect
@@ -44,6 +48,9 @@ PAYMENTKIT_ROUTERS: list[APIRouter] = [
     promotion_codes.router,
     events.router,
     webhook_endpoints.router,
+    processors.router,
+    processor_routes.router,
+    checkout_sessions.router,
 ]
 
 
@@ -81,6 +88,7 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     # Outermost last: the request id must exist before the unit of work logs or renders anything.
     app.add_middleware(UnitOfWorkMiddleware, database=db)
+    app.add_middleware(NulGuardMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 

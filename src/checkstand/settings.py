@@ -34,6 +34,33 @@ class Settings(BaseSettings):
         default=60, ge=1, description="An unfinished idempotent request older than this may be retried."
     )
     worker_poll_seconds: float = Field(default=1.0, gt=0)
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A delivery attempt that takes longer than this, in total, has failed."
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0, gt=0, description="Delay before the first retry; it doubles with each attempt (with jitter)."
+    )
+    webhook_retry_max_delay_seconds: float = Field(
+        default=6 * 3600.0, gt=0, description="Longest delay between two attempts of one delivery."
+    )
+    webhook_retry_window_seconds: float = Field(
+        default=3 * 24 * 3600.0, gt=0, description="How long a failing delivery is retried before it is given up."
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=3 * 24 * 3600.0, gt=0, description="An endpoint failing for this long without a success is disabled."
+    )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a delivery it claimed; a killed worker's deliveries are retried after it.",
+    )
+    webhook_concurrency: int = Field(default=32, ge=1, le=1000, description="Deliveries in flight per worker.")
+    webhook_poll_seconds: float = Field(
+        default=0.2, gt=0, description="How often an idle worker looks for due deliveries (a cheap read)."
+    )
+    webhook_secret_overlap_seconds: int = Field(
+        default=24 * 3600, ge=0, description="How long an old signing secret keeps signing after a roll."
+    )
 
     @property
     def resolved_database_url(self) -> str:

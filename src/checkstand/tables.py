@@ -2,20 +2,24 @@
 
 from checkstand.accounts import models as accounts_models
 from checkstand.catalog import models as catalog_models
+from checkstand.checkout import models as checkout_models
 from checkstand.core import idempotency
 from checkstand.custom_fields import models as custom_fields_models
 from checkstand.customers import models as customers_models
 from checkstand.db import Base
 from checkstand.discounts import models as discounts_models
+from checkstand.payments import models as payments_models
 from checkstand.webhooks import models as webhooks_models
 
 __all__ = [
     "Base",
     "accounts_models",
     "catalog_models",
+    "checkout_models",
     "custom_fields_models",
     "customers_models",
     "discounts_models",
     "idempotency",
+    "payments_models",
     "webhooks_models",
 ]

@@ -13,6 +13,7 @@ from checkstand.accounts.models import Account, ApiKey
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, NotFound
 from checkstand.core.ids import hash_secret, new_id, new_secret
+from checkstand.payments import connections
 
 SECRET_KEY_PREFIX = "sk"  # noqa: S105 - a prefix, not a secret
 PUBLISHABLE_KEY_PREFIX = "pk"
@@ -56,6 +57,8 @@ async def create_demo_account(session: AsyncSession) -> tuple[Account, IssuedKey
     account = await create_account(session, name=DEMO_ACCOUNT_NAME, description="Created on first start.")
     account.is_demo = True
     issued = await create_api_key(session, account, description="Demo key")
+    # A simulator from the start, so the demo takes a test payment with no set-up.
+    await connections.connect_simulator(session, account.id)
     return account, issued
 
 

@@ -1,1 +1,89 @@
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from checkstand.db import Base, TimestampedMixin
+
+
+class Product(TimestampedMixin, Base):
+    """What a merchant sells. Deleting one only archives it (``deleted_at``): checkouts, subscriptions and events
+    made from it keep pointing at a row that still exists."""
+
+    __tablename__ = "products"
+    __table_args__ = (Index("ix_products_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # No foreign key: products and prices would reference each other, and neither is ever removed, so the service's
+    # check when it is set (an active price of this very product) is all the integrity this needs.
+    default_price_id: Mapped[str | None] = mapped_column(String(64))
+    product_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deleted_at: Mapped[datetime | None]
+
+
+class Price(TimestampedMixin, Base):
+    """An amount in a currency, once or every interval. Its economics never change after creation (Stripe's rule):
+    a new amount is a new price, so every past checkout still says what was charged."""
+
+    __tablename__ = "prices"
+    __table_args__ = (
+        Index("ix_prices_account_created", "account_id", "created_at"),
+        Index("ix_prices_product_created", "product_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    name: Mapped[str | None] = mapped_column(String(250))
+    unit_amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    unit_label: Mapped[str | None] = mapped_column(String(12))
+    pricing_type: Mapped[str] = mapped_column(String(16))
+    recurring_interval: Mapped[str | None] = mapped_column(String(8))
+    recurring_interval_count: Mapped[int | None]
+    trial_days: Mapped[int] = mapped_column(default=0)
+    price_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    # Loaded on purpose where it is needed; a lazy load in async code would fail far from its cause.
+    product: Mapped[Product] = relationship(lazy="raise")
+
+
+class ProductFamily(TimestampedMixin, Base):
+    """The tiers of one product line: a product's rank decides whether moving to another is an upgrade."""
+
+    __tablename__ = "product_families"
+    __table_args__ = (Index("ix_product_families_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    deleted_at: Mapped[datetime | None]
+
+    # Small, and part of every rendering of a family: always loaded with it.
+    members: Mapped[list[FamilyMember]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="FamilyMember.rank"
+    )
+
+
+class FamilyMember(Base):
+    """A product's place in a family. The product is the key, so the database itself keeps a product in at most one
+    family, and the unique rank keeps the tier order total."""
+
+    __tablename__ = "product_family_members"
+    __table_args__ = (UniqueConstraint("family_id", "rank"),)
+
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    family_id: Mapped[str] = mapped_column(ForeignKey("product_families.id", ondelete="CASCADE"))
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    rank: Mapped[int]

@@ -1,1 +1,586 @@
+"""The catalog's rules: products, their prices, and product families (the tiers of a product line).
+
+Checkout calls :func:`get_sellable_price`; subscriptions call :func:`compare_tiers`. Field-level problems are raised
+as :class:`InvalidFields` located where the PaymentKit body carries the field.
+"""
+
 from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Final
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from checkstand.catalog.models import FamilyMember, Price, Product, ProductFamily
+from checkstand.core import clock
+from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.ids import new_id
+from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.money import is_currency
+from checkstand.core.pagination import Page, paginate
+from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
+from checkstand.webhooks.service import record_event, snapshot
+
+Loc = tuple[str | int, ...]
+
+MAX_METADATA_KEYS: Final = 50
+# Stripe's ceiling for an amount in the currencies with the most digits; also keeps totals far from 64-bit overflow.
+MAX_UNIT_AMOUNT: Final = 999_999_999_999
+MAX_TRIAL_DAYS: Final = 730
+# A billing period of at most three years, as Stripe allows.
+MAX_INTERVAL_COUNT: Final = {"day": 1095, "week": 156, "month": 36, "year": 3}
+RECURRING: Final = "recurring"
+ONE_TIME: Final = "one_time"
+MAX_FAMILY_SIZE: Final = 100
+
+register_value_store("product", JsonColumnStore(Product.custom_fields, Product.account_id))
+register_value_store("price", JsonColumnStore(Price.custom_fields, Price.account_id))
+
+PRODUCT_LIST = ListSpec(
+    filterable={"name": Product.name, "is_active": Product.is_active, "default_price_id": Product.default_price_id},
+    sortable={"created_at": Product.created_at, "updated_at": Product.updated_at, "name": Product.name},
+    searchable=(Product.name, Product.description),
+    created_at=Product.created_at,
+    tiebreak=Product.id,
+)
+
+PRICE_LIST = ListSpec(
+    filterable={
+        "product_id": Price.product_id,
+        "currency": Price.currency,
+        "is_active": Price.is_active,
+        "pricing_type": Price.pricing_type,
+        "recurring_interval": Price.recurring_interval,
+    },
+    sortable={
+        "created_at": Price.created_at,
+        "updated_at": Price.updated_at,
+        "unit_amount_atom": Price.unit_amount_atom,
+        "name": Price.name,
+    },
+    # A price is mostly known by its product's name; the list joins the product for this.
+    searchable=(Price.name, Product.name),
+    created_at=Price.created_at,
+    tiebreak=Price.id,
+)
+
+FAMILY_LIST = ListSpec(
+    filterable={"name": ProductFamily.name},
+    sortable={
+        "created_at": ProductFamily.created_at,
+        "updated_at": ProductFamily.updated_at,
+        "name": ProductFamily.name,
+    },
+    searchable=(ProductFamily.name, ProductFamily.description),
+    created_at=ProductFamily.created_at,
+    tiebreak=ProductFamily.id,
+)
+
+
+def merge_metadata(
+    current: Mapping[str, str], changes: Mapping[str, str | None] | None, *, loc: Loc = ("body", "metadata")
+) -> dict[str, str]:
+    """Stripe's rule: given keys are set, a key set to null or "" is removed, ``None`` as a whole clears all."""
+    if changes is None:
+        return {}
+    merged = dict(current)
+    for key, value in changes.items():
+        if value:
+            merged[key] = value
+        else:
+            merged.pop(key, None)
+    if len(merged) > MAX_METADATA_KEYS:
+        raise InvalidFields.one(loc, f"at most {MAX_METADATA_KEYS} keys")
+    return merged
+
+
+# Products
+
+
+async def create_product(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    name: str,
+    description: str | None = None,
+    is_active: bool = True,
+    default_price_id: str | None = None,
+    metadata: Mapping[str, str | None] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+) -> Product:
+    product = Product(
+        id=new_id("prod"),
+        account_id=account_id,
+        name=name,
+        description=description,
+        is_active=is_active,
+        product_metadata=merge_metadata({}, metadata),
+        custom_fields=await apply_custom_fields(session, account_id, "product", {}, custom_fields),
+    )
+    if default_price_id is not None:
+        # A new product has no price yet: this always refuses, with the same words as on an update.
+        await _check_default_price(session, product, default_price_id)
+    session.add(product)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="product.created", obj=product)
+    return product
+
+
+async def get_product(
+    session: AsyncSession, account_id: str, product_id: str, *, include_deleted: bool = False
+) -> Product:
+    """A deleted product is kept for history but answered as unknown unless ``include_deleted``."""
+    product = await session.scalar(select(Product).where(Product.id == product_id, Product.account_id == account_id))
+    if product is None or (product.deleted_at is not None and not include_deleted):
+        raise NotFound("product", product_id)
+    return product
+
+
+async def _locked_product(session: AsyncSession, account_id: str, product_id: str) -> Product | None:
+    """The product, read afresh and locked until the transaction ends. Every write that checks a product against
+    its prices takes this lock first, so two racing requests can't each pass a check the other undoes: an archived
+    price left as the default, or an active price on a deleted product. (On SQLite writers run one at a time.)"""
+    query = select(Product).where(Product.id == product_id, Product.account_id == account_id).with_for_update()
+    product: Product | None = await session.scalar(query.execution_options(populate_existing=True))
+    return product
+
+
+async def list_products(
+    session: AsyncSession, account_id: str, params: ListParams, *, include_deleted: bool = False
+) -> Page[Product]:
+    query = select(Product).where(Product.account_id == account_id)
+    if not include_deleted:
+        query = query.where(Product.deleted_at.is_(None))
+    return await paginate(session, apply_list_params(query, PRODUCT_LIST, params), params.page)
+
+
+async def count_prices(session: AsyncSession, account_id: str, product_ids: Collection[str]) -> dict[str, int]:
+    """How many prices (active or archived) each product has; 0 for one without."""
+    rows = await session.execute(
+        select(Price.product_id, func.count())
+        .where(Price.account_id == account_id, Price.product_id.in_(list(product_ids)))
+        .group_by(Price.product_id)
+    )
+    counts = {product_id: int(count) for product_id, count in rows}
+    return {product_id: counts.get(product_id, 0) for product_id in product_ids}
+
+
+async def update_product(
+    session: AsyncSession, account_id: str, product_id: str, changes: Mapping[str, Any]
+) -> Product:
+    """Apply the fields present in ``changes`` (name, description, is_active, default_price_id, metadata,
+    custom_fields). A deleted product is history and can't change."""
+    product = await _locked_product(session, account_id, product_id)
+    if product is None:
+        raise NotFound("product", product_id)
+    if product.deleted_at is not None:
+        raise Conflict(f"Product {product_id!r} is deleted and can't be changed.", code="product_deleted")
+    before = snapshot(product)
+    if "default_price_id" in changes and changes["default_price_id"] is not None:
+        await _check_default_price(session, product, changes["default_price_id"])
+    metadata = merge_metadata(product.product_metadata, changes["metadata"]) if "metadata" in changes else None
+    custom_fields = await apply_custom_fields(
+        session, account_id, "product", product.custom_fields, changes.get("custom_fields")
+    )
+    for field in ("name", "description", "is_active", "default_price_id"):
+        if field in changes:
+            setattr(product, field, changes[field])
+    if metadata is not None:
+        product.product_metadata = metadata
+    product.custom_fields = custom_fields
+    await session.flush()
+    await record_event(session, account_id=account_id, type="product.updated", obj=product, before=before)
+    return product
+
+
+async def _check_default_price(session: AsyncSession, product: Product, price_id: str) -> None:
+    price = await session.scalar(
+        select(Price).where(
+            Price.id == price_id,
+            Price.account_id == product.account_id,
+            Price.product_id == product.id,
+            Price.is_active.is_(True),
+        )
+    )
+    if price is None:
+        raise InvalidFields.one(("body", "default_price_id"), "must be an active price of this product")
+
+
+async def delete_product(session: AsyncSession, account_id: str, product_id: str) -> Product:
+    """Archive the product: inactive, hidden from lists, kept for what already refers to it. As the SDK documents,
+    only a product without active prices can go, so nothing sellable is left pointing at it."""
+    product = await _locked_product(session, account_id, product_id)
+    if product is None or product.deleted_at is not None:
+        raise NotFound("product", product_id)
+    active = await session.scalar(
+        select(func.count()).where(
+            Price.account_id == account_id, Price.product_id == product.id, Price.is_active.is_(True)
+        )
+    )
+    if active:
+        raise Conflict(
+            f"Product {product_id!r} still has {active} active price(s); archive them first.",
+            code="product_has_active_prices",
+        )
+    before = snapshot(product)
+    product.is_active = False
+    product.deleted_at = clock.now()
+    await session.flush()
+    await record_event(session, account_id=account_id, type="product.archived", obj=product, before=before)
+    return product
+
+
+# Prices
+
+
+async def create_price(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    product_id: str,
+    currency: str,
+    unit_amount_atom: int,
+    pricing_type: str | None = None,
+    recurring_interval: str | None = None,
+    recurring_interval_count: int | None = None,
+    trial_days: int | None = None,
+    name: str | None = None,
+    is_active: bool = True,
+    unit_label: str | None = None,
+    metadata: Mapping[str, str | None] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+) -> Price:
+    """A price of one of the account's live products. ``pricing_type`` defaults from whether an interval is given;
+    a recurring price bills every ``recurring_interval_count`` intervals (1 unless said)."""
+    problems: list[FieldProblem] = []
+    product = await _locked_product(session, account_id, product_id)
+    if product is None:
+        problems.append(FieldProblem(("body", "product_id"), "no such product"))
+    elif product.deleted_at is not None:
+        problems.append(FieldProblem(("body", "product_id"), "the product is deleted"))
+    if not is_currency(currency):
+        problems.append(FieldProblem(("body", "currency"), "must be an ISO 4217 currency code, e.g. usd"))
+    if not 0 <= unit_amount_atom <= MAX_UNIT_AMOUNT:
+        problems.append(
+            FieldProblem(("body", "unit_amount_atom"), f"must be from 0 to {MAX_UNIT_AMOUNT} (minor units)")
+        )
+    pricing_type = pricing_type or (RECURRING if recurring_interval is not None else ONE_TIME)
+    if pricing_type == RECURRING:
+        recurring_interval_count = 1 if recurring_interval_count is None else recurring_interval_count
+        problems.extend(_recurrence_problems(recurring_interval, recurring_interval_count))
+    else:
+        problems.extend(
+            FieldProblem(("body", field), "only a recurring price has one")
+            for field, value in (
+                ("recurring_interval", recurring_interval),
+                ("recurring_interval_count", recurring_interval_count),
+                ("trial_days", trial_days or None),
+            )
+            if value is not None
+        )
+    if trial_days is not None and not 0 <= trial_days <= MAX_TRIAL_DAYS:
+        problems.append(FieldProblem(("body", "trial_days"), f"must be from 0 to {MAX_TRIAL_DAYS}"))
+    if problems:
+        raise InvalidFields(problems)
+    assert product is not None  # a missing product was reported above
+    price = Price(
+        id=new_id("price"),
+        account_id=account_id,
+        product_id=product.id,
+        name=name,
+        unit_amount_atom=unit_amount_atom,
+        currency=currency.lower(),
+        is_active=is_active,
+        unit_label=unit_label,
+        pricing_type=pricing_type,
+        recurring_interval=recurring_interval,
+        recurring_interval_count=recurring_interval_count,
+        trial_days=trial_days or 0,
+        price_metadata=merge_metadata({}, metadata),
+        custom_fields=await apply_custom_fields(session, account_id, "price", {}, custom_fields),
+    )
+    price.product = product
+    session.add(price)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="price.created", obj=price)
+    return price
+
+
+def _recurrence_problems(interval: str | None, count: int) -> list[FieldProblem]:
+    if interval is None:
+        return [FieldProblem(("body", "recurring_interval"), "a recurring price needs one: day, week, month or year")]
+    if interval not in MAX_INTERVAL_COUNT:
+        return [FieldProblem(("body", "recurring_interval"), "must be day, week, month or year")]
+    limit = MAX_INTERVAL_COUNT[interval]
+    if not 1 <= count <= limit:
+        return [
+            FieldProblem(
+                ("body", "recurring_interval_count"), f"must be from 1 to {limit} for a {interval}ly price (3 years)"
+            )
+        ]
+    return []
+
+
+def _prices(account_id: str) -> Select[Price]:
+    return select(Price).where(Price.account_id == account_id).options(selectinload(Price.product))
+
+
+async def get_price(session: AsyncSession, account_id: str, price_id: str) -> Price:
+    """The price with its product loaded. Prices are never deleted, so an archived one is found too."""
+    price = await session.scalar(_prices(account_id).where(Price.id == price_id))
+    if price is None:
+        raise NotFound("price", price_id)
+    return price
+
+
+async def list_prices(session: AsyncSession, account_id: str, params: ListParams) -> Page[Price]:
+    """All the account's prices, each with its product loaded."""
+    query = _prices(account_id).join(Product, Price.product_id == Product.id)
+    return await paginate(session, apply_list_params(query, PRICE_LIST, params), params.page)
+
+
+async def list_product_prices(
+    session: AsyncSession, account_id: str, product_id: str, params: ListParams
+) -> Page[Price]:
+    """The prices of one product, deleted products included: their prices are still what past customers paid."""
+    product = await get_product(session, account_id, product_id, include_deleted=True)
+    query = _prices(account_id).join(Product, Price.product_id == Product.id).where(Price.product_id == product.id)
+    return await paginate(session, apply_list_params(query, PRICE_LIST, params), params.page)
+
+
+async def update_price(session: AsyncSession, account_id: str, price_id: str, changes: Mapping[str, Any]) -> Price:
+    """Only what doesn't change what a customer pays: ``is_active``, ``name``, ``metadata``, ``custom_fields``.
+    The default price of its product can't be archived (Stripe's rule), so a product never offers an inactive
+    price as its default."""
+    price = await get_price(session, account_id, price_id)
+    await _locked_product(session, account_id, price.product_id)
+    before = snapshot(price)
+    if changes.get("is_active") is False and price.is_active and price.product.default_price_id == price.id:
+        raise Conflict(
+            f"Price {price_id!r} is the default price of product {price.product_id!r}; "
+            "give the product another default price first.",
+            code="price_is_default",
+        )
+    metadata = merge_metadata(price.price_metadata, changes["metadata"]) if "metadata" in changes else None
+    custom_fields = await apply_custom_fields(
+        session, account_id, "price", price.custom_fields, changes.get("custom_fields")
+    )
+    for field in ("is_active", "name"):
+        if field in changes:
+            setattr(price, field, changes[field])
+    if metadata is not None:
+        price.price_metadata = metadata
+    price.custom_fields = custom_fields
+    await session.flush()
+    await record_event(session, account_id=account_id, type="price.updated", obj=price, before=before)
+    return price
+
+
+async def get_sellable_price(session: AsyncSession, account_id: str, price_id: str) -> Price:
+    """The price a checkout may charge now, with its product loaded: unknown is ``NotFound``; archived, or of an
+    inactive or deleted product, is ``price_inactive``."""
+    price = await get_price(session, account_id, price_id)
+    product = price.product
+    if not price.is_active or not product.is_active or product.deleted_at is not None:
+        raise BusinessRuleViolation(
+            f"Price {price_id!r} can't be sold: it or its product {product.id!r} is archived.", code="price_inactive"
+        )
+    return price
+
+
+# Product families
+
+
+async def create_family(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    name: str,
+    description: str | None = None,
+    hierarchy: Sequence[tuple[str, int]] | None = None,
+) -> ProductFamily:
+    """A family with its initial tiers: ``(product_id, rank)`` pairs, a higher rank being a higher tier."""
+    family = ProductFamily(id=new_id("pfam"), account_id=account_id, name=name, description=description, members=[])
+    await _check_tiers(session, family, hierarchy or [], loc=("body", "hierarchy"))
+    session.add(family)
+    await session.flush()
+    await _add_members(session, family, hierarchy or [])
+    await record_event(session, account_id=account_id, type="product_family.created", obj=family)
+    return family
+
+
+async def get_family(
+    session: AsyncSession, account_id: str, family_id: str, *, include_deleted: bool = False
+) -> ProductFamily:
+    family = await session.scalar(
+        select(ProductFamily).where(ProductFamily.id == family_id, ProductFamily.account_id == account_id)
+    )
+    if family is None or (family.deleted_at is not None and not include_deleted):
+        raise NotFound("product_family", family_id)
+    return family
+
+
+async def list_families(
+    session: AsyncSession, account_id: str, params: ListParams, *, include_deleted: bool = False
+) -> Page[ProductFamily]:
+    query = select(ProductFamily).where(ProductFamily.account_id == account_id)
+    if not include_deleted:
+        query = query.where(ProductFamily.deleted_at.is_(None))
+    return await paginate(session, apply_list_params(query, FAMILY_LIST, params), params.page)
+
+
+async def update_family(
+    session: AsyncSession, account_id: str, family_id: str, changes: Mapping[str, Any]
+) -> ProductFamily:
+    """``name`` and ``description``; the tiers change through their own calls."""
+    family = await get_family(session, account_id, family_id)
+    before = snapshot(family)
+    for field in ("name", "description"):
+        if field in changes:
+            setattr(family, field, changes[field])
+    await session.flush()
+    await record_event(session, account_id=account_id, type="product_family.updated", obj=family, before=before)
+    return family
+
+
+async def replace_hierarchy(
+    session: AsyncSession, account_id: str, family_id: str, hierarchy: Sequence[tuple[str, int]]
+) -> ProductFamily:
+    """Replace every tier at once (re-ranking included); products left out leave the family."""
+    family = await get_family(session, account_id, family_id)
+    before = snapshot(family)
+    await _check_tiers(session, family, hierarchy, loc=("body", "hierarchy"))
+    # Old rows go first, in their own flush: re-ranked tiers would otherwise collide on the unique rank.
+    family.members.clear()
+    family.updated_at = clock.now()
+    await session.flush()
+    await _add_members(session, family, hierarchy)
+    await record_event(session, account_id=account_id, type="product_family.updated", obj=family, before=before)
+    return family
+
+
+async def add_to_family(
+    session: AsyncSession, account_id: str, family_id: str, product_id: str, rank: int
+) -> ProductFamily:
+    family = await get_family(session, account_id, family_id)
+    before = snapshot(family)
+    current = [(member.product_id, member.rank) for member in family.members]
+    await _check_tiers(session, family, [*current, (product_id, rank)], loc=("body",), adding=True)
+    family.updated_at = clock.now()
+    await _add_members(session, family, [(product_id, rank)])
+    await record_event(session, account_id=account_id, type="product_family.updated", obj=family, before=before)
+    return family
+
+
+async def remove_from_family(session: AsyncSession, account_id: str, family_id: str, product_id: str) -> ProductFamily:
+    family = await get_family(session, account_id, family_id)
+    before = snapshot(family)
+    member = next((m for m in family.members if m.product_id == product_id), None)
+    if member is None:
+        raise NotFound("family_member", product_id)
+    family.members.remove(member)
+    family.updated_at = clock.now()
+    await session.flush()
+    await record_event(session, account_id=account_id, type="product_family.updated", obj=family, before=before)
+    return family
+
+
+async def delete_family(session: AsyncSession, account_id: str, family_id: str) -> ProductFamily:
+    """Soft delete. Its products are set free to join another family; the event keeps the last hierarchy."""
+    family = await get_family(session, account_id, family_id)
+    family.deleted_at = clock.now()
+    await session.flush()
+    await record_event(session, account_id=account_id, type="product_family.deleted", obj=family)
+    family.members.clear()
+    await session.flush()
+    return family
+
+
+async def compare_tiers(
+    session: AsyncSession, account_id: str, family_id: str, from_product_id: str, to_product_id: str
+) -> int:
+    """Moving from one product of the family to another: 1 is an upgrade, -1 a downgrade, 0 the same tier."""
+    family = await get_family(session, account_id, family_id)
+    ranks = {member.product_id: member.rank for member in family.members}
+    for product_id in (from_product_id, to_product_id):
+        if product_id not in ranks:
+            raise BusinessRuleViolation(
+                f"Product {product_id!r} is not in product family {family_id!r}.", code="product_not_in_family"
+            )
+    source, target = ranks[from_product_id], ranks[to_product_id]
+    return (target > source) - (target < source)
+
+
+async def _check_tiers(
+    session: AsyncSession,
+    family: ProductFamily,
+    tiers: Sequence[tuple[str, int]],
+    *,
+    loc: Loc,
+    adding: bool = False,
+) -> None:
+    """Refuse tiers that repeat a product or a rank, name a product that isn't the account's live one, or take a
+    product from another family. With ``adding``, only the last entry is new and its errors are located at
+    ``loc + (field,)``; otherwise every entry is, at ``loc + (index, field)``."""
+    added = len(tiers) - 1 if adding else 0
+
+    def at(index: int, field: str) -> Loc:
+        return (*loc, field) if adding else (*loc, index, field)
+
+    problems: list[FieldProblem] = []
+    if len(tiers) > MAX_FAMILY_SIZE:
+        raise InvalidFields.one((*loc, "product_id") if adding else loc, f"at most {MAX_FAMILY_SIZE} products")
+    seen_products: dict[str, int] = {}
+    seen_ranks: dict[int, str] = {}
+    for index, (product_id, rank) in enumerate(tiers):
+        if product_id in seen_products:
+            message = "is already in this family" if adding else "is listed twice"
+            problems.append(FieldProblem(at(index, "product_id"), message))
+        elif rank in seen_ranks:
+            problems.append(FieldProblem(at(index, "rank"), f"rank {rank} is already taken by {seen_ranks[rank]}"))
+        seen_products.setdefault(product_id, index)
+        seen_ranks.setdefault(rank, product_id)
+    new_ids = [product_id for product_id, _ in tiers[added:]]
+    products = {
+        product.id: product
+        for product in await session.scalars(
+            select(Product).where(Product.account_id == family.account_id, Product.id.in_(new_ids))
+        )
+    }
+    homes = {
+        product_id: family_id
+        for product_id, family_id in await session.execute(
+            select(FamilyMember.product_id, FamilyMember.family_id).where(
+                FamilyMember.account_id == family.account_id, FamilyMember.product_id.in_(new_ids)
+            )
+        )
+    }
+    for index, (product_id, _) in enumerate(tiers[added:], start=added):
+        product = products.get(product_id)
+        if product is None:
+            problems.append(FieldProblem(at(index, "product_id"), "no such product"))
+        elif product.deleted_at is not None:
+            problems.append(FieldProblem(at(index, "product_id"), "the product is deleted"))
+        elif homes.get(product_id, family.id) != family.id:
+            problems.append(FieldProblem(at(index, "product_id"), f"is already in product family {homes[product_id]}"))
+    if problems:
+        raise InvalidFields(problems)
+
+
+async def _add_members(session: AsyncSession, family: ProductFamily, tiers: Sequence[tuple[str, int]]) -> None:
+    """Insert in a savepoint: a concurrent request that placed the same product or rank first makes the database
+    refuse, and that is a conflict for this request, not a broken transaction."""
+    try:
+        async with session.begin_nested():
+            family.members.extend(
+                FamilyMember(product_id=product_id, family_id=family.id, account_id=family.account_id, rank=rank)
+                for product_id, rank in tiers
+            )
+    except IntegrityError:
+        raise Conflict(
+            "Another request changed these products' families at the same time; read the family and retry.",
+            code="product_family_conflict",
+        ) from None

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from checkstand.core.errors import InvalidFields
-from checkstand.core.pagination import MAX_LIMIT, PageParams
+from checkstand.core.pagination import MAX_LIMIT, MAX_OFFSET, PageParams
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ class ListParams:
 
 def list_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items at most.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="How many items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip.")] = 0,
     filter: Annotated[
         str | None, Query(max_length=2000, description='Exact-match conditions as a JSON object, e.g. {"state":"open"}')
     ] = None,
@@ -79,6 +79,30 @@ class ListSpec:
     tiebreak: InstrumentedAttribute[Any] | None = None
 
 
+# The JSON values a filter may compare with a column, by the column's Python type. A mismatch would otherwise reach
+# the database, where PostgreSQL refuses to compare (a 500) and SQLite silently matches nothing.
+_FILTER_VALUES: dict[type, tuple[type, ...]] = {str: (str,), bool: (bool,), int: (int,), float: (int, float)}
+_KINDS = {str: "a string", bool: "true or false", int: "an integer", float: "a number"}
+
+
+def _python_type(column: InstrumentedAttribute[Any]) -> type | None:
+    try:
+        python_type: type = column.type.python_type
+    except NotImplementedError:
+        return None
+    return python_type
+
+
+def _fits(column: InstrumentedAttribute[Any], value: Scalar) -> bool:
+    accepted = _FILTER_VALUES.get(_python_type(column) or object, ())
+    # bool is an int to Python, but true is not a number to a JSON client.
+    return isinstance(value, accepted) and (bool in accepted or not isinstance(value, bool))
+
+
+def _kind(column: InstrumentedAttribute[Any]) -> str:
+    return _KINDS.get(_python_type(column) or object, "null")
+
+
 def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> Select[T]:
     """Filter, search and order ``query`` (already scoped to the account). Newest first unless asked otherwise."""
     for name, value in params.filters.items():
@@ -86,6 +110,8 @@ def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> S
         if column is None:
             allowed = ", ".join(sorted(spec.filterable)) or "nothing"
             raise InvalidFields.one(("query", "filter"), f"cannot filter by {name!r}; filterable: {allowed}")
+        if value is not None and not _fits(column, value):
+            raise InvalidFields.one(("query", "filter"), f"{name!r} must be {_kind(column)}")
         query = query.where(column.is_(None) if value is None else column == value)
     if params.search and spec.searchable:
         pattern = "%" + params.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -13,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 T = TypeVar("T")
 
 MAX_LIMIT = 100
+# Far beyond any real list, and inside every database's integer range (SQLite overflows past 2**63).
+MAX_OFFSET = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class PageParams:
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items at most.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="How many items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

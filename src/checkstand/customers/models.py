@@ -1,1 +1,43 @@
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from checkstand.db import Base, JSONDocument, TimestampedMixin
+
+
+class Customer(TimestampedMixin, Base):
+    """Who pays. ``external_id`` is the merchant's own id for the customer, unique per account so a look-up by it
+    finds one customer; ``first_purchase_at`` stays empty until a first payment succeeds."""
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        UniqueConstraint("account_id", "external_id"),
+        Index("ix_customers_account_created", "account_id", "created_at"),
+        Index("ix_customers_account_email", "account_id", "email_normalized"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Lower-cased, so look-ups by email ignore case while ``email`` keeps what the merchant wrote.
+    email_normalized: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    # First and last name joined, kept in step by the service so a search for "ada love" finds Ada Lovelace.
+    name: Mapped[str | None] = mapped_column(String(201))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    billing_email: Mapped[str | None] = mapped_column(String(320))
+    business_name: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[dict[str, Any] | None]
+    shipping_address: Mapped[dict[str, Any] | None]
+    tax_ids: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    language: Mapped[str | None] = mapped_column(String(35))
+    customer_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    first_purchase_at: Mapped[datetime | None]

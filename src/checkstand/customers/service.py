@@ -1,1 +1,263 @@
+"""Customers: creation, updates, addresses, look-ups (by id, by the merchant's external id, by email) and lists."""
+
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.core import clock
+from checkstand.core.errors import Conflict, NotFound
+from checkstand.core.ids import new_id
+from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.pagination import Page, paginate
+from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
+from checkstand.customers.models import Customer
+from checkstand.webhooks.service import record_event, snapshot
+
+ENTITY_TYPE: Final = "customer"
+ADDRESS_FIELDS: Final = ("line1", "line2", "line3", "city", "state", "zip_code", "country")
+ADDRESS_KINDS: Final = {"billing": "address", "shipping": "shipping_address"}
+
+# Fields set as given; the others (email, names, addresses, metadata, custom fields, external id) have rules.
+_PLAIN_FIELDS: Final = frozenset({"phone", "billing_email", "business_name", "tax_ids", "currency", "language"})
+UPDATABLE_FIELDS: Final = _PLAIN_FIELDS | {
+    "email",
+    "first_name",
+    "last_name",
+    "address",
+    "shipping_address",
+    "metadata",
+    "custom_fields",
+    "external_id",
+}
+
+LIST_SPEC: Final = ListSpec(
+    filterable={
+        "email": Customer.email_normalized,
+        "external_id": Customer.external_id,
+        "currency": Customer.currency,
+        "phone": Customer.phone,
+        "business_name": Customer.business_name,
+    },
+    sortable={
+        "created_at": Customer.created_at,
+        "updated_at": Customer.updated_at,
+        "email": Customer.email_normalized,
+        "name": Customer.name,
+        "first_name": Customer.first_name,
+        "last_name": Customer.last_name,
+    },
+    searchable=(Customer.name, Customer.email, Customer.business_name),
+    created_at=Customer.created_at,
+    tiebreak=Customer.id,
+)
+
+register_value_store(ENTITY_TYPE, JsonColumnStore(Customer.custom_fields, Customer.account_id))
+
+
+async def create_customer(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    email: str | None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    phone: str | None = None,
+    billing_email: str | None = None,
+    business_name: str | None = None,
+    address: Mapping[str, str | None] | None = None,
+    shipping_address: Mapping[str, str | None] | None = None,
+    tax_ids: Sequence[str] | None = None,
+    currency: str | None = None,
+    language: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+    external_id: str | None = None,
+) -> Customer:
+    """A new customer; values are expected well-formed (the dialect checks them). ``external_id`` must be free."""
+    fields = await apply_custom_fields(session, account_id, ENTITY_TYPE, {}, custom_fields)
+    if external_id is not None:
+        await _ensure_external_id_free(session, account_id, external_id)
+    customer = Customer(
+        id=new_id("cus"),
+        account_id=account_id,
+        external_id=external_id,
+        email=email,
+        email_normalized=_normalized(email),
+        first_name=first_name,
+        last_name=last_name,
+        name=_full_name(first_name, last_name),
+        phone=phone,
+        billing_email=billing_email,
+        business_name=business_name,
+        address=_new_address(address),
+        shipping_address=_new_address(shipping_address),
+        tax_ids=list(tax_ids or []),
+        currency=currency,
+        language=language,
+        customer_metadata=dict(metadata or {}),
+        custom_fields=fields,
+    )
+    try:
+        # A savepoint, so a concurrent create with the same external id fails on the unique constraint alone
+        # and the caller's transaction stays usable.
+        async with session.begin_nested():
+            session.add(customer)
+    except IntegrityError:
+        raise _external_id_taken(external_id) from None
+    await record_event(session, account_id=account_id, type="customer.created", obj=customer)
+    return customer
+
+
+async def update_customer(
+    session: AsyncSession, account_id: str, customer_id: str, changes: Mapping[str, Any]
+) -> Customer:
+    """Change the fields present in ``changes`` (a partial update: absent fields keep their values; None clears).
+
+    Addresses are replaced as a whole. ``metadata`` is merged key by key as Stripe does: a key set to "" is
+    removed, and None removes them all. ``custom_fields`` go through the account's definitions."""
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not customer fields: {sorted(unknown)}")
+    customer = await get_customer(session, account_id, customer_id)
+    before = snapshot(customer)
+    # Everything that reads the database comes first: a query would flush half-applied changes outside the
+    # savepoint below.
+    values: dict[str, Any] = {name: changes[name] for name in _PLAIN_FIELDS & changes.keys()}
+    if "custom_fields" in changes and changes["custom_fields"] is not None:
+        values["custom_fields"] = await apply_custom_fields(
+            session, account_id, ENTITY_TYPE, customer.custom_fields, changes["custom_fields"]
+        )
+    external_id = changes.get("external_id", customer.external_id)
+    if external_id is not None and external_id != customer.external_id:
+        await _ensure_external_id_free(session, account_id, external_id)
+    if "external_id" in changes:
+        values["external_id"] = external_id
+    if "email" in changes:
+        values["email"] = changes["email"]
+        values["email_normalized"] = _normalized(changes["email"])
+    if "first_name" in changes or "last_name" in changes:
+        values["first_name"] = changes.get("first_name", customer.first_name)
+        values["last_name"] = changes.get("last_name", customer.last_name)
+        values["name"] = _full_name(values["first_name"], values["last_name"])
+    for name in ("address", "shipping_address"):
+        if name in changes:
+            values[name] = _new_address(changes[name])
+    if "metadata" in changes:
+        values["customer_metadata"] = _merged_metadata(customer.customer_metadata, changes["metadata"])
+    if "tax_ids" in values:
+        values["tax_ids"] = list(values["tax_ids"] or [])
+    try:
+        async with session.begin_nested():
+            for name, value in values.items():
+                setattr(customer, name, value)
+    except IntegrityError:
+        raise _external_id_taken(external_id) from None
+    await record_event(session, account_id=account_id, type="customer.updated", obj=customer, before=before)
+    return customer
+
+
+async def add_address(
+    session: AsyncSession, account_id: str, customer_id: str, kind: str, address: Mapping[str, str | None]
+) -> dict[str, Any]:
+    """Give the customer a new billing or shipping address (replacing the current one); returns it with its id."""
+    if kind not in ADDRESS_KINDS:
+        raise ValueError(f"unknown address kind {kind!r}")
+    customer = await get_customer(session, account_id, customer_id)
+    before = snapshot(customer)
+    stored = _new_address(address)
+    setattr(customer, ADDRESS_KINDS[kind], stored)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="customer.updated", obj=customer, before=before)
+    return dict(stored or {})
+
+
+async def get_customer(session: AsyncSession, account_id: str, customer_id: str) -> Customer:
+    customer = await session.scalar(
+        select(Customer).where(Customer.id == customer_id, Customer.account_id == account_id)
+    )
+    if customer is None:
+        raise NotFound("customer", customer_id)
+    return customer
+
+
+async def get_by_external_id(session: AsyncSession, account_id: str, external_id: str) -> Customer:
+    customer = await _find_by_external_id(session, account_id, external_id)
+    if customer is None:
+        raise NotFound("customer", external_id)
+    return customer
+
+
+async def find_by_email(session: AsyncSession, account_id: str, email: str) -> Customer | None:
+    """The account's customer with this email, ignoring case. Emails need not be unique (as at Stripe); when
+    several customers share one, the first created is the one a returning buyer is matched to."""
+    return await session.scalar(
+        select(Customer)
+        .where(Customer.account_id == account_id, Customer.email_normalized == _normalized(email))
+        .order_by(Customer.created_at, Customer.id)
+        .limit(1)
+    )
+
+
+async def mark_first_purchase(session: AsyncSession, customer: Customer, at: datetime | None = None) -> Customer:
+    """Record the customer's first successful payment (the payments module calls this on every success; only
+    the first one sticks)."""
+    if customer.first_purchase_at is None:
+        customer.first_purchase_at = at or clock.now()
+        await session.flush()
+    return customer
+
+
+async def list_customers(session: AsyncSession, account_id: str, params: ListParams) -> Page[Customer]:
+    """A page of the account's customers, newest first unless sorted otherwise. The email filter ignores case."""
+    filters = dict(params.filters)
+    if isinstance(filters.get("email"), str):
+        filters["email"] = _normalized(str(filters["email"]))
+    if isinstance(filters.get("currency"), str):
+        filters["currency"] = str(filters["currency"]).lower()
+    query = select(Customer).where(Customer.account_id == account_id)
+    query = apply_list_params(query, LIST_SPEC, dataclasses.replace(params, filters=filters))
+    return await paginate(session, query, params.page)
+
+
+def _normalized(email: str | None) -> str | None:
+    return email.strip().lower() if email is not None else None
+
+
+def _full_name(first_name: str | None, last_name: str | None) -> str | None:
+    return " ".join(part for part in (first_name, last_name) if part) or None
+
+
+def _new_address(address: Mapping[str, str | None] | None) -> dict[str, Any] | None:
+    """An address as stored: every field present, and a fresh id (the SDK's ``Address`` has one)."""
+    if address is None:
+        return None
+    return {"id": new_id("addr"), **{name: address.get(name) for name in ADDRESS_FIELDS}}
+
+
+def _merged_metadata(current: Mapping[str, Any], changes: Mapping[str, str] | None) -> dict[str, Any]:
+    if changes is None:
+        return {}
+    merged = {**current, **changes}
+    return {key: value for key, value in merged.items() if value != ""}
+
+
+async def _find_by_external_id(session: AsyncSession, account_id: str, external_id: str) -> Customer | None:
+    return await session.scalar(
+        select(Customer).where(Customer.account_id == account_id, Customer.external_id == external_id)
+    )
+
+
+async def _ensure_external_id_free(session: AsyncSession, account_id: str, external_id: str) -> None:
+    if await _find_by_external_id(session, account_id, external_id) is not None:
+        raise _external_id_taken(external_id)
+
+
+def _external_id_taken(external_id: str | None) -> Conflict:
+    return Conflict(f"Another customer already has external id {external_id!r}.", code="customer_external_id_taken")

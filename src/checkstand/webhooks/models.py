@@ -3,11 +3,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from checkstand.core import clock
-from checkstand.db import Base
+from checkstand.db import Base, JSONDocument, TimestampedMixin
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
 Sequence = BigInteger().with_variant(Integer(), "sqlite")
@@ -36,3 +36,93 @@ class Event(Base):
     correlation_id: Mapped[str | None] = mapped_column(String(64))
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class WebhookEndpoint(TimestampedMixin, Base):
+    """A merchant's URL and the event types it wants (``["*"]`` for all). Deleting one only deactivates it, so
+    its delivery history stays readable."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        Index("ix_webhook_endpoints_account_created", "account_id", "created_at"),
+        Index("ix_webhook_endpoints_failing_since", "failing_since"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2048))
+    description: Mapped[str | None] = mapped_column(String(500))
+    events: Mapped[list[str]] = mapped_column(JSONDocument())
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # Start of the current run of failed attempts; a success clears it. The worker disables an endpoint whose run
+    # has lasted ``webhook_disable_after_seconds``.
+    failing_since: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class WebhookEndpointSecret(Base):
+    """A signing secret, sealed with the at-rest key. After a roll the old one keeps signing until ``expires_at``,
+    so receivers can switch over without dropping a delivery."""
+
+    __tablename__ = "webhook_endpoint_secrets"
+    __table_args__ = (Index("ix_webhook_endpoint_secrets_endpoint_created", "endpoint_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    sealed_secret: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    expires_at: Mapped[datetime | None]
+
+
+class WebhookDelivery(TimestampedMixin, Base):
+    """One event owed to one endpoint, written with the event. ``pending`` until it succeeds or is given up
+    (``failed``); a worker holds it while ``locked_until`` is in the future."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("event_id", "endpoint_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_order", "endpoint_id", "aggregate_id", "event_seq"),
+        Index("ix_webhook_deliveries_endpoint_status_created", "endpoint_id", "status", "created_at"),
+        Index("ix_webhook_deliveries_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    # Copied from the event so the ordering rule (no event of an aggregate overtakes an earlier one) needs no join.
+    event_seq: Mapped[int] = mapped_column(Sequence)
+    aggregate_id: Mapped[str] = mapped_column(String(64))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    attempt_count: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    response_status: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(String(500))
+    # First failed attempt since the delivery was (re)armed: retries stop ``webhook_retry_window_seconds`` later.
+    retrying_since: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    locked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebhookDeliveryAttempt(Base):
+    """One HTTP request made for a delivery, whatever came of it."""
+
+    __tablename__ = "webhook_delivery_attempts"
+    __table_args__ = (Index("ix_webhook_delivery_attempts_delivery_number", "delivery_id", "number"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    worker_id: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(String(2048))
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    response_status: Mapped[int | None]
+    response_body: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(String(500))
+    outcome: Mapped[str] = mapped_column(String(16))

@@ -14,6 +14,7 @@ from checkstand.accounts.models import Account, ApiKey
 from checkstand.api.paymentkit.common import ResponseModel, WireModel, json_or_form_body
 from checkstand.core.auth import AccountId, CurrentPrincipal
 from checkstand.core.unit_of_work import db_session
+from checkstand.payments import service as payments
 
 router = APIRouter(prefix="/api/accounts", tags=["accounts"])
 
@@ -93,6 +94,16 @@ class ApiKeyCreate(WireModel):
     description: Annotated[str, Field(max_length=200)] | None = None
 
 
+class DefaultProcessorRouteUpdate(WireModel):
+    default_processor_route_id: str | None = Field(
+        default=None, description="A processor route of this account; null clears the default."
+    )
+
+
+class DefaultProcessorRouteOut(ResponseModel):
+    default_processor_route_id: str | None
+
+
 @router.get("/", summary="The account the key acts for")
 async def list_accounts(principal: CurrentPrincipal, session: Session) -> list[AccountOut]:
     return [AccountOut.of(await accounts.get_account(session, principal.account_id))]
@@ -125,6 +136,18 @@ async def update_brand_settings(account_id: AccountId, request: Request, session
     account = await accounts.get_account(session, account_id)
     changes = body.model_dump(mode="json", exclude_unset=True)
     return AccountOut.of(await accounts.update_brand_settings(session, account, changes))
+
+
+@router.patch("/{account_id}/default-processor-route")
+async def update_default_processor_route(
+    account_id: AccountId, body: DefaultProcessorRouteUpdate, session: Session
+) -> DefaultProcessorRouteOut:
+    """The route a checkout session without its own uses. An omitted field leaves the default as it is."""
+    if "default_processor_route_id" in body.model_fields_set:
+        route_id = await payments.set_default_route(session, account_id, body.default_processor_route_id)
+    else:
+        route_id = (await accounts.get_account(session, account_id)).default_processor_route_id
+    return DefaultProcessorRouteOut(default_processor_route_id=route_id)
 
 
 @router.get("/{account_id}/api-keys")

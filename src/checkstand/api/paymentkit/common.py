@@ -7,8 +7,10 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from starlette.datastructures import UploadFile
+
+from checkstand.core.nul_guard import contains_nul
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -16,9 +18,19 @@ Metadata = dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], 
 
 
 class WireModel(BaseModel):
-    """Requests refuse unknown fields, so a misspelt parameter is a 422 rather than silently ignored."""
+    """Requests refuse unknown fields, so a misspelt parameter is a 422 rather than silently ignored, and NUL
+    characters anywhere (see :mod:`checkstand.core.nul_guard`)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if contains_nul(key) or contains_nul(value):
+                    raise ValueError(f"{key!r} must not contain NUL characters")
+        return data
 
 
 class ResponseModel(BaseModel):

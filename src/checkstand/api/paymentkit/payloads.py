@@ -3,11 +3,14 @@
 
 from checkstand.api.paymentkit import (
     accounts,
+    checkout_sessions,
     coupons,
     custom_field_definitions,
     customers,
     events,
     prices,
+    processor_routes,
+    processors,
     product_families,
     products,
     promotion_codes,
@@ -16,11 +19,14 @@ from checkstand.api.paymentkit import (
 
 __all__ = [
     "accounts",
+    "checkout_sessions",
     "coupons",
     "custom_field_definitions",
     "customers",
     "events",
     "prices",
+    "processor_routes",
+    "processors",
     "product_families",
     "products",
     "promotion_codes",

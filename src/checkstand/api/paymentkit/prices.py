@@ -1,7 +1,182 @@
-"""``prices/``."""
+"""``prices/``: one-time and recurring prices. Their shared wire shape, :class:`PriceOut`, lives with the products
+router, which lists a product's prices."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, status
+from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.products import (
+    CustomFieldChanges,
+    Expand,
+    MetadataChanges,
+    MetadataIn,
+    ObjectId,
+    PriceOut,
+    ProductOut,
+)
+from checkstand.catalog import service as catalog
+from checkstand.catalog.models import Price
+from checkstand.core.auth import AccountId
+from checkstand.core.listing import ListQuery
+from checkstand.core.unit_of_work import db_session
+from checkstand.webhooks.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/prices", tags=["prices"])
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+PriceName = Annotated[str, Field(max_length=250)]
+
+
+def _supported(*allowed: object, reason: str) -> AfterValidator:
+    """Accept a parameter the SDK sends only at the values that mean what Checkstand does; anything else is a 422
+    saying so, rather than a price stored with terms nobody will honour."""
+
+    def check(value: object) -> object:
+        if value not in allowed:
+            raise ValueError(reason)
+        return value
+
+    return AfterValidator(check)
+
+
+def _fixed(value: object) -> object:
+    raise ValueError("a price's amount, currency and interval never change; create a new price and archive this one")
+
+
+Fixed = Annotated[object, BeforeValidator(_fixed)]
+
+
+class PriceWithProductOut(PriceOut):
+    """The SDK's ``PriceWithProduct`` and ``ListPriceItem``."""
+
+    product: ProductOut
+
+    @classmethod
+    def of_price(cls, price: Price, *, custom_fields: bool) -> PriceWithProductOut:
+        product = ProductOut.of(price.product, custom_fields=custom_fields)
+        return cls(**cls.fields_of(price, custom_fields=custom_fields), product=product)
+
+
+class ListPricePage(ResponseModel):
+    items: list[PriceWithProductOut]
+    total: int
+    has_more: bool
+
+
+class PriceCreate(WireModel):
+    product_id: ObjectId
+    currency: Annotated[str, Field(description="ISO 4217, lower-case on the wire: usd, eur, jpy...")]
+    unit_amount_atom: StrictInt = Field(description="In the currency's minor unit (cents for usd, yen for jpy).")
+    name: PriceName | None = None
+    is_active: bool | None = Field(default=None, description="Sellable; true when omitted.")
+    unit_label: Annotated[str, Field(max_length=12)] | None = None
+    pricing_type: Literal["one_time", "recurring"] | None = Field(
+        default=None, description="Defaults to recurring when recurring_interval is given, else one_time."
+    )
+    recurring_interval: Literal["day", "week", "month", "year"] | None = None
+    recurring_interval_count: StrictInt | None = Field(default=None, description="Intervals per period; default 1.")
+    trial_days: StrictInt | None = Field(default=None, description="Recurring prices only.")
+    auto_renew: Annotated[
+        bool | None, _supported(None, True, reason="prices that stop renewing are not supported; leave it true")
+    ] = None
+    contract_term_multiple: Annotated[
+        int | None, _supported(None, 1, reason="contract terms longer than one period are not supported")
+    ] = None
+    usage_type: Annotated[
+        str | None, _supported(None, "licensed", reason="metered usage is not supported; only licensed")
+    ] = None
+    metered_id: Annotated[str | None, _supported(None, reason="metered usage is not supported")] = None
+    billing_scheme: Annotated[
+        str | None, _supported(None, "per_unit", reason="tiered pricing is not supported; only per_unit")
+    ] = None
+    tier_amount_info: Annotated[dict[str, Any] | None, _supported(None, reason="tiered pricing is not supported")] = (
+        None
+    )
+    prerequisite_price_ids: Annotated[
+        list[str] | None, _supported(None, [], reason="add-on prices are not supported")
+    ] = None
+    exclusive_customer_ids: Annotated[
+        list[str] | None, _supported(None, [], reason="customer-exclusive prices are not supported")
+    ] = None
+    quantity_divisor: Annotated[int | None, _supported(None, 1, reason="quantity divisors are not supported")] = None
+    metadata: MetadataIn | None = None
+    custom_fields: CustomFieldChanges | None = None
+
+
+class PriceUpdate(WireModel):
+    """What a price may change. Its economics are fixed: sending them is a 422 that says to make a new price."""
+
+    is_active: bool | None = Field(default=None, description="false archives the price: no new checkouts.")
+    name: PriceName | None = None
+    metadata: MetadataChanges | None = None
+    custom_fields: CustomFieldChanges | None = None
+    product_id: Fixed = None
+    currency: Fixed = None
+    unit_amount_atom: Fixed = None
+    pricing_type: Fixed = None
+    recurring_interval: Fixed = None
+    recurring_interval_count: Fixed = None
+    trial_days: Fixed = None
+    billing_scheme: Fixed = None
+    usage_type: Fixed = None
+    tier_amount_info: Fixed = None
+
+    @field_validator("is_active")
+    @classmethod
+    def _not_null(cls, value: bool | None) -> bool:
+        if value is None:
+            raise ValueError("can't be null")
+        return value
+
+
+@event_payload(Price, "price")
+def render(price: Price) -> dict[str, Any]:
+    return PriceOut.of(price).model_dump(mode="json")
+
+
+@router.get("/")
+async def list_prices(account_id: AccountId, session: Session, params: ListQuery, expand: Expand) -> ListPricePage:
+    """Newest first, each with its product; ``search`` matches the price's or the product's name."""
+    page = await catalog.list_prices(session, account_id, params)
+    with_fields = "custom_fields" in expand
+    items = [PriceWithProductOut.of_price(price, custom_fields=with_fields) for price in page.items]
+    return ListPricePage(items=items, total=page.total, has_more=page.has_more)
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_price(account_id: AccountId, body: PriceCreate, session: Session) -> PriceOut:
+    price = await catalog.create_price(
+        session,
+        account_id,
+        product_id=body.product_id,
+        currency=body.currency,
+        unit_amount_atom=body.unit_amount_atom,
+        pricing_type=body.pricing_type,
+        recurring_interval=body.recurring_interval,
+        recurring_interval_count=body.recurring_interval_count,
+        trial_days=body.trial_days,
+        name=body.name,
+        is_active=body.is_active is not False,
+        unit_label=body.unit_label,
+        metadata=body.metadata,
+        custom_fields=body.custom_fields,
+    )
+    return PriceOut.of(price)
+
+
+@router.get("/{price_id}")
+async def get_price(account_id: AccountId, price_id: str, session: Session, expand: Expand) -> PriceWithProductOut:
+    price = await catalog.get_price(session, account_id, price_id)
+    return PriceWithProductOut.of_price(price, custom_fields="custom_fields" in expand)
+
+
+@router.patch("/{price_id}")
+async def update_price(account_id: AccountId, price_id: str, body: PriceUpdate, session: Session) -> PriceOut:
+    price = await catalog.update_price(session, account_id, price_id, body.model_dump(exclude_unset=True))
+    return PriceOut.of(price)

@@ -1,0 +1,301 @@
+"""``checkout-sessions/``: the SDK's ``CheckoutSession``, plus the hosted page's ``url`` and the server's amounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel, page_body
+from checkstand.checkout import service as checkout_service
+from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
+from checkstand.core.auth import AccountId
+from checkstand.core.listing import ListQuery
+from checkstand.core.unit_of_work import db_session
+from checkstand.webhooks.service import event_payload
+
+router = APIRouter(prefix="/api/{account_id}/checkout-sessions", tags=["checkout-sessions"])
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+ThreeDsMode = Literal["prefer_non_3ds", "first_3ds_wins"]
+HOSTED_PAGE_PATH = "/c/"
+
+
+# --- Requests -------------------------------------------------------------------------------------------------------
+
+
+class LineItemIn(WireModel):
+    price_id: Annotated[str, Field(min_length=1, max_length=64)]
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    description: Annotated[str, Field(max_length=500)] | None = None
+
+
+class CascadeTierIn(WireModel):
+    line_items: Annotated[list[LineItemIn], Field(min_length=1, max_length=checkout_service.MAX_LINE_ITEMS)]
+    processor_route_id: str | None = None
+
+
+class CardCheckoutSettingsIn(WireModel):
+    three_ds_mode: ThreeDsMode | None = None
+
+
+class SubscriptionParamsIn(WireModel):
+    custom_fields: dict[str, Any] | None = None
+
+
+class CheckoutSessionCreate(WireModel):
+    success_url: Annotated[str, Field(min_length=1, max_length=2048)]
+    return_url: Annotated[str, Field(min_length=1, max_length=2048)]
+    customer_id: str | None = None
+    expires_in_hours: Annotated[
+        int, Field(ge=checkout_service.MIN_EXPIRY_HOURS, le=checkout_service.MAX_EXPIRY_HOURS)
+    ] = checkout_service.DEFAULT_EXPIRY_HOURS
+    line_items: Annotated[list[LineItemIn], Field(max_length=checkout_service.MAX_LINE_ITEMS)] = Field(
+        default_factory=list
+    )
+    coupon_id: str | None = None
+    promotion_code: Annotated[str, Field(max_length=64)] | None = None
+    card_checkout_settings: CardCheckoutSettingsIn | None = None
+    processor_route_id: str | None = None
+    custom_fields: dict[str, Any] | None = None
+    params_for_sub: SubscriptionParamsIn | None = None
+    cascade_line_items: Annotated[list[CascadeTierIn], Field(max_length=checkout_service.MAX_CASCADE_TIERS)] = Field(
+        default_factory=list
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+    def to_spec(self) -> checkout_service.NewCheckoutSession:
+        return checkout_service.NewCheckoutSession(
+            success_url=self.success_url,
+            return_url=self.return_url,
+            line_items=[_line_spec(item) for item in self.line_items],
+            customer_id=self.customer_id,
+            expires_in_hours=self.expires_in_hours,
+            coupon_id=self.coupon_id,
+            promotion_code=self.promotion_code,
+            processor_route_id=self.processor_route_id,
+            three_ds_mode=self.card_checkout_settings.three_ds_mode if self.card_checkout_settings else None,
+            custom_fields=self.custom_fields,
+            subscription_custom_fields=self.params_for_sub.custom_fields if self.params_for_sub else None,
+            cascade_tiers=[
+                checkout_service.TierSpec([_line_spec(i) for i in tier.line_items], tier.processor_route_id)
+                for tier in self.cascade_line_items
+            ],
+            metadata=self.metadata,
+        )
+
+
+def _line_spec(item: LineItemIn) -> checkout_service.LineItemSpec:
+    return checkout_service.LineItemSpec(item.price_id, item.quantity, item.description)
+
+
+class CheckoutSessionUpdate(WireModel):
+    processor_route_id: str | None = None
+
+
+# --- Responses ------------------------------------------------------------------------------------------------------
+
+
+class LineItemOut(ResponseModel):
+    id: str
+    product_id: str
+    price_id: str
+    quantity: int
+    description: str | None
+    product_name: str
+    price_name: str | None
+    unit_amount_atom: int
+    amount_subtotal_atom: int
+    currency: str
+    recurring_interval: str | None
+    recurring_interval_count: int | None
+    trial_days: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CascadeLineItemOut(ResponseModel):
+    price_id: str
+    quantity: int
+    description: str | None
+
+
+class CascadeTierOut(ResponseModel):
+    line_items: list[CascadeLineItemOut]
+    processor_route_id: str | None
+
+
+class CascadeStatusOut(ResponseModel):
+    total_tiers: int
+    tier_amounts: list[int]
+
+
+class CardCheckoutSettingsOut(ResponseModel):
+    three_ds_mode: str | None
+
+
+class CheckoutSessionOut(ResponseModel):
+    id: str
+    secure_token: str
+    url: str
+    customer_id: str | None
+    expires_in_hours: int
+    expires_at: datetime
+    completed: bool
+    completed_at: datetime | None
+    expired_at: datetime | None
+    state: str
+    is_expired: bool
+    success_url: str
+    return_url: str
+    currency: str
+    amount_subtotal_atom: int
+    amount_discount_atom: int
+    amount_total_atom: int
+    line_items: list[LineItemOut]
+    coupon_id: str | None
+    promotion_code: str | None
+    card_checkout_settings: CardCheckoutSettingsOut | None
+    cascade_status: CascadeStatusOut | None
+    cascade_tiers: list[CascadeTierOut] | None
+    succeeded_tier: int | None
+    processor_route_id: str | None
+    metadata: dict[str, Any]
+    custom_fields: dict[str, Any] | None = None
+    params_for_sub: dict[str, Any] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, checkout: CheckoutSession, *, public_url: str, expand_custom_fields: bool) -> CheckoutSessionOut:
+        current = checkout_service.state(checkout)
+        has_cascade = bool(checkout.cascade_routes)
+        return cls(
+            id=checkout.id,
+            secure_token=checkout.secure_token,
+            url=f"{public_url}{HOSTED_PAGE_PATH}{checkout.secure_token}",
+            customer_id=checkout.customer_id,
+            expires_in_hours=checkout.expires_in_hours,
+            expires_at=checkout.expires_at,
+            completed=checkout.status == SUCCESS,
+            completed_at=checkout.completed_at,
+            expired_at=checkout.expired_at,
+            state=current,
+            is_expired=current == "expired",
+            success_url=checkout.success_url,
+            return_url=checkout.return_url,
+            currency=checkout.currency,
+            amount_subtotal_atom=checkout.amount_subtotal_atom,
+            amount_discount_atom=checkout.amount_discount_atom,
+            amount_total_atom=checkout.amount_total_atom,
+            line_items=[
+                LineItemOut.model_validate(item) for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
+            ],
+            coupon_id=checkout.coupon_id,
+            promotion_code=checkout.promotion_code,
+            card_checkout_settings=CardCheckoutSettingsOut(three_ds_mode=checkout.three_ds_mode),
+            cascade_status=CascadeStatusOut(
+                total_tiers=checkout_service.tier_count(checkout), tier_amounts=checkout.tier_amounts
+            )
+            if has_cascade
+            else None,
+            cascade_tiers=[_cascade_tier(checkout, tier) for tier in range(1, checkout_service.tier_count(checkout))]
+            if has_cascade
+            else None,
+            succeeded_tier=checkout.succeeded_tier,
+            processor_route_id=checkout.processor_route_id,
+            metadata=checkout.session_metadata,
+            custom_fields=checkout.custom_fields if expand_custom_fields else None,
+            params_for_sub={"custom_fields": checkout.subscription_custom_fields} if expand_custom_fields else None,
+            created_at=checkout.created_at,
+            updated_at=checkout.updated_at,
+        )
+
+
+def _cascade_tier(checkout: CheckoutSession, tier: int) -> CascadeTierOut:
+    return CascadeTierOut(
+        line_items=[CascadeLineItemOut.model_validate(item) for item in checkout_service.tier_items(checkout, tier)],
+        processor_route_id=checkout.cascade_routes[tier - 1],
+    )
+
+
+@event_payload(CheckoutSession, "checkout_session")
+def checkout_session_payload(checkout: CheckoutSession) -> dict[str, Any]:
+    """Events carry everything, custom fields included; the hosted page's URL is left out (``secure_token`` is
+    there for a merchant that builds it)."""
+    body = CheckoutSessionOut.of(checkout, public_url="", expand_custom_fields=True).model_dump(mode="json")
+    body.pop("url")
+    return body
+
+
+def _out(request: Request, checkout: CheckoutSession, expand: list[str] | None = None) -> CheckoutSessionOut:
+    return CheckoutSessionOut.of(
+        checkout,
+        public_url=request.app.state.settings.resolved_public_url,
+        expand_custom_fields="custom_fields" in (expand or []),
+    )
+
+
+# --- Endpoints ------------------------------------------------------------------------------------------------------
+
+Expand = Annotated[list[str] | None, Query(description="custom_fields to include the custom field values.")]
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_checkout_session(
+    account_id: AccountId, body: CheckoutSessionCreate, request: Request, session: Session
+) -> CheckoutSessionOut:
+    checkout = await checkout_service.create_session(session, account_id, body.to_spec())
+    return _out(request, checkout)
+
+
+@router.get("/")
+async def list_checkout_sessions(
+    account_id: AccountId, params: ListQuery, request: Request, session: Session, expand: Expand = None
+) -> dict[str, Any]:
+    """``filter`` takes ``state`` (open, success, expired), ``customer_id``, ``currency``, ``coupon_id`` and
+    ``processor_route_id``."""
+    page = await checkout_service.list_sessions(session, account_id, params)
+    return page_body([_out(request, c, expand) for c in page.items], page.total, page.has_more)
+
+
+@router.get("/{checkout_id}")
+async def get_checkout_session(
+    account_id: AccountId, checkout_id: str, request: Request, session: Session, expand: Expand = None
+) -> CheckoutSessionOut:
+    return _out(request, await checkout_service.get_session(session, account_id, checkout_id), expand)
+
+
+@router.patch("/{checkout_id}")
+async def update_checkout_session(
+    account_id: AccountId, checkout_id: str, body: CheckoutSessionUpdate, request: Request, session: Session
+) -> CheckoutSessionOut:
+    """Only an open session's processor route can change; sending ``null`` clears it."""
+    if "processor_route_id" not in body.model_fields_set:
+        return _out(request, await checkout_service.get_session(session, account_id, checkout_id))
+    checkout = await checkout_service.update_route(session, account_id, checkout_id, body.processor_route_id)
+    return _out(request, checkout)
+
+
+@router.post("/{checkout_id}/line-items", status_code=status.HTTP_201_CREATED)
+async def add_line_item(account_id: AccountId, checkout_id: str, body: LineItemIn, session: Session) -> LineItemOut:
+    line = await checkout_service.add_line_item(session, account_id, checkout_id, _line_spec(body))
+    return LineItemOut.model_validate(line)
+
+
+@router.put("/{checkout_id}/complete")
+async def complete_checkout_session(
+    account_id: AccountId, checkout_id: str, request: Request, session: Session
+) -> CheckoutSessionOut:
+    """Completes a session that needs no payment; one with an amount due is refused (``payment_required``)."""
+    return _out(request, await checkout_service.complete_without_payment(session, account_id, checkout_id))
+
+
+@router.post("/{checkout_id}/expire")
+async def expire_checkout_session(
+    account_id: AccountId, checkout_id: str, request: Request, session: Session
+) -> CheckoutSessionOut:
+    return _out(request, await checkout_service.expire_session(session, account_id, checkout_id))

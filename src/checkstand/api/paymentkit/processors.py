@@ -1,0 +1,172 @@
+"""``processors/``: an account's processor connections (the built-in simulator, Stripe).
+
+The SDK has no such resource, so this one follows its conventions: JSON bodies, ``{"items", "total", "has_more"}``
+lists, 204 on delete. Credentials go in and never come out: a response shows whether a key is set and its last four
+characters, as Stripe's dashboard does.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, field_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
+from checkstand.core.auth import AccountId
+from checkstand.core.crypto import SecretBox
+from checkstand.core.listing import ListQuery
+from checkstand.core.pagination import paymentkit_envelope
+from checkstand.core.unit_of_work import db_session
+from checkstand.payments import connections
+from checkstand.payments.models import Processor
+from checkstand.webhooks.service import event_payload
+
+router = APIRouter(prefix="/api/{account_id}/processors", tags=["processors"])
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+
+def secret_box(request: Request) -> SecretBox:
+    """The app's at-rest key, handed to the service rather than fetched by it."""
+    box: SecretBox = request.app.state.secret_box
+    return box
+
+
+Box = Annotated[SecretBox, Depends(secret_box)]
+
+ProcessorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Currencies = Annotated[
+    list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=3)]],
+    Field(
+        max_length=connections.MAX_CURRENCIES,
+        description="Lower-case ISO 4217 codes, e.g. ['usd', 'eur'].",
+        examples=[["usd", "eur"]],
+    ),
+]
+# A secret never shows in a repr, a validation error or a dump of the request model.
+Secret = Annotated[SecretStr, Field(max_length=256)]
+ApiBase = Annotated[
+    AnyHttpUrl, Field(description="Where to reach Stripe's API instead of api.stripe.com (e.g. localstripe).")
+]
+ProcessorMetadata = Annotated[Metadata, Field(max_length=50)]
+
+
+class ProcessorFields(WireModel):
+    currencies: Currencies | None = None
+    is_available: bool | None = Field(default=None, description="Simulator only: false makes it unavailable.")
+    secret_key: Secret | None = Field(default=None, description="Stripe: sk_test_..., sk_live_... or rk_....")
+    webhook_secret: Secret | None = Field(default=None, description="Stripe: the endpoint's signing secret, whsec_...")
+    api_base: ApiBase | None = None
+
+    def service_fields(self) -> dict[str, Any]:
+        """The fields the client sent, secrets unwrapped for the service (which seals them at once)."""
+        fields = self.model_dump(exclude_unset=True, exclude={"secret_key", "webhook_secret", "api_base"})
+        if "api_base" in self.model_fields_set:
+            # Stripe's library joins its paths onto the base: a trailing slash would double theirs.
+            fields["api_base"] = None if self.api_base is None else str(self.api_base).rstrip("/")
+        for name in ("secret_key", "webhook_secret"):
+            if name in self.model_fields_set:
+                secret: SecretStr | None = getattr(self, name)
+                fields[name] = None if secret is None else secret.get_secret_value()
+        return fields
+
+
+class ProcessorCreate(ProcessorFields):
+    name: ProcessorName
+    type: Literal["simulator", "stripe"]
+    is_active: bool = True
+    metadata: ProcessorMetadata | None = None
+
+
+class ProcessorUpdate(ProcessorFields):
+    name: ProcessorName | None = None
+    is_active: bool | None = None
+    metadata: ProcessorMetadata | None = Field(
+        default=None, description='Merged into the current metadata; a key set to "" is removed, null clears all.'
+    )
+
+    @field_validator("name", "currencies", "is_available", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Omitted keeps the current value; an explicit null would leave the processor without one.
+        if value is None:
+            raise ValueError("can't be null")
+        return value
+
+
+class ProcessorOut(ResponseModel):
+    id: str
+    name: str
+    type: str
+    currencies: list[str]
+    is_available: bool
+    is_active: bool
+    livemode: bool | None = Field(description="Stripe: whether the key is a live one; null for the simulator.")
+    api_base: str | None
+    has_secret_key: bool
+    secret_key_last4: str | None
+    has_webhook_secret: bool
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, processor: Processor) -> ProcessorOut:
+        return cls(
+            id=processor.id,
+            name=processor.name,
+            type=processor.type,
+            currencies=processor.currencies,
+            is_available=processor.is_available,
+            is_active=processor.is_active,
+            livemode=processor.livemode,
+            api_base=processor.api_base,
+            # A Stripe connection's sealed credentials always hold both secrets.
+            has_secret_key=processor.sealed_credentials is not None,
+            secret_key_last4=processor.secret_key_last4,
+            has_webhook_secret=processor.sealed_credentials is not None,
+            metadata=processor.processor_metadata,
+            created_at=processor.created_at,
+            updated_at=processor.updated_at,
+        )
+
+
+@event_payload(Processor, "processor")
+def render(processor: Processor) -> dict[str, Any]:
+    return ProcessorOut.of(processor).model_dump(mode="json")
+
+
+@router.get("/")
+async def list_processors(account_id: AccountId, params: ListQuery, session: Session) -> dict[str, Any]:
+    """Filterable by type, is_active and name; search looks in the name."""
+    page = await connections.list_processors(session, account_id, params)
+    return paymentkit_envelope(page, [ProcessorOut.of(p).model_dump(mode="json") for p in page.items])
+
+
+@router.post("/", status_code=status.HTTP_201_CREATED)
+async def create_processor(account_id: AccountId, body: ProcessorCreate, session: Session, box: Box) -> ProcessorOut:
+    processor = await connections.create_processor(session, account_id, box, **body.service_fields())
+    return ProcessorOut.of(processor)
+
+
+@router.get("/{processor_id}")
+async def get_processor(account_id: AccountId, processor_id: str, session: Session) -> ProcessorOut:
+    return ProcessorOut.of(await connections.get_processor(session, account_id, processor_id))
+
+
+@router.patch("/{processor_id}")
+async def update_processor(
+    account_id: AccountId, processor_id: str, body: ProcessorUpdate, session: Session, box: Box
+) -> ProcessorOut:
+    processor = await connections.update_processor(session, account_id, processor_id, body.service_fields(), box)
+    return ProcessorOut.of(processor)
+
+
+@router.delete("/{processor_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_processor(account_id: AccountId, processor_id: str, session: Session) -> Response:
+    """Refused (409 ``processor_in_use``) while a processor route names the processor."""
+    await connections.delete_processor(session, account_id, processor_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,612 @@
+"""Checkout sessions: creation with every check, the amounts, and the moves from open to success or expired.
+
+Amounts are always the server's: line items are snapshotted from the catalog (a later price or product change
+leaves an open or finished session as it was), the discount from the coupon's terms at the time it was applied.
+Every change of an open session locks its row first (``FOR UPDATE`` on PostgreSQL; SQLite's writers already run one
+at a time) and re-reads its state inside the lock, so concurrent complete, expire and add-line-item requests leave
+one consistent state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.catalog import service as catalog
+from checkstand.catalog.models import Price
+from checkstand.checkout.models import (
+    EXPIRED,
+    OPEN,
+    PRIMARY_TIER,
+    SUCCESS,
+    CheckoutLineItem,
+    CheckoutSession,
+)
+from checkstand.core import clock
+from checkstand.core.errors import (
+    BusinessRuleViolation,
+    CheckstandError,
+    Conflict,
+    FieldProblem,
+    InvalidFields,
+    NotFound,
+)
+from checkstand.core.ids import new_id, new_secret
+from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.pagination import Page, paginate
+from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
+from checkstand.customers import service as customers
+from checkstand.discounts import service as discounts
+from checkstand.discounts.models import Coupon
+from checkstand.payments import service as payments
+from checkstand.webhooks.service import record_event, snapshot
+
+DEFAULT_EXPIRY_HOURS: Final = 24
+MIN_EXPIRY_HOURS: Final = 1
+MAX_EXPIRY_HOURS: Final = 720
+MAX_LINE_ITEMS: Final = 100
+MAX_CASCADE_TIERS: Final = 10
+SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
+SECURE_TOKEN_PREFIX: Final = "cst"  # noqa: S105 - a prefix, not a secret
+EXPIRY_BATCH: Final = 100
+
+Loc = tuple[str | int, ...]
+
+# Deleting a custom field definition deletes its values here too.
+register_value_store("checkout_session", JsonColumnStore(CheckoutSession.custom_fields, CheckoutSession.account_id))
+register_value_store(
+    "subscription", JsonColumnStore(CheckoutSession.subscription_custom_fields, CheckoutSession.account_id)
+)
+
+LIST_SPEC: Final = ListSpec(
+    filterable={
+        "customer_id": CheckoutSession.customer_id,
+        "currency": CheckoutSession.currency,
+        "processor_route_id": CheckoutSession.processor_route_id,
+        "coupon_id": CheckoutSession.coupon_id,
+    },
+    sortable={
+        "created_at": CheckoutSession.created_at,
+        "updated_at": CheckoutSession.updated_at,
+        "expires_at": CheckoutSession.expires_at,
+        "amount_total_atom": CheckoutSession.amount_total_atom,
+    },
+    searchable=(CheckoutSession.id, CheckoutSession.customer_id),
+    created_at=CheckoutSession.created_at,
+    tiebreak=CheckoutSession.id,
+)
+
+
+@dataclass(frozen=True)
+class LineItemSpec:
+    price_id: str
+    quantity: int = 1
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    line_items: Sequence[LineItemSpec]
+    processor_route_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewCheckoutSession:
+    """What a merchant asks for; every field is checked by :func:`create_session`."""
+
+    success_url: str
+    return_url: str
+    line_items: Sequence[LineItemSpec]
+    customer_id: str | None = None
+    expires_in_hours: int = DEFAULT_EXPIRY_HOURS
+    coupon_id: str | None = None
+    promotion_code: str | None = None
+    processor_route_id: str | None = None
+    three_ds_mode: str | None = None
+    custom_fields: Mapping[str, Any] | None = None
+    subscription_custom_fields: Mapping[str, Any] | None = None
+    cascade_tiers: Sequence[TierSpec] = ()
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+# --- Reading --------------------------------------------------------------------------------------------------------
+
+
+def state(checkout: CheckoutSession, now: datetime | None = None) -> str:
+    """What the session is now: an open session past ``expires_at`` is expired even before the worker records it."""
+    if checkout.status == OPEN and (now or clock.now()) >= checkout.expires_at:
+        return EXPIRED
+    return checkout.status
+
+
+def is_open(checkout: CheckoutSession) -> bool:
+    return state(checkout) == OPEN
+
+
+def success_redirect_url(checkout: CheckoutSession) -> str:
+    """Where the customer goes after paying: ``{CHECKOUT_SESSION_ID}`` in the merchant's URL becomes the id, so
+    the merchant's page can look the session up (as Stripe does)."""
+    return checkout.success_url.replace(SESSION_ID_PLACEHOLDER, checkout.id)
+
+
+def tier_items(checkout: CheckoutSession, tier: int) -> list[CheckoutLineItem]:
+    return [item for item in checkout.line_items if item.tier == tier]
+
+
+def tier_count(checkout: CheckoutSession) -> int:
+    return 1 + len(checkout.cascade_routes)
+
+
+def _sessions(account_id: str) -> Select[CheckoutSession]:
+    return select(CheckoutSession).where(CheckoutSession.account_id == account_id)
+
+
+async def get_session(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
+    checkout = await session.scalar(_sessions(account_id).where(CheckoutSession.id == checkout_id))
+    if checkout is None:
+        raise NotFound("checkout_session", checkout_id)
+    return checkout
+
+
+async def find_by_token(session: AsyncSession, secure_token: str) -> CheckoutSession | None:
+    """The session a hosted page's token opens; the token is the only key, so no account is given."""
+    return await session.scalar(select(CheckoutSession).where(CheckoutSession.secure_token == secure_token))
+
+
+async def list_sessions(session: AsyncSession, account_id: str, params: ListParams) -> Page[CheckoutSession]:
+    """``filter`` may also name a ``state`` (open, success, expired), matched as :func:`state` computes it."""
+    query = _sessions(account_id)
+    filters = dict(params.filters)
+    if "state" in filters:
+        query = query.where(_state_condition(filters.pop("state"), clock.now()))
+    remaining = ListParams(params.page, filters, params.sort_by, params.descending, params.search)
+    return await paginate(session, apply_list_params(query, LIST_SPEC, remaining), params.page)
+
+
+def _state_condition(wanted: object, now: datetime) -> Any:
+    if wanted == OPEN:
+        return and_(CheckoutSession.status == OPEN, CheckoutSession.expires_at > now)
+    if wanted == EXPIRED:
+        return or_(
+            CheckoutSession.status == EXPIRED,
+            and_(CheckoutSession.status == OPEN, CheckoutSession.expires_at <= now),
+        )
+    if wanted == SUCCESS:
+        return CheckoutSession.status == SUCCESS
+    raise InvalidFields.one(("query", "filter"), "state must be one of open, success, expired")
+
+
+# --- Creating -------------------------------------------------------------------------------------------------------
+
+
+def check_redirect_url(url: str, loc: Loc) -> list[FieldProblem]:
+    """A URL the customer is sent to: http or https only (no ``javascript:`` or ``data:``), a host, and no
+    credentials, which would end up in the customer's browser history."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [FieldProblem(loc, "must be an absolute http or https URL", "url_scheme")]
+    if parts.username is not None or parts.password is not None:
+        return [FieldProblem(loc, "must not contain credentials", "url_credentials")]
+    return []
+
+
+async def create_session(session: AsyncSession, account_id: str, spec: NewCheckoutSession) -> CheckoutSession:
+    """Check everything, snapshot the line items, price every tier, and record ``checkout_session.created``.
+
+    Every field problem is reported at once (422 naming each field), and nothing is stored when there is one."""
+    problems = check_redirect_url(spec.success_url, ("body", "success_url"))
+    problems += check_redirect_url(spec.return_url, ("body", "return_url"))
+    if not MIN_EXPIRY_HOURS <= spec.expires_in_hours <= MAX_EXPIRY_HOURS:
+        problems.append(
+            FieldProblem(
+                ("body", "expires_in_hours"), f"must be between {MIN_EXPIRY_HOURS} and {MAX_EXPIRY_HOURS} hours"
+            )
+        )
+    if spec.coupon_id is not None and spec.promotion_code is not None:
+        problems.append(FieldProblem(("body", "promotion_code"), "give coupon_id or promotion_code, not both"))
+    if spec.customer_id is not None:
+        problems += await _customer_problems(session, account_id, spec.customer_id)
+    problems += await _route_problems(session, account_id, spec.processor_route_id, ("body", "processor_route_id"))
+
+    tiers: list[list[Price]] = []
+    for tier, items in enumerate([spec.line_items, *(t.line_items for t in spec.cascade_tiers)]):
+        loc: Loc = ("body", "line_items") if tier == PRIMARY_TIER else ("body", "cascade_line_items", tier - 1)
+        prices, price_problems = await _sellable_prices(session, account_id, items, loc)
+        tiers.append(prices)
+        problems += price_problems
+    for index, tier_spec in enumerate(spec.cascade_tiers):
+        problems += await _route_problems(
+            session,
+            account_id,
+            tier_spec.processor_route_id,
+            ("body", "cascade_line_items", index, "processor_route_id"),
+        )
+    if problems:
+        raise InvalidFields(problems)
+
+    priced = [price for prices in tiers for price in prices]
+    currency = priced[0].currency
+    problems = _mixture_problems(tiers)
+    if problems:
+        raise InvalidFields(problems)
+
+    custom_fields = await apply_custom_fields(session, account_id, "checkout_session", {}, spec.custom_fields)
+    sells_subscription = any(price.recurring_interval for price in priced)
+    subscription_fields: dict[str, Any] = {}
+    if sells_subscription or spec.subscription_custom_fields:
+        subscription_fields = await apply_custom_fields(
+            session,
+            account_id,
+            "subscription",
+            {},
+            spec.subscription_custom_fields,
+            loc=("body", "params_for_sub", "custom_fields"),
+        )
+
+    now = clock.now()
+    checkout = CheckoutSession(
+        id=new_id("cs"),
+        account_id=account_id,
+        secure_token=new_secret(SECURE_TOKEN_PREFIX),
+        customer_id=spec.customer_id,
+        status=OPEN,
+        success_url=spec.success_url,
+        return_url=spec.return_url,
+        expires_in_hours=spec.expires_in_hours,
+        expires_at=now + timedelta(hours=spec.expires_in_hours),
+        currency=currency,
+        processor_route_id=spec.processor_route_id,
+        three_ds_mode=spec.three_ds_mode,
+        cascade_routes=[tier.processor_route_id for tier in spec.cascade_tiers],
+        custom_fields=custom_fields,
+        subscription_custom_fields=subscription_fields,
+        session_metadata=dict(spec.metadata),
+        line_items=[
+            _line_item(account_id, tier, position, price, item)
+            for tier, (prices, items) in enumerate(
+                zip(tiers, [spec.line_items, *(t.line_items for t in spec.cascade_tiers)], strict=True)
+            )
+            for position, (price, item) in enumerate(zip(prices, items, strict=True))
+        ],
+    )
+    if spec.coupon_id is not None or spec.promotion_code is not None:
+        await _apply_discount(session, checkout, spec.coupon_id, spec.promotion_code)
+    _price_tiers(checkout)
+    session.add(checkout)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
+    return checkout
+
+
+async def _customer_problems(session: AsyncSession, account_id: str, customer_id: str) -> list[FieldProblem]:
+    try:
+        await customers.get_customer(session, account_id, customer_id)
+    except NotFound:
+        return [FieldProblem(("body", "customer_id"), f"no customer {customer_id!r} in this account", "not_found")]
+    return []
+
+
+async def _route_problems(session: AsyncSession, account_id: str, route_id: str | None, loc: Loc) -> list[FieldProblem]:
+    if route_id is None:
+        return []
+    try:
+        await payments.get_route(session, account_id, route_id)
+    except NotFound:
+        return [FieldProblem(loc, f"no processor route {route_id!r} in this account", "not_found")]
+    return []
+
+
+async def _sellable_prices(
+    session: AsyncSession, account_id: str, items: Sequence[LineItemSpec], loc: Loc
+) -> tuple[list[Price], list[FieldProblem]]:
+    prices: list[Price] = []
+    problems: list[FieldProblem] = []
+    if not items:
+        problems.append(FieldProblem(loc, "at least one line item is needed", "too_short"))
+    if len(items) > MAX_LINE_ITEMS:
+        problems.append(FieldProblem(loc, f"at most {MAX_LINE_ITEMS} line items", "too_long"))
+    for index, item in enumerate(items):
+        if item.quantity < 1:
+            problems.append(FieldProblem((*loc, index, "quantity"), "must be at least 1", "greater_than_equal"))
+        try:
+            prices.append(await catalog.get_sellable_price(session, account_id, item.price_id))
+        except NotFound:
+            problems.append(FieldProblem((*loc, index, "price_id"), f"no price {item.price_id!r}", "not_found"))
+        except BusinessRuleViolation as refusal:
+            problems.append(FieldProblem((*loc, index, "price_id"), refusal.detail, refusal.code))
+    return prices, problems
+
+
+def _mixture_problems(tiers: Sequence[Sequence[Price]]) -> list[FieldProblem]:
+    """One currency for the whole session, and one billing interval for its recurring prices (as Stripe requires:
+    they become one subscription)."""
+    currency = tiers[PRIMARY_TIER][0].currency
+    problems: list[FieldProblem] = []
+    for tier, prices in enumerate(tiers):
+        loc: Loc = ("body", "line_items") if tier == PRIMARY_TIER else ("body", "cascade_line_items", tier - 1)
+        intervals = set()
+        for index, price in enumerate(prices):
+            if price.currency != currency:
+                problems.append(
+                    FieldProblem(
+                        (*loc, index, "price_id"),
+                        f"price is in {price.currency.upper()}, the session in {currency.upper()}: "
+                        "a session has one currency",
+                        "currency_mismatch",
+                    )
+                )
+            if price.recurring_interval is not None:
+                intervals.add((price.recurring_interval, price.recurring_interval_count))
+        if len(intervals) > 1:
+            problems.append(
+                FieldProblem(
+                    loc, "recurring prices in one session must share their billing interval", "interval_mismatch"
+                )
+            )
+    return problems
+
+
+def _line_item(account_id: str, tier: int, position: int, price: Price, item: LineItemSpec) -> CheckoutLineItem:
+    return CheckoutLineItem(
+        id=new_id("cli"),
+        account_id=account_id,
+        tier=tier,
+        position=position,
+        price_id=price.id,
+        product_id=price.product_id,
+        quantity=item.quantity,
+        description=item.description,
+        product_name=price.product.name,
+        price_name=price.name,
+        unit_amount_atom=price.unit_amount_atom,
+        currency=price.currency,
+        recurring_interval=price.recurring_interval,
+        recurring_interval_count=price.recurring_interval_count,
+        trial_days=price.trial_days,
+        amount_subtotal_atom=price.unit_amount_atom * item.quantity,
+    )
+
+
+# --- Discount and amounts -------------------------------------------------------------------------------------------
+
+_COUPON_TERMS: Final = (
+    "id",
+    "name",
+    "discount_type",
+    "amount_atom_off",
+    "percent_off_bp",
+    "trial_days_off",
+    "currency",
+    "duration",
+    "duration_in_months",
+    "product_ids",
+)
+
+
+async def _apply_discount(
+    session: AsyncSession, checkout: CheckoutSession, coupon_id: str | None, promotion_code: str | None
+) -> None:
+    """Check the coupon or code now (422 naming the field, with the reason as its type) and keep its terms."""
+    field_name = "coupon_id" if coupon_id is not None else "promotion_code"
+    lines = [discounts.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
+    try:
+        applied = await discounts.resolve_discount(
+            session,
+            checkout.account_id,
+            coupon_id=coupon_id,
+            promotion_code=promotion_code,
+            customer_id=checkout.customer_id,
+            currency=checkout.currency,
+            lines=lines,
+        )
+    except NotFound as missing:
+        raise InvalidFields.one(("body", field_name), missing.detail, "not_found") from missing
+    except BusinessRuleViolation as refusal:
+        raise InvalidFields.one(("body", field_name), refusal.detail, refusal.code) from refusal
+    checkout.coupon_id = applied.coupon.id
+    checkout.promotion_code_id = applied.promotion_code.id if applied.promotion_code else None
+    checkout.promotion_code = applied.promotion_code.code if applied.promotion_code else None
+    checkout.discount = {term: getattr(applied.coupon, term) for term in _COUPON_TERMS}
+
+
+def discount_terms(checkout: CheckoutSession) -> Coupon | None:
+    """The coupon as it was when applied (a transient object, never added to the database session)."""
+    if checkout.discount is None:
+        return None
+    return Coupon(**checkout.discount)
+
+
+def _tier_discount(coupon: Coupon | None, items: Sequence[CheckoutLineItem], currency: str) -> int:
+    if coupon is None or not items:
+        return 0
+    lines = [discounts.Line(item.amount_subtotal_atom, item.product_id) for item in items]
+    try:
+        return discounts.compute_discount(coupon, lines, currency).amount_atom
+    except BusinessRuleViolation:
+        # A fallback tier may sell other products than the primary one the coupon was checked against.
+        return 0
+
+
+def _price_tiers(checkout: CheckoutSession) -> None:
+    """Recompute every tier's total from the snapshots; the primary tier's parts go to the ``amount_*`` columns."""
+    coupon = discount_terms(checkout)
+    totals: list[int] = []
+    for tier in range(tier_count(checkout)):
+        items = tier_items(checkout, tier)
+        subtotal = sum(item.amount_subtotal_atom for item in items)
+        discount = _tier_discount(coupon, items, checkout.currency)
+        totals.append(subtotal - discount)
+        if tier == PRIMARY_TIER:
+            checkout.amount_subtotal_atom = subtotal
+            checkout.amount_discount_atom = discount
+            checkout.amount_total_atom = subtotal - discount
+    checkout.tier_amounts = totals
+
+
+# --- Changing an open session ---------------------------------------------------------------------------------------
+
+
+async def lock_session(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
+    """The session, its row locked for this transaction and re-read, so the state checked is the state changed."""
+    checkout = await session.scalar(
+        _sessions(account_id)
+        .where(CheckoutSession.id == checkout_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if checkout is None:
+        raise NotFound("checkout_session", checkout_id)
+    return checkout
+
+
+def _require_open(checkout: CheckoutSession) -> None:
+    current = state(checkout)
+    if current != OPEN:
+        raise Conflict(
+            f"Checkout session {checkout.id!r} is {current}; only an open session can be changed.",
+            code="checkout_session_completed" if current == SUCCESS else "checkout_session_expired",
+        )
+
+
+async def update_route(
+    session: AsyncSession, account_id: str, checkout_id: str, route_id: str | None
+) -> CheckoutSession:
+    checkout = await lock_session(session, account_id, checkout_id)
+    _require_open(checkout)
+    if problems := await _route_problems(session, account_id, route_id, ("body", "processor_route_id")):
+        raise InvalidFields(problems)
+    before = snapshot(checkout)
+    checkout.processor_route_id = route_id
+    await session.flush()
+    await record_event(session, account_id=account_id, type="checkout_session.updated", obj=checkout, before=before)
+    return checkout
+
+
+async def add_line_item(
+    session: AsyncSession, account_id: str, checkout_id: str, item: LineItemSpec
+) -> CheckoutLineItem:
+    """Add a line to the primary tier of an open session and re-price it."""
+    checkout = await lock_session(session, account_id, checkout_id)
+    _require_open(checkout)
+    primary = tier_items(checkout, PRIMARY_TIER)
+    if len(primary) >= MAX_LINE_ITEMS:
+        raise InvalidFields.one(("body", "price_id"), f"a session has at most {MAX_LINE_ITEMS} line items", "too_long")
+    prices, problems = await _sellable_prices(session, account_id, [item], ("body",))
+    if problems:
+        raise InvalidFields([FieldProblem(("body", *p.loc[2:]), p.msg, p.type) for p in problems])
+    price = prices[0]
+    if price.currency != checkout.currency:
+        raise InvalidFields.one(
+            ("body", "price_id"),
+            f"price is in {price.currency.upper()}, the session in {checkout.currency.upper()}",
+            "currency_mismatch",
+        )
+    intervals = {(i.recurring_interval, i.recurring_interval_count) for i in primary if i.recurring_interval}
+    if (
+        price.recurring_interval
+        and intervals
+        and (price.recurring_interval, price.recurring_interval_count) not in intervals
+    ):
+        raise InvalidFields.one(
+            ("body", "price_id"),
+            "recurring prices in one session must share their billing interval",
+            "interval_mismatch",
+        )
+    before = snapshot(checkout)
+    line = _line_item(account_id, PRIMARY_TIER, len(primary), price, item)
+    checkout.line_items.append(line)
+    _price_tiers(checkout)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="checkout_session.updated", obj=checkout, before=before)
+    return line
+
+
+async def complete_without_payment(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
+    """The merchant's completion of a session that needs no payment (a 100 % discount, a free plan)."""
+    checkout = await lock_session(session, account_id, checkout_id)
+    _require_open(checkout)
+    if checkout.amount_total_atom > 0:
+        raise BusinessRuleViolation(
+            f"Checkout session {checkout_id!r} has {checkout.amount_total_atom} to pay in "
+            f"{checkout.currency.upper()}; it is completed by the customer's payment.",
+            code="payment_required",
+        )
+    await mark_completed(session, checkout, tier=PRIMARY_TIER)
+    return checkout
+
+
+async def mark_completed(session: AsyncSession, checkout: CheckoutSession, *, tier: int) -> None:
+    """Record success on a session locked by the caller: the discount's use is counted now (a code used up in the
+    meantime refuses, and the caller's transaction rolls back), then ``checkout_session.completed``."""
+    if checkout.discount is not None:
+        await _redeem_discount(session, checkout, tier)
+    before = snapshot(checkout)
+    checkout.status = SUCCESS
+    checkout.completed_at = clock.now()
+    checkout.succeeded_tier = tier
+    await session.flush()
+    await record_event(
+        session, account_id=checkout.account_id, type="checkout_session.completed", obj=checkout, before=before
+    )
+
+
+async def _redeem_discount(session: AsyncSession, checkout: CheckoutSession, tier: int) -> None:
+    coupon_id = None if checkout.promotion_code else checkout.coupon_id
+    items = tier_items(checkout, tier)
+    try:
+        applied = await discounts.resolve_discount(
+            session,
+            checkout.account_id,
+            coupon_id=coupon_id,
+            promotion_code=checkout.promotion_code,
+            customer_id=checkout.customer_id,
+            currency=checkout.currency,
+            lines=[discounts.Line(item.amount_subtotal_atom, item.product_id) for item in items],
+        )
+        await discounts.redeem(session, checkout.account_id, applied, customer_id=checkout.customer_id)
+    except CheckstandError as refusal:
+        raise BusinessRuleViolation(
+            f"The session's discount can no longer be used: {refusal.detail}", code=refusal.code
+        ) from refusal
+
+
+async def expire_session(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
+    """The merchant closes an open session early; the customer can no longer pay it."""
+    checkout = await lock_session(session, account_id, checkout_id)
+    _require_open(checkout)
+    await _mark_expired(session, checkout)
+    return checkout
+
+
+async def _mark_expired(session: AsyncSession, checkout: CheckoutSession) -> None:
+    before = snapshot(checkout)
+    checkout.status = EXPIRED
+    checkout.expired_at = clock.now()
+    await session.flush()
+    await record_event(
+        session, account_id=checkout.account_id, type="checkout_session.expired", obj=checkout, before=before
+    )
+
+
+async def expire_open_sessions(session: AsyncSession) -> int:
+    """Worker job: record the expiry of open sessions past ``expires_at``, each once, whatever the number of
+    workers (rows are claimed with ``SKIP LOCKED``; the status check inside the lock does the rest)."""
+    due = (
+        await session.scalars(
+            select(CheckoutSession)
+            .where(CheckoutSession.status == OPEN, CheckoutSession.expires_at <= clock.now())
+            .order_by(CheckoutSession.expires_at)
+            .limit(EXPIRY_BATCH)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    for checkout in due:
+        await _mark_expired(session, checkout)
+    return len(due)

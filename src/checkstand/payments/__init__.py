@@ -1,0 +1,1 @@
+"""Processor connections, processor routes, checkout attempts, payments and the processors themselves."""

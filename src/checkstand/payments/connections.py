@@ -1,0 +1,307 @@
+"""Processor connections: the built-in ``simulator`` and ``stripe`` accounts, one row each per account.
+
+Stripe's keys are sealed with the at-rest key (:class:`~checkstand.core.crypto.SecretBox`, passed in by the caller)
+before they reach the session, so no plaintext credential is ever bound into SQL, an event or a response;
+:func:`open_credentials` is the one way back. Deleting a connection keeps its row for the payment attempts that name
+it, but forgets its credentials; it is refused while a processor route names the processor. The check locks the
+processor row (``FOR UPDATE`` on PostgreSQL; SQLite runs one writer at a time), and a route being stored locks its
+processors shared first (:mod:`checkstand.payments.service`), so the two can't both succeed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.core import clock
+from checkstand.core.crypto import SecretBox
+from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.ids import new_id
+from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.money import is_currency
+from checkstand.core.pagination import Page, paginate
+from checkstand.payments.models import Processor, ProcessorRouteEntry
+from checkstand.webhooks.service import record_event, snapshot
+
+SIMULATOR: Final = "simulator"
+STRIPE: Final = "stripe"
+PROCESSOR_TYPES: Final = (SIMULATOR, STRIPE)
+# Enough currencies for a simulator to take any test payment, including zero- and three-decimal ones.
+SIMULATOR_DEFAULT_CURRENCIES: Final = ("usd", "eur", "gbp", "jpy", "kwd")
+MAX_CURRENCIES: Final = 200
+DEMO_SIMULATOR_NAME: Final = "Simulator"
+
+# Stripe's secret and restricted keys, and its webhook signing secrets.
+SECRET_KEY_PATTERN: Final = re.compile(r"^(?:sk|rk)_(?:test|live)_[0-9A-Za-z]{8,240}$")
+WEBHOOK_SECRET_PATTERN: Final = re.compile(r"^whsec_[0-9A-Za-z+/=_-]{8,240}$")
+CREDENTIAL_FIELDS: Final = ("secret_key", "webhook_secret")
+STRIPE_ONLY_FIELDS: Final = (*CREDENTIAL_FIELDS, "api_base")
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class StripeCredentials:
+    """A Stripe connection's secrets, decrypted: they exist only in memory, and never in a repr or a log line."""
+
+    secret_key: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+
+    def sealed(self, box: SecretBox) -> str:
+        return box.seal(json.dumps({"secret_key": self.secret_key, "webhook_secret": self.webhook_secret}))
+
+
+PROCESSOR_LIST: Final = ListSpec(
+    filterable={"type": Processor.type, "is_active": Processor.is_active, "name": Processor.name},
+    sortable={"created_at": Processor.created_at, "updated_at": Processor.updated_at, "name": Processor.name},
+    searchable=(Processor.name,),
+    created_at=Processor.created_at,
+    tiebreak=Processor.id,
+)
+
+
+async def create_processor(
+    session: AsyncSession,
+    account_id: str,
+    box: SecretBox,
+    *,
+    name: str,
+    type: str,
+    currencies: Sequence[str] | None = None,
+    is_available: bool | None = None,
+    is_active: bool = True,
+    secret_key: str | None = None,
+    webhook_secret: str | None = None,
+    api_base: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> Processor:
+    """Connect a processor. A simulator takes no credentials and defaults to a handful of currencies; a Stripe
+    connection needs its secret key, webhook secret and currencies. Every problem is reported at once."""
+    if type not in PROCESSOR_TYPES:
+        raise InvalidFields.one(("body", "type"), "must be simulator or stripe", "enum")
+    sent = {"secret_key": secret_key, "webhook_secret": webhook_secret, "api_base": api_base}
+    problems: list[FieldProblem] = []
+    if type == SIMULATOR:
+        problems += _simulator_only(setting for setting, value in sent.items() if value is not None)
+        currencies = SIMULATOR_DEFAULT_CURRENCIES if currencies is None else currencies
+    else:
+        problems += [
+            FieldProblem(("body", setting), f"a stripe processor needs its {setting}", "missing")
+            for setting in CREDENTIAL_FIELDS
+            if sent[setting] is None
+        ]
+        if currencies is None:
+            problems.append(FieldProblem(("body", "currencies"), "a stripe processor needs its currencies", "missing"))
+        if is_available is False:
+            problems.append(_availability_problem())
+    checked_currencies: list[str] = []
+    if currencies is not None:
+        checked_currencies, currency_problems = _checked_currencies(currencies)
+        problems += currency_problems
+    problems += _credential_problems(secret_key, webhook_secret)
+    if problems:
+        raise InvalidFields(problems)
+    processor = Processor(
+        id=new_id("proc"),
+        account_id=account_id,
+        name=name,
+        type=type,
+        currencies=checked_currencies,
+        is_available=True if is_available is None else is_available,
+        is_active=is_active,
+        api_base=api_base,
+        processor_metadata=dict(metadata or {}),
+    )
+    if secret_key is not None and webhook_secret is not None:
+        _store_credentials(processor, box, StripeCredentials(secret_key, webhook_secret))
+    return await _add_processor(session, processor)
+
+
+async def connect_simulator(session: AsyncSession, account_id: str, *, name: str = DEMO_SIMULATOR_NAME) -> Processor:
+    """A simulator with the default currencies: what a new demo account starts with, so a test payment needs no
+    set-up. It has no credentials, so no key is needed."""
+    processor = Processor(
+        id=new_id("proc"),
+        account_id=account_id,
+        name=name,
+        type=SIMULATOR,
+        currencies=list(SIMULATOR_DEFAULT_CURRENCIES),
+        is_available=True,
+        is_active=True,
+        processor_metadata={},
+    )
+    return await _add_processor(session, processor)
+
+
+async def _add_processor(session: AsyncSession, processor: Processor) -> Processor:
+    session.add(processor)
+    await session.flush()
+    await record_event(session, account_id=processor.account_id, type="processor.created", obj=processor)
+    return processor
+
+
+async def get_processor(
+    session: AsyncSession, account_id: str, processor_id: str, *, for_update: bool = False
+) -> Processor:
+    """A connected (not deleted) processor of the account."""
+    query = select(Processor).where(
+        Processor.id == processor_id, Processor.account_id == account_id, Processor.deleted_at.is_(None)
+    )
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    processor = await session.scalar(query)
+    if processor is None:
+        raise NotFound("processor", processor_id)
+    return processor
+
+
+async def list_processors(session: AsyncSession, account_id: str, params: ListParams) -> Page[Processor]:
+    """The account's connected processors, newest first unless sorted otherwise."""
+    query = select(Processor).where(Processor.account_id == account_id, Processor.deleted_at.is_(None))
+    return await paginate(session, apply_list_params(query, PROCESSOR_LIST, params), params.page)
+
+
+async def update_processor(
+    session: AsyncSession, account_id: str, processor_id: str, changes: Mapping[str, Any], box: SecretBox
+) -> Processor:
+    """Change ``name``, ``currencies``, ``is_available``, ``is_active``, ``metadata`` (merged; a key set to ""
+    is removed) and, for Stripe, ``secret_key``, ``webhook_secret`` (each replaced on its own) and ``api_base``
+    (None clears it). The row is locked, so two credential changes can't each undo the other."""
+    processor = await get_processor(session, account_id, processor_id, for_update=True)
+    problems: list[FieldProblem] = []
+    if processor.type == SIMULATOR:
+        problems += _simulator_only(setting for setting in STRIPE_ONLY_FIELDS if setting in changes)
+    else:
+        problems += [
+            FieldProblem(("body", setting), "can't be null; send a new value to replace it", "missing")
+            for setting in CREDENTIAL_FIELDS
+            if setting in changes and changes[setting] is None
+        ]
+        if changes.get("is_available") is False:
+            problems.append(_availability_problem())
+    currencies: list[str] = []
+    if "currencies" in changes:
+        currencies, currency_problems = _checked_currencies(changes["currencies"])
+        problems += currency_problems
+    problems += _credential_problems(changes.get("secret_key"), changes.get("webhook_secret"))
+    if problems:
+        raise InvalidFields(problems)
+
+    before = snapshot(processor)
+    if "name" in changes:
+        processor.name = changes["name"]
+    if "currencies" in changes:
+        processor.currencies = currencies
+    for flag in ("is_available", "is_active"):
+        if flag in changes:
+            setattr(processor, flag, bool(changes[flag]))
+    if "api_base" in changes:
+        processor.api_base = changes["api_base"]
+    if "metadata" in changes:
+        # Merged key by key as Stripe does: "" removes a key, null removes them all.
+        merged = {**processor.processor_metadata, **changes["metadata"]} if changes["metadata"] is not None else {}
+        processor.processor_metadata = {key: value for key, value in merged.items() if value != ""}
+    if any(changes.get(name) is not None for name in CREDENTIAL_FIELDS):
+        current = open_credentials(box, processor)
+        assert current is not None  # a connected Stripe processor always has both secrets
+        _store_credentials(
+            processor,
+            box,
+            StripeCredentials(
+                secret_key=changes.get("secret_key") or current.secret_key,
+                webhook_secret=changes.get("webhook_secret") or current.webhook_secret,
+            ),
+        )
+    await session.flush()
+    await record_event(session, account_id=account_id, type="processor.updated", obj=processor, before=before)
+    return processor
+
+
+async def delete_processor(session: AsyncSession, account_id: str, processor_id: str) -> Processor:
+    """Disconnect a processor no route names: it leaves every list and forgets its credentials, but its row stays
+    for the payment attempts that name it."""
+    processor = await get_processor(session, account_id, processor_id, for_update=True)
+    route_ids = (
+        await session.scalars(
+            select(ProcessorRouteEntry.route_id)
+            .distinct()
+            .where(ProcessorRouteEntry.account_id == account_id, ProcessorRouteEntry.processor_id == processor.id)
+            .order_by(ProcessorRouteEntry.route_id)
+        )
+    ).all()
+    if route_ids:
+        raise Conflict(
+            f"Processor {processor.id!r} is used by processor route(s) {', '.join(route_ids)}; "
+            "take it out of them first.",
+            code="processor_in_use",
+        )
+    processor.is_active = False
+    processor.deleted_at = clock.now()
+    processor.sealed_credentials = None
+    processor.secret_key_last4 = None
+    await session.flush()
+    await record_event(session, account_id=account_id, type="processor.deleted", obj=processor)
+    return processor
+
+
+def open_credentials(box: SecretBox, processor: Processor) -> StripeCredentials | None:
+    """The processor's secrets, decrypted for a call to Stripe; None for a processor that has none."""
+    if processor.sealed_credentials is None:
+        return None
+    stored = json.loads(box.open(processor.sealed_credentials))
+    return StripeCredentials(secret_key=stored["secret_key"], webhook_secret=stored["webhook_secret"])
+
+
+def _store_credentials(processor: Processor, box: SecretBox, credentials: StripeCredentials) -> None:
+    processor.sealed_credentials = credentials.sealed(box)
+    processor.secret_key_last4 = credentials.secret_key[-4:]
+    processor.livemode = "_live_" in credentials.secret_key
+
+
+def _simulator_only(settings: Iterable[str]) -> list[FieldProblem]:
+    return [
+        FieldProblem(("body", setting), "a simulator processor has no such setting", "extra_forbidden")
+        for setting in settings
+    ]
+
+
+def _availability_problem() -> FieldProblem:
+    return FieldProblem(
+        ("body", "is_available"),
+        "only a simulator can be switched unavailable; deactivate a stripe processor with is_active",
+    )
+
+
+def _checked_currencies(raw: Sequence[str]) -> tuple[list[str], list[FieldProblem]]:
+    """Lower-case ISO 4217 codes in use, each once, 1 to MAX_CURRENCIES of them."""
+    problems: list[FieldProblem] = []
+    if not 0 < len(raw) <= MAX_CURRENCIES:
+        problems.append(FieldProblem(("body", "currencies"), f"must list 1 to {MAX_CURRENCIES} currencies"))
+    codes: list[str] = []
+    for index, code in enumerate(raw):
+        loc: Loc = ("body", "currencies", index)
+        if not is_currency(code):
+            problems.append(FieldProblem(loc, "must be an ISO 4217 currency code in use, e.g. 'usd'"))
+        elif code.lower() in codes:
+            problems.append(FieldProblem(loc, f"{code.lower()!r} is listed twice"))
+        else:
+            codes.append(code.lower())
+    return codes, problems
+
+
+def _credential_problems(secret_key: str | None, webhook_secret: str | None) -> list[FieldProblem]:
+    # The messages never quote the value: a mistyped secret is still a secret.
+    problems: list[FieldProblem] = []
+    if secret_key is not None and not SECRET_KEY_PATTERN.match(secret_key):
+        problems.append(
+            FieldProblem(("body", "secret_key"), "must be a Stripe secret or restricted key (sk_test_..., rk_live_...)")
+        )
+    if webhook_secret is not None and not WEBHOOK_SECRET_PATTERN.match(webhook_secret):
+        problems.append(FieldProblem(("body", "webhook_secret"), "must be a Stripe webhook signing secret (whsec_...)"))
+    return problems
