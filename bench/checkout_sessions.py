@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 
 import httpx
+from tests.support import Server
 
 from bench.common import WrkResult, served, wrk_post
-from tests.support import Server
 
 
 def _prepare(server: Server) -> tuple[str, dict[str, object]]:

@@ -62,11 +62,13 @@ def test_access_log_never_shows_secrets(tmp_path: Path) -> None:
     with support.run_server(tmp_path, None) as server:
         httpx.get(f"{server.base_url}/api/accounts/", headers=bearer(server.secret_key))
         httpx.get(f"{server.base_url}/c/cs_tok_secret-token-value")
+        httpx.get(f"{server.base_url}/simulator/3ds/challenge-token-value")
     log = "".join(server.output)  # complete: the server has exited and its output is read to the end
     _, _, after_banner = log.partition("Secret key:")
     assert "/api/accounts/" in after_banner
     assert server.secret_key not in after_banner.split("\n", 1)[1]
     assert "secret-token-value" not in log
+    assert "challenge-token-value" not in log
     assert "/c/[token]" in log
 
 

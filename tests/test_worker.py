@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
+from checkstand.checkout import service as checkout
 from checkstand.core.clock import FrozenClock
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
@@ -25,6 +26,7 @@ from checkstand.webhooks.models import Event, WebhookDelivery, WebhookDeliveryAt
 from checkstand.worker import Worker
 from tests import support
 from tests.conftest import bearer
+from tests.shop import Shop
 from tests.webhooks.harness import Parcel, Receiver, create_endpoint, parcel_event, quick, running_receiver
 
 STEPS = ("packed", "shipped", "delivered", "signed")
@@ -145,6 +147,43 @@ async def test_workers_side_by_side_disable_each_failing_endpoint_once(
     assert active == 0
 
 
+async def test_workers_side_by_side_expire_each_session_once(
+    database_url: str, settings: Settings, session: AsyncSession, shop: Shop, frozen_clock: FrozenClock
+) -> None:
+    """500 sessions pass their expiry; four workers run their jobs at once: 500 ``checkout_session.expired``
+    events, one per session, not more."""
+    spec = checkout.NewCheckoutSession(
+        success_url="https://shop.example/ok",
+        return_url="https://shop.example/cart",
+        line_items=[checkout.LineItemSpec(shop.tshirt)],
+        expires_in_hours=1,
+    )
+    sessions = [(await checkout.create_session(session, shop.account_id, spec)).id for _ in range(500)]
+    await session.commit()
+    frozen_clock.advance(timedelta(hours=1))
+
+    databases = [support.connect_url(database_url) for _ in range(4)]
+    workers = [Worker(db, settings) for db in databases]
+
+    async def sweep(worker: Worker) -> int:
+        expired = 0
+        while done := (await worker.run_jobs())["expire_checkout_sessions"]:
+            expired += done
+        return expired
+
+    try:
+        swept = await asyncio.gather(*(sweep(worker) for worker in workers))
+    finally:
+        for db in databases:
+            await db.dispose()
+
+    assert sum(swept) == 500
+    announced = (
+        await session.scalars(select(Event.aggregate_id).where(Event.type == "checkout_session.expired"))
+    ).all()
+    assert sorted(announced) == sorted(sessions)
+
+
 def _worker_process(settings: Settings, database_url: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "checkstand", "worker"],
@@ -180,6 +219,7 @@ async def test_a_killed_workers_delivery_is_retried_after_its_lease(
     finally:
         process.kill()
         process.communicate(timeout=10)
+    receiver.wait_until(lambda r: r.holding == 0)  # it saw the connections drop: nothing was processed
     receiver.answer(200)
 
     worker = Worker(database, quick(settings))

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand import __version__
+from checkstand.api import stripe_webhooks
 from checkstand.api.errors import install_error_handlers
 from checkstand.api.paymentkit import (
     accounts,
@@ -34,6 +35,7 @@ from checkstand.core.nul_guard import NulGuardMiddleware
 from checkstand.core.request_context import RequestContextMiddleware
 from checkstand.core.unit_of_work import UnitOfWorkMiddleware, db_session
 from checkstand.db import Database, connect
+from checkstand.pages import simulator_3ds
 from checkstand.settings import Settings
 from checkstand.worker import Worker
 
@@ -85,6 +87,10 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     install_error_handlers(app)
     for router in PAYMENTKIT_ROUTERS:
         app.include_router(router, dependencies=[Depends(idempotency_guard)])
+    # Public, keyed by the challenge token: no API key and no idempotency guard.
+    app.include_router(simulator_3ds.router)
+    # Public, proven by Stripe-Signature under the connection's webhook secret: no API key, no idempotency guard.
+    app.include_router(stripe_webhooks.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     # Outermost last: the request id must exist before the unit of work logs or renders anything.
     app.add_middleware(UnitOfWorkMiddleware, database=db)

@@ -24,6 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import service as checkout
 from checkstand.core import idempotency
 from checkstand.core.ids import new_id
 from checkstand.db import Database
@@ -44,8 +45,9 @@ def jobs(settings: Settings) -> dict[str, Job]:
         return await webhook_endpoints.disable_failing_endpoints(session, failing_for=failing_for)
 
     return {
-        "purge_idempotency_keys": idempotency.purge_expired,
+        "expire_checkout_sessions": checkout.expire_open_sessions,
         "disable_failing_webhook_endpoints": disable_failing_webhook_endpoints,
+        "purge_idempotency_keys": idempotency.purge_expired,
     }
 
 

@@ -96,6 +96,7 @@ class Receiver:
         self.port = free_port()
         self.trusted: list[str] = []
         self.arrived: list[str] = []
+        self.holding = 0  # requests held open right now
         self.received: list[Received] = []
         self.processed: dict[str, dict[str, Any]] = {}
         # Ids that came again after this receiver had acknowledged them: a sender must make that rare; here, never.
@@ -177,7 +178,13 @@ class Receiver:
             hang = self._hang
         if hang:
             # Cancelled here if the sender hangs up (timed out, or died): such a request is never processed.
-            await self._released.wait()
+            with self._lock:
+                self.holding += 1
+            try:
+                await self._released.wait()
+            finally:
+                with self._lock:
+                    self.holding -= 1
         with self._lock:
             trusted, status, answer = list(self.trusted), self._status, self._answer
         verified = frozenset(secret for secret in trusted if _verifies(secret, body, headers))

@@ -160,6 +160,7 @@ async def test_timeouts_and_connection_errors_are_retried(
 
     receiver.hang()
     await worker.run_once()
+    receiver.wait_until(lambda r: r.holding == 0)  # it saw the sender hang up
     receiver.go_away()
     await _when_due(client, merchant, event.id, frozen_clock)
     await worker.run_once()

@@ -21,8 +21,9 @@ logger = logging.getLogger("checkstand.access")
 
 HEADER = "X-Request-Id"
 _ACCEPTED_INCOMING_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
-# Hosted pages and the public confirm API are keyed by a token in the path: /c/<token>/..., /public/<token>/...
-_TOKEN_IN_PATH = re.compile(r"^(/(?:c|public|api/public/checkout)/)[^/]+")
+# Hosted pages, the public confirm API and the simulator's 3-D Secure page are keyed by a token in the path:
+# /c/<token>/..., /public/<token>/..., /simulator/3ds/<token>
+_TOKEN_IN_PATH = re.compile(r"^(/(?:c|public|api/public/checkout|simulator/3ds)/)[^/]+")
 
 
 def request_id(request: Request) -> str:

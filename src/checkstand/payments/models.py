@@ -3,9 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from checkstand.core import clock
 from checkstand.db import Base, JSONDocument, TimestampedMixin
 
 
@@ -68,3 +69,41 @@ class ProcessorRouteEntry(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
     disposition: Mapped[str] = mapped_column(String(32))
+
+
+class SimulatorCharge(TimestampedMixin, Base):
+    """What the built-in simulator "charged": one row per idempotency key and connection, so a repeated key answers
+    the first result and never charges twice, across processes and restarts. Only a card's last four digits are
+    kept. ``challenge_token`` keys the 3-D Secure page of a charge that requires action."""
+
+    __tablename__ = "simulator_charges"
+    __table_args__ = (UniqueConstraint("processor_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(32))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    challenge_token: Mapped[str | None] = mapped_column(String(100), unique=True)
+    # Where the 3-D Secure page sends the customer back once they have decided.
+    return_url: Mapped[str | None] = mapped_column(String(2048))
+    # Indexed: a renewal charging a saved card finds the charge that saved it by this reference.
+    saved_payment_method: Mapped[str | None] = mapped_column(String(64), index=True)
+
+
+class StripeEvent(Base):
+    """An event Stripe sent to a connection's inbound webhook, stored once (Stripe retries and may send twice)."""
+
+    __tablename__ = "stripe_events"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime] = mapped_column(default=clock.now)
+    processed_at: Mapped[datetime | None]

@@ -123,7 +123,7 @@ class AttemptResult:
         return self.status is not None and 200 <= self.status < 300
 
 
-def due_now() -> Select[str]:
+def _due_now() -> Select[str]:
     """Whether any delivery is due: it may still be held or waiting its turn, but it is worth a claim."""
     return (
         select(WebhookDelivery.id)
@@ -137,16 +137,18 @@ async def claim(
 ) -> list[DeliveryJob]:
     """Take up to ``limit`` due deliveries for ``worker_id`` until ``lease`` has passed."""
     now = clock.now()
-    earlier = aliased(WebhookDelivery)
-    overtaking = (
-        select(earlier.id)
+    # The first pending event of the delivery's aggregate to its endpoint: only that one may go. A scalar subquery
+    # rather than NOT EXISTS: PostgreSQL plans it per row on the ordering index whatever its statistics say, where
+    # an anti-join planned on a fresh, unanalysed table can scan every pending row for every candidate.
+    head = aliased(WebhookDelivery)
+    first_pending = (
+        select(func.min(head.event_seq))
         .where(
-            earlier.endpoint_id == WebhookDelivery.endpoint_id,
-            earlier.aggregate_id == WebhookDelivery.aggregate_id,
-            earlier.event_seq < WebhookDelivery.event_seq,
-            earlier.status == PENDING,
+            head.endpoint_id == WebhookDelivery.endpoint_id,
+            head.aggregate_id == WebhookDelivery.aggregate_id,
+            head.status == PENDING,
         )
-        .exists()
+        .scalar_subquery()
     )
     rows = (
         await session.execute(
@@ -158,7 +160,7 @@ async def claim(
                 WebhookDelivery.next_attempt_at <= now,
                 or_(WebhookDelivery.locked_until.is_(None), WebhookDelivery.locked_until <= now),
                 WebhookEndpoint.is_active.is_(True),
-                ~overtaking,
+                WebhookDelivery.event_seq == first_pending,
             )
             .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.event_seq)
             .limit(limit)
@@ -213,7 +215,7 @@ async def send(client: httpx.AsyncClient, job: DeliveryJob, *, seconds: float) -
             error = f"HTTP {status}"
     except TimeoutError:
         error = f"timed out after {seconds:g} s"
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]
     return AttemptResult(
         started_at=started_at,
@@ -423,7 +425,8 @@ class Dispatcher:
             logger.exception("could not record %d deliveries; they are retried after their lease", len(batch))
             outcomes = [None] * len(batch)
         for item, outcome in zip(batch, outcomes, strict=True):
-            item.recorded.set_result(outcome)
+            if not item.recorded.done():  # its sender may have been cancelled meanwhile
+                item.recorded.set_result(outcome)
 
     async def deliver_due(self) -> int:
         """Deliver everything due now, round after round, and say how many attempts were made (for tests and
@@ -469,7 +472,7 @@ class Dispatcher:
     async def _anything_due(self) -> bool:
         try:
             async with self.database.reading() as session:
-                return await session.scalar(due_now()) is not None
+                return await session.scalar(_due_now()) is not None
         except Exception:
             logger.exception("could not look for due deliveries; trying again shortly")
             return False

@@ -82,7 +82,7 @@ class WebhookDelivery(TimestampedMixin, Base):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id"),
-        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at", "event_seq"),
         Index("ix_webhook_deliveries_order", "endpoint_id", "aggregate_id", "event_seq"),
         Index("ix_webhook_deliveries_endpoint_status_created", "endpoint_id", "status", "created_at"),
         Index("ix_webhook_deliveries_account_created", "account_id", "created_at"),

@@ -105,7 +105,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_webhook_deliveries_account_created", ["account_id", "created_at"], unique=False)
-        batch_op.create_index("ix_webhook_deliveries_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index("ix_webhook_deliveries_due", ["status", "next_attempt_at", "event_seq"], unique=False)
         batch_op.create_index(
             "ix_webhook_deliveries_endpoint_status_created", ["endpoint_id", "status", "created_at"], unique=False
         )

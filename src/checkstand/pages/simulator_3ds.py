@@ -1,0 +1,140 @@
+"""The simulator's 3-D Secure challenge: the page a customer's bank would show, as a page of Checkstand's own.
+
+It is public and keyed by the charge's ``challenge_token`` (256 random bits), never by the charge id: holding the
+link is what makes someone the customer it was sent to. The page shows the amount and the merchant's name and two
+buttons; the answer is posted back with a CSRF token and sends the customer to the charge's ``return_url`` (303).
+
+The CSRF token is an HMAC of the challenge token under the server's secret key: unpredictable without that key,
+different for every challenge, the same on every Checkstand process, and nothing to store. Every response forbids
+scripts, other hosts' assets, framing and referrers (the URL holds the token), and form posts anywhere but here
+and the return URL's origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from pathlib import Path
+from typing import Annotated, Final
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.accounts import service as accounts
+from checkstand.core.errors import Conflict, InvalidFields
+from checkstand.core.money import format_money
+from checkstand.core.unit_of_work import db_session
+from checkstand.payments.models import SimulatorCharge
+from checkstand.payments.processors import simulator
+from checkstand.payments.processors.base import Outcome
+
+router = APIRouter(prefix=simulator.CHALLENGE_PATH.rstrip("/"), tags=["simulator"], include_in_schema=False)
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+
+CSRF_FIELD: Final = "csrf_token"
+DECISION_FIELD: Final = "decision"
+APPROVE: Final = "approve"
+FAIL: Final = "fail"
+# Longer than any token the simulator issues: answered as unknown without a query.
+MAX_TOKEN_LENGTH: Final = 100
+_CSRF_CONTEXT: Final = b"checkstand simulator 3ds csrf\x00"
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, auto_reload=False
+)
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+async def show_challenge(request: Request, token: str, session: Session) -> Response:
+    """The challenge, or its outcome once decided."""
+    charge = await _find(session, token)
+    if charge is None:
+        return _not_found()
+    return await _render(request, session, charge, token, status_code=200)
+
+
+@router.post("/{token}", response_class=HTMLResponse)
+async def decide_challenge(request: Request, token: str, session: Session) -> Response:
+    """Record the customer's answer once, then send them back to where the payment continues."""
+    charge = await _find(session, token)
+    if charge is None:
+        return _not_found()
+    form = await request.form()
+    sent = form.get(CSRF_FIELD)
+    expected = _csrf_token(request, token)
+    if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return _page("forbidden", status_code=403, return_url=charge.return_url)
+    decision = form.get(DECISION_FIELD)
+    if decision not in (APPROVE, FAIL):
+        raise InvalidFields.one(("body", DECISION_FIELD), f"must be {APPROVE!r} or {FAIL!r}", "literal_error")
+    try:
+        await simulator.decide_challenge(session, charge, approve=decision == APPROVE)
+    except Conflict:
+        return await _render(request, session, charge, token, status_code=409)
+    if charge.return_url is None:
+        return await _render(request, session, charge, token, status_code=200)
+    return RedirectResponse(charge.return_url, status_code=303, headers=_security_headers(charge.return_url))
+
+
+async def _find(session: AsyncSession, token: str) -> SimulatorCharge | None:
+    if len(token) > MAX_TOKEN_LENGTH:
+        return None
+    return await simulator.find_challenge(session, token)
+
+
+def _csrf_token(request: Request, challenge_token: str) -> str:
+    key = request.app.state.settings.resolved_secret_key.encode()
+    return hmac.new(key, _CSRF_CONTEXT + challenge_token.encode(), hashlib.sha256).hexdigest()
+
+
+async def _render(
+    request: Request, session: AsyncSession, charge: SimulatorCharge, token: str, *, status_code: int
+) -> Response:
+    account = await accounts.get_account(session, charge.account_id)
+    waiting = charge.status == Outcome.REQUIRES_ACTION
+    return _page(
+        "challenge" if waiting else "decided",
+        status_code=status_code,
+        return_url=charge.return_url,
+        merchant=account.name,
+        amount=format_money(charge.amount_atom, charge.currency),
+        card_last4=charge.card_last4,
+        approved=charge.status == Outcome.SUCCEEDED,
+        csrf_field=CSRF_FIELD,
+        csrf_token=_csrf_token(request, token) if waiting else None,
+        decision_field=DECISION_FIELD,
+        approve=APPROVE,
+        fail=FAIL,
+    )
+
+
+def _not_found() -> Response:
+    """The same page for every unknown token: whether a token ever existed is not told."""
+    return _page("not_found", status_code=404, return_url=None)
+
+
+def _page(state: str, *, status_code: int, return_url: str | None, **context: object) -> HTMLResponse:
+    html = _templates.get_template("simulator_3ds.html").render(state=state, return_url=return_url, **context)
+    return HTMLResponse(html, status_code=status_code, headers=_security_headers(return_url))
+
+
+def _security_headers(return_url: str | None) -> dict[str, str]:
+    # form-action also governs where the form's redirect may lead, so the return URL's origin is allowed too.
+    form_action = "'self'"
+    if return_url is not None:
+        parts = urlsplit(return_url)
+        form_action += f" {parts.scheme}://{parts.netloc}"
+    return {
+        "Content-Security-Policy": (
+            f"default-src 'none'; style-src 'self' 'unsafe-inline'; form-action {form_action}; "
+            "frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "Referrer-Policy": "no-referrer",
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }

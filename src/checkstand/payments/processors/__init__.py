@@ -1,0 +1,1 @@
+"""Payment processor adapters: each speaks one processor's API behind the interface of :mod:`.base`."""

@@ -1,0 +1,499 @@
+"""The Stripe adapter: card payments as PaymentIntents, through the official ``stripe`` library (async, over httpx).
+
+A charge is one PaymentIntent, created and confirmed in one call (``confirm=True``) with the attempt's idempotency
+key both as Stripe's ``Idempotency-Key`` and in the PaymentIntent's ``metadata`` (:data:`METADATA_KEY`). The header
+makes Stripe replay a repeated request instead of charging again, but only for 24 hours, and fake Stripes such as
+localstripe ignore it; the metadata lets the adapter find the PaymentIntent of a key at any age, so :meth:`charge`
+looks first and never creates a second one, and :meth:`lookup` answers after a crash.
+
+Stripe has no look-up by idempotency key, and no search on every server, so finding a key's PaymentIntent is:
+
+1. Stripe's search (``metadata['checkstand_idempotency_key']:'...'``), indexed and cheap; but its index lags writes
+   by up to a minute (an hour in an outage), so :meth:`lookup` then also reads the newest PaymentIntents
+   (:data:`RECENT_SCAN`), which the list endpoint answers strongly consistent and newest first. :meth:`charge` skips
+   that read: within the lag the ``Idempotency-Key`` header already guards it.
+2. Where search isn't offered (404: localstripe; Stripe accounts in India), the list of PaymentIntents, scanned up
+   to :data:`MAX_SCAN` of them.
+
+Outcomes: ``succeeded`` (or ``requires_capture``); a card error or a PaymentIntent back at
+``requires_payment_method`` is ``declined`` with Stripe's ``decline_code``, else its error ``code`` (an expired
+card is ``expired_card``, a failed 3-D Secure challenge ``authentication_failed``); ``requires_action`` hands over
+``next_action.redirect_to_url.url``, which Stripe gives when the charge carries a ``return_url`` (without one it
+asks for Stripe.js instead, which has no URL to hand over: the hosted page must always pass ``return_url``); an
+unreachable Stripe, a 5xx, a rate limit or a refused key or request is ``unavailable``: nothing was charged, so the
+next processor may be tried. :meth:`lookup` and :meth:`confirm` raise :class:`OutcomeUnknown` instead, since an
+``unavailable`` there would let the caller try another processor while this one may have charged.
+
+The secret key goes to Stripe's client and nowhere else: not into a repr, a log line (Stripe's library logs no
+headers) or a message this module builds, which are scrubbed of it besides, in case a server echoes it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import stripe
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.core import clock
+from checkstand.core.crypto import SecretBox
+from checkstand.core.errors import CheckstandError, NotFound
+from checkstand.core.money import exponent
+from checkstand.core.nul_guard import contains_nul
+from checkstand.payments.connections import STRIPE, open_credentials
+from checkstand.payments.models import Processor, StripeEvent
+from checkstand.payments.processors.base import ChargeRequest, ChargeResult, DeclineCode, Outcome, OutcomeUnknown
+
+if TYPE_CHECKING:
+    from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
+
+logger = logging.getLogger(__name__)
+
+METADATA_KEY: Final = "checkstand_idempotency_key"
+DEFAULT_TIMEOUT_SECONDS: Final = 30.0
+# Stripe's library retries a failed connection with the same idempotency key, so a retry never charges twice.
+NETWORK_RETRIES: Final = 2
+PAGE_SIZE: Final = 100  # the most Stripe's list endpoint returns at once
+RECENT_SCAN: Final = 100
+MAX_SCAN: Final = 1000
+# Stripe's amounts use ISO 4217's minor units, except ISK: two decimals on Stripe's API, none in ISO 4217.
+STRIPE_EXPONENTS: Final[Mapping[str, int]] = {"isk": 2}
+# Stripe's error code for a failed 3-D Secure challenge (Checkstand's decline code is authentication_failed).
+_AUTHENTICATION_FAILURE: Final = "payment_intent_authentication_failure"
+WEBHOOK_TOLERANCE: Final = timedelta(seconds=300)
+PAYMENT_INTENT_EVENT_PREFIX: Final = "payment_intent."
+# The columns of ``stripe_events`` that hold them.
+MAX_EVENT_ID_LENGTH: Final = 255
+MAX_EVENT_TYPE_LENGTH: Final = 100
+MAX_MESSAGE_LENGTH: Final = 300
+_REDACTED: Final = "[redacted]"
+# Keys of a Stripe object that hold a secret: a PaymentIntent's client secret confirms it from a browser.
+_SECRET_FIELDS: Final = frozenset({"client_secret"})
+
+
+class InvalidSignature(CheckstandError):
+    """An inbound webhook whose ``Stripe-Signature`` doesn't prove it came from Stripe, or whose body isn't an event."""
+
+    status_code = 400
+    code = "invalid_signature"
+    title = "Invalid signature"
+
+
+class StripeUnavailable(CheckstandError):
+    """Stripe can't be reached to settle an event: a 503, so Stripe delivers it again later."""
+
+    status_code = 503
+    code = "processor_unavailable"
+    title = "Processor unavailable"
+
+
+class StripeProcessor:
+    """One Stripe account behind :class:`~checkstand.payments.processors.base.ProcessorAdapter`.
+
+    ``api_base`` points the client at another server than ``api.stripe.com`` (localstripe, in tests). It owns an
+    HTTP connection pool: use it as ``async with StripeProcessor(...) as adapter`` (or call :meth:`aclose`)."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        api_base: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        network_retries: int = NETWORK_RETRIES,
+    ) -> None:
+        self._secret_key = secret_key
+        self.api_base = api_base or stripe.DEFAULT_API_BASE
+        self._http = stripe.HTTPXClient(timeout=timeout)
+        self._client = stripe.StripeClient(
+            secret_key,
+            base_addresses={"api": self.api_base},
+            http_client=self._http,
+            max_network_retries=network_retries,
+        )
+
+    def __repr__(self) -> str:
+        return f"StripeProcessor(api_base={self.api_base!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.close_async()  # type: ignore[no-untyped-call]
+
+    async def charge(self, request: ChargeRequest) -> ChargeResult:
+        """Create and confirm the key's PaymentIntent, or answer the one it already has. The same key with another
+        amount or currency is a bug in the caller, so it raises ``ValueError`` rather than guessing."""
+        params = intent_params(request)
+        try:
+            existing = await self._find(request.idempotency_key, recent=0)
+            if existing is not None:
+                _check_same_charge(existing, params)
+                return result_of(existing)
+            intent = await self._client.v1.payment_intents.create_async(
+                params, {"idempotency_key": request.idempotency_key}
+            )
+        except stripe.CardError as error:
+            # Stripe's card error carries its PaymentIntent; localstripe's doesn't, so it is looked up.
+            found = None if _error_intent_id(error) else await self._reference_of(request.idempotency_key)
+            return declined(error, secret=self._secret_key, reference=found)
+        except stripe.StripeError as error:
+            return unavailable(error, secret=self._secret_key)
+        return result_of(_as_dict(intent))
+
+    async def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of the key's PaymentIntent, or None if Stripe never received it."""
+        try:
+            intent = await self._find(idempotency_key, recent=RECENT_SCAN)
+        except stripe.StripeError as error:
+            raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+        return None if intent is None else result_of(intent)
+
+    async def confirm(self, processor_reference: str) -> ChargeResult:
+        """The PaymentIntent's result now, once the customer has been through 3-D Secure (Stripe confirms it
+        itself when the challenge ends: nothing is left to confirm, only to read)."""
+        try:
+            intent = await self._client.v1.payment_intents.retrieve_async(processor_reference)
+        except stripe.StripeError as error:
+            raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+        return result_of(_as_dict(intent))
+
+    async def _find(self, idempotency_key: str, *, recent: int) -> dict[str, Any] | None:
+        """The key's PaymentIntent: by search, then among the ``recent`` newest; by the list where search isn't
+        offered (see the module's docstring)."""
+        query = f"metadata['{METADATA_KEY}']:'{_search_literal(idempotency_key)}'"
+        try:
+            found = await self._client.v1.payment_intents.search_async({"query": query, "limit": 1})
+        except stripe.InvalidRequestError as error:
+            if error.http_status != 404:
+                raise
+            return await self._scan(idempotency_key, MAX_SCAN)
+        if found.data:
+            return _as_dict(found.data[0])
+        return await self._scan(idempotency_key, recent) if recent else None
+
+    async def _scan(self, idempotency_key: str, limit: int) -> dict[str, Any] | None:
+        """The key's PaymentIntent among the first ``limit`` of the list (newest first on Stripe)."""
+        seen = 0
+        params: PaymentIntentListParams = {"limit": min(PAGE_SIZE, limit)}
+        while seen < limit:
+            page = await self._client.v1.payment_intents.list_async(params)
+            for item in page.data:
+                intent = _as_dict(item)
+                if (intent.get("metadata") or {}).get(METADATA_KEY) == idempotency_key:
+                    return intent
+            seen += len(page.data)
+            if not page.has_more or not page.data:
+                return None
+            params = {"limit": min(PAGE_SIZE, limit - seen), "starting_after": page.data[-1].id}
+        return None
+
+    async def _reference_of(self, idempotency_key: str) -> str | None:
+        """The PaymentIntent id of a declined charge, for servers whose card error doesn't carry it (localstripe).
+        Best effort: the decline stands whatever this answers."""
+        try:
+            intent = await self._find(idempotency_key, recent=RECENT_SCAN)
+        except stripe.StripeError:
+            return None
+        return None if intent is None else str(intent["id"])
+
+
+def stripe_amount(amount_atom: int, currency: str) -> int:
+    """An amount in ISO 4217 minor units as Stripe's API counts it (ISK 5 is 500 on Stripe)."""
+    code = currency.lower()
+    factor: int = 10 ** (STRIPE_EXPONENTS.get(code, exponent(code)) - exponent(code))
+    return amount_atom * factor
+
+
+def intent_params(request: ChargeRequest) -> PaymentIntentCreateParams:
+    """The PaymentIntent a charge creates. Optional parameters are sent only when the charge has them, because
+    test servers refuse parameters they don't know (localstripe knows neither ``return_url`` nor
+    ``setup_future_usage``)."""
+    method = request.payment_method.processor_reference
+    if method is None:
+        raise ValueError("Stripe charges a payment method id (pm_...); card details never reach Checkstand's server")
+    params: PaymentIntentCreateParams = {
+        "amount": stripe_amount(request.amount_atom, request.currency),
+        "currency": request.currency.lower(),
+        "payment_method": method,
+        "confirm": True,
+        "metadata": {METADATA_KEY: request.idempotency_key},
+    }
+    if request.return_url is not None:
+        params["return_url"] = request.return_url
+    if request.save_payment_method:
+        params["setup_future_usage"] = "off_session"
+    if request.description is not None:
+        params["description"] = request.description
+    return params
+
+
+def result_of(intent: Mapping[str, Any]) -> ChargeResult:
+    """What a PaymentIntent (as Stripe's JSON) says about its charge."""
+    status = intent.get("status")
+    reference = str(intent["id"])
+    if status in ("succeeded", "requires_capture"):
+        saved = _id_of(intent.get("payment_method")) if intent.get("setup_future_usage") else None
+        return ChargeResult(Outcome.SUCCEEDED, processor_reference=reference, saved_payment_method=saved)
+    if status == "requires_action":
+        action_url = _action_url(intent.get("next_action") or {})
+        return ChargeResult(
+            Outcome.REQUIRES_ACTION,
+            processor_reference=reference,
+            action_url=action_url,
+            processor_message=None if action_url else "Stripe asks for Stripe.js (charge with a return_url)",
+        )
+    if status == "processing":
+        # Stripe has the payment and will decide it later (settled by webhook): not a failure, nor another
+        # processor's turn. Waiting is what requires_action already means to the caller.
+        return ChargeResult(
+            Outcome.REQUIRES_ACTION, processor_reference=reference, processor_message="processing at Stripe"
+        )
+    error = intent.get("last_payment_error") or {}
+    return ChargeResult(
+        Outcome.DECLINED,
+        processor_reference=reference,
+        decline_code=_decline_code(error.get("decline_code"), error.get("code")),
+        processor_message=error.get("message") or f"PaymentIntent is {status}",
+    )
+
+
+def declined(error: stripe.CardError, *, secret: str, reference: str | None = None) -> ChargeResult:
+    """A card error: the bank said no, with Stripe's decline code (or its error code when there is none). The
+    PaymentIntent is the error's, else ``reference``."""
+    details = _error_details(error)
+    return ChargeResult(
+        Outcome.DECLINED,
+        processor_reference=_error_intent_id(error) or reference,
+        decline_code=_decline_code(details.get("decline_code"), error.code),
+        processor_message=_scrub(str(details.get("message") or error.user_message or "card declined"), secret),
+    )
+
+
+def unavailable(error: stripe.StripeError, *, secret: str) -> ChargeResult:
+    """Stripe didn't charge: it couldn't be reached, failed, throttled, or refused the key or the request."""
+    return ChargeResult(Outcome.UNAVAILABLE, processor_message=describe(error, secret=secret))
+
+
+def describe(error: stripe.StripeError, *, secret: str) -> str:
+    """A Stripe error for the merchant's logs: its kind, status, code, message and request id, never the key."""
+    parts = [type(error).__name__]
+    if error.http_status is not None:
+        parts.append(str(error.http_status))
+    if error.code:
+        parts.append(str(error.code))
+    # Scrubbed before it is cut short, so no piece of the key survives at the cut.
+    message = " ".join(_scrub(str(error.user_message or ""), secret).split())[:MAX_MESSAGE_LENGTH] or "no message"
+    request_id = f" (request {error.request_id})" if error.request_id else ""
+    return f"{' '.join(parts)}: {message}{request_id}"
+
+
+def _scrub(text: str, secret: str) -> str:
+    return text.replace(secret, _REDACTED) if secret else text
+
+
+def _decline_code(decline_code: object, code: object) -> str | None:
+    chosen = decline_code or code
+    if chosen == _AUTHENTICATION_FAILURE:
+        return DeclineCode.AUTHENTICATION_FAILED.value
+    return str(chosen) if chosen else None
+
+
+def _action_url(next_action: Mapping[str, Any]) -> str | None:
+    """Where the customer authenticates: Stripe's redirect, or the 3-D Secure 1 page Stripe.js would open."""
+    redirect = next_action.get("redirect_to_url") or {}
+    sdk = next_action.get("use_stripe_sdk") or {}
+    url = redirect.get("url") or (sdk.get("stripe_js") if isinstance(sdk.get("stripe_js"), str) else None)
+    return str(url) if url else None
+
+
+def _check_same_charge(intent: Mapping[str, Any], params: PaymentIntentCreateParams) -> None:
+    if (intent.get("amount"), intent.get("currency")) != (params["amount"], params["currency"]):
+        raise ValueError(
+            f"idempotency key already charged {intent.get('amount')} {intent.get('currency')} at Stripe; "
+            f"this charge is {params['amount']} {params['currency']}"
+        )
+
+
+def _error_details(error: stripe.StripeError) -> Mapping[str, Any]:
+    body = error.json_body if isinstance(error.json_body, Mapping) else {}
+    details = body.get("error")
+    return details if isinstance(details, Mapping) else {}
+
+
+def _error_intent_id(error: stripe.StripeError) -> str | None:
+    return _id_of(_error_details(error).get("payment_intent"))
+
+
+def _id_of(value: object) -> str | None:
+    """An expandable field's id: Stripe sends either the id or the object."""
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) else None
+
+
+def _as_dict(obj: stripe.StripeObject) -> dict[str, Any]:
+    # Plain JSON: fields a server leaves out (localstripe leaves out many) read as absent, not as errors.
+    return obj.to_dict()
+
+
+def _search_literal(value: str) -> str:
+    """A string inside single quotes of Stripe's search query language."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Inbound webhooks
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What a Stripe event means for a charge Checkstand made: the charge with ``idempotency_key`` on the event's
+    connection now stands at ``result``."""
+
+    idempotency_key: str
+    result: ChargeResult
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What receiving one delivery did. ``settlement`` is for the payment attempts module to apply (see
+    :func:`receive_event`)."""
+
+    event_id: str
+    event_type: str
+    duplicate: bool
+    settlement: Settlement | None
+
+
+async def settlement_for(adapter: StripeProcessor, event: Mapping[str, Any]) -> Settlement | None:
+    """The settle hook: for an event about a PaymentIntent Checkstand created, the PaymentIntent's result as Stripe
+    has it now. Read from Stripe rather than from the event, because Stripe delivers events in no set order and
+    an older snapshot (``requires_action``) must not undo a newer state (``succeeded``). None for any other event.
+    Raises :class:`OutcomeUnknown` when Stripe can't be asked."""
+    if not str(event.get("type", "")).startswith(PAYMENT_INTENT_EVENT_PREFIX):
+        return None
+    intent = (event.get("data") or {}).get("object") or {}
+    key = (intent.get("metadata") or {}).get(METADATA_KEY)
+    if intent.get("object") != "payment_intent" or not isinstance(key, str) or not isinstance(intent.get("id"), str):
+        return None
+    return Settlement(idempotency_key=key, result=await adapter.confirm(intent["id"]))
+
+
+async def receive_event(
+    session: AsyncSession, box: SecretBox, processor_id: str, payload: bytes, signature: str | None
+) -> Receipt:
+    """One delivery to a Stripe connection's webhook: verify it, store the event once, and settle it.
+
+    The signature is Stripe's (``Stripe-Signature``: ``t=<unix time>,v1=<HMAC-SHA256 of "<t>.<body>">``) under the
+    connection's webhook secret, no older than :data:`WEBHOOK_TOLERANCE` by Checkstand's clock. An event is stored
+    once per connection whatever the number of deliveries (Stripe retries, and may deliver twice); a repeat
+    changes nothing. A PaymentIntent event is settled through :func:`settlement_for`, in this transaction: if
+    Stripe can't be reached it raises :class:`StripeUnavailable` (503), nothing is stored, and Stripe delivers again.
+
+    Applying the settlement to its checkout attempt is the payment attempts module's part: it takes
+    ``receipt.settlement`` (the attempt is the one with that idempotency key on this processor) and sets the
+    stored event's ``processed_at``. Events with nothing to settle are marked processed here."""
+    processor = await _webhook_connection(session, processor_id)
+    credentials = open_credentials(box, processor)
+    if credentials is None:
+        raise NotFound("processor", processor_id)
+    event = verify_event(payload, signature, credentials.webhook_secret)
+    stored = StripeEvent(
+        id=event["id"],
+        processor_id=processor.id,
+        account_id=processor.account_id,
+        type=event["type"],
+        payload=_redacted(event),
+        received_at=clock.now(),
+    )
+    try:
+        # A savepoint: a concurrent delivery of the same event loses the insert, not the caller's transaction.
+        async with session.begin_nested():
+            session.add(stored)
+    except IntegrityError:
+        logger.info("Stripe event %s for processor %s received again; ignored", event["id"], processor.id)
+        return Receipt(event["id"], event["type"], duplicate=True, settlement=None)
+    async with StripeProcessor(credentials.secret_key, processor.api_base) as adapter:
+        try:
+            settlement = await settlement_for(adapter, event)
+        except OutcomeUnknown as error:
+            raise StripeUnavailable(f"Stripe can't be reached to settle event {event['id']!r}: {error}") from None
+    if settlement is None:
+        stored.processed_at = clock.now()
+    await session.flush()
+    logger.info("Stripe event %s (%s) for processor %s stored", event["id"], event["type"], processor.id)
+    return Receipt(event["id"], event["type"], duplicate=False, settlement=settlement)
+
+
+def verify_event(payload: bytes, signature: str | None, webhook_secret: str) -> dict[str, Any]:
+    """The event a delivery carries, once its signature is verified by Stripe's library (the time check is made
+    against Checkstand's clock, so tests can move it). Raises :class:`InvalidSignature`."""
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, webhook_secret, tolerance=None)
+        event = json.loads(payload)
+    except (stripe.SignatureVerificationError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+        raise InvalidSignature(_signature_problem(error)) from None
+    assert signature is not None  # verified above
+    if _signed_at(signature) < (clock.now() - WEBHOOK_TOLERANCE).timestamp():
+        raise InvalidSignature("The signature's timestamp is too old; a replayed delivery is refused.")
+    if not _is_event(event) or contains_nul(event):
+        raise InvalidSignature("The body is not a Stripe event.")
+    return dict(event)
+
+
+def _signed_at(signature: str) -> int:
+    """The ``t=`` of a header that has verified (so it has exactly one, a whole number)."""
+    return int(next(value for name, _, value in (item.partition("=") for item in signature.split(",")) if name == "t"))
+
+
+def _signature_problem(error: Exception) -> str:
+    # Stripe's own messages name the problem without quoting the secret; a JSON error may quote the body, so no.
+    if isinstance(error, stripe.SignatureVerificationError):
+        return f"Stripe-Signature doesn't verify: {error.user_message}"
+    return "The body is not a Stripe event."
+
+
+def _is_event(event: object) -> bool:
+    if not isinstance(event, dict):
+        return False
+    event_id, event_type = event.get("id"), event.get("type")
+    return (
+        isinstance(event_id, str)
+        and 0 < len(event_id) <= MAX_EVENT_ID_LENGTH
+        and isinstance(event_type, str)
+        and 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH
+    )
+
+
+def _redacted(value: Any) -> Any:
+    """The event without its secrets (a PaymentIntent's ``client_secret``), as it is stored."""
+    if isinstance(value, Mapping):
+        return {key: _REDACTED if key in _SECRET_FIELDS else _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
+async def _webhook_connection(session: AsyncSession, processor_id: str) -> Processor:
+    """The Stripe connection a webhook URL names. The URL carries no account: the processor id (128 random bits,
+    given to Stripe's dashboard only) is what finds it, and the signature under its secret what trusts it. A
+    deactivated connection still receives, since its payments in flight still settle; a deleted one does not."""
+    processor = await session.scalar(
+        select(Processor).where(Processor.id == processor_id, Processor.type == STRIPE, Processor.deleted_at.is_(None))
+    )
+    if processor is None:
+        raise NotFound("processor", processor_id)
+    return processor
