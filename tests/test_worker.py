@@ -72,7 +72,9 @@ async def test_workers_side_by_side_deliver_each_event_exactly_once_in_order(
     expected = 1 + 1000  # the endpoint's update, then the parcels
 
     databases = [support.connect_url(database_url) for _ in range(_side_by_side(backend))]
-    workers = [Worker(db, quick(settings, worker_poll_seconds=0.05, webhook_concurrency=16)) for db in databases]
+    # A generous timeout: a slow answer on a busy machine must not pass for a duplicate claim.
+    fast = quick(settings, webhook_poll_seconds=0.05, webhook_concurrency=16, webhook_timeout_seconds=30)
+    workers = [Worker(db, fast) for db in databases]
     running = [asyncio.create_task(worker.run()) for worker in workers]
     try:
         deadline = time.monotonic() + 120

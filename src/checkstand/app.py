@@ -12,10 +12,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand import __version__
-from checkstand.api import stripe_webhooks
+from checkstand.api import public_checkout, stripe_webhooks
 from checkstand.api.errors import install_error_handlers
 from checkstand.api.paymentkit import (
     accounts,
+    checkout_attempts,
     checkout_sessions,
     coupons,
     custom_field_definitions,
@@ -27,6 +28,7 @@ from checkstand.api.paymentkit import (
     product_families,
     products,
     promotion_codes,
+    subscriptions,
     webhook_endpoints,
 )
 from checkstand.core.crypto import SecretBox
@@ -53,6 +55,8 @@ PAYMENTKIT_ROUTERS: list[APIRouter] = [
     processors.router,
     processor_routes.router,
     checkout_sessions.router,
+    checkout_attempts.router,
+    subscriptions.router,
 ]
 
 
@@ -91,6 +95,8 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     app.include_router(simulator_3ds.router)
     # Public, proven by Stripe-Signature under the connection's webhook secret: no API key, no idempotency guard.
     app.include_router(stripe_webhooks.router)
+    # Public, keyed by the session's secure token: what the hosted page calls.
+    app.include_router(public_checkout.router)
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     # Outermost last: the request id must exist before the unit of work logs or renders anything.
     app.add_middleware(UnitOfWorkMiddleware, database=db)

@@ -9,6 +9,7 @@ from checkstand.customers import models as customers_models
 from checkstand.db import Base
 from checkstand.discounts import models as discounts_models
 from checkstand.payments import models as payments_models
+from checkstand.subscriptions import models as subscriptions_models
 from checkstand.webhooks import models as webhooks_models
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "discounts_models",
     "idempotency",
     "payments_models",
+    "subscriptions_models",
     "webhooks_models",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
+from checkstand.core import metadata
 from checkstand.core.clock import FrozenClock
 from checkstand.core.errors import Conflict, InvalidFields, NotFound
 from checkstand.core.listing import ListParams
@@ -91,12 +92,12 @@ async def test_metadata_null_clears_it_and_the_key_limit_holds(session: AsyncSes
     product = await catalog.create_product(session, account_id, name="Pro", metadata={"a": "1"})
     await catalog.update_product(session, account_id, product.id, {"metadata": None})
     assert product.product_metadata == {}
-    too_many = {f"k{i}": "v" for i in range(catalog.MAX_METADATA_KEYS)}
+    too_many = {f"k{i}": "v" for i in range(metadata.MAX_KEYS)}
     await catalog.update_product(session, account_id, product.id, {"metadata": too_many})
     with pytest.raises(InvalidFields) as raised:
         await catalog.update_product(session, account_id, product.id, {"metadata": {"one_more": "v"}})
     assert _locs(raised.value) == {("body", "metadata")}
-    assert len(product.product_metadata) == catalog.MAX_METADATA_KEYS
+    assert len(product.product_metadata) == metadata.MAX_KEYS
 
 
 @given(
@@ -104,7 +105,7 @@ async def test_metadata_null_clears_it_and_the_key_limit_holds(session: AsyncSes
     changes=st.dictionaries(st.sampled_from("abcdef"), st.none() | st.just("") | st.text(min_size=1, max_size=3)),
 )
 def test_metadata_merge_sets_removes_and_keeps(current: dict[str, str], changes: dict[str, str | None]) -> None:
-    merged = catalog.merge_metadata(current, changes)
+    merged = metadata.merge_metadata(current, changes)
     for key in "abcdef":
         expected = (changes[key] or None) if key in changes else current.get(key)
         assert merged.get(key) == expected

@@ -53,7 +53,6 @@ def quick(settings: Settings, **overrides: Any) -> Settings:
     """Retries in seconds instead of days, so a test moves the clock by minutes (Standard Webhooks receivers
     refuse a timestamp more than 5 minutes from their own clock)."""
     values: dict[str, Any] = {
-        "webhook_timeout_seconds": 1.0,
         "webhook_retry_base_seconds": 2.0,
         "webhook_retry_max_delay_seconds": 8.0,
         "webhook_retry_window_seconds": 60.0,
@@ -84,7 +83,6 @@ class Received:
     payload: dict[str, Any]
     verified_by: frozenset[str]
     signatures: int
-    answered: int
 
 
 class Receiver:
@@ -193,7 +191,7 @@ class Receiver:
         payload: dict[str, Any] = json.loads(body)
         signatures = len(headers.get("webhook-signature", "").split())
         with self._lock:
-            self.received.append(Received(webhook_id, payload, verified, signatures, status))
+            self.received.append(Received(webhook_id, payload, verified, signatures))
             if 200 <= status < 300:
                 if webhook_id in self.processed:
                     self.after_ack.append(webhook_id)

@@ -15,10 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core.clock import FrozenClock
+from checkstand.db import Database
+from checkstand.settings import Settings
 from checkstand.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
 from checkstand.worker import Worker
 from tests.conftest import bearer
-from tests.webhooks.harness import Parcel, Receiver, create_endpoint, parcel_event
+from tests.webhooks.harness import Parcel, Receiver, create_endpoint, parcel_event, quick
 
 Merchant = tuple[str, str]
 
@@ -150,9 +152,11 @@ async def test_timeouts_and_connection_errors_are_retried(
     merchant: Merchant,
     session: AsyncSession,
     receiver: Receiver,
-    worker: Worker,
+    database: Database,
+    settings: Settings,
     frozen_clock: FrozenClock,
 ) -> None:
+    worker = Worker(database, quick(settings, webhook_timeout_seconds=1.0))
     await _endpoint(client, merchant, receiver)
     await worker.run_once()
     event = await parcel_event(session, merchant[0], Parcel())

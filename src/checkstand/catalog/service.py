@@ -19,6 +19,7 @@ from checkstand.core import clock
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.metadata import merge_metadata
 from checkstand.core.money import is_currency
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
@@ -26,7 +27,6 @@ from checkstand.webhooks.service import record_event, snapshot
 
 Loc = tuple[str | int, ...]
 
-MAX_METADATA_KEYS: Final = 50
 # Stripe's ceiling for an amount in the currencies with the most digits; also keeps totals far from 64-bit overflow.
 MAX_UNIT_AMOUNT: Final = 999_999_999_999
 MAX_TRIAL_DAYS: Final = 730
@@ -78,23 +78,6 @@ FAMILY_LIST = ListSpec(
     created_at=ProductFamily.created_at,
     tiebreak=ProductFamily.id,
 )
-
-
-def merge_metadata(
-    current: Mapping[str, str], changes: Mapping[str, str | None] | None, *, loc: Loc = ("body", "metadata")
-) -> dict[str, str]:
-    """Stripe's rule: given keys are set, a key set to null or "" is removed, ``None`` as a whole clears all."""
-    if changes is None:
-        return {}
-    merged = dict(current)
-    for key, value in changes.items():
-        if value:
-            merged[key] = value
-        else:
-            merged.pop(key, None)
-    if len(merged) > MAX_METADATA_KEYS:
-        raise InvalidFields.one(loc, f"at most {MAX_METADATA_KEYS} keys")
-    return merged
 
 
 # Products

@@ -15,6 +15,7 @@ from checkstand.core import clock
 from checkstand.core.errors import Conflict, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.metadata import merge_metadata
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers.models import Customer
@@ -150,7 +151,7 @@ async def update_customer(
         if name in changes:
             values[name] = _new_address(changes[name])
     if "metadata" in changes:
-        values["customer_metadata"] = _merged_metadata(customer.customer_metadata, changes["metadata"])
+        values["customer_metadata"] = merge_metadata(customer.customer_metadata, changes["metadata"])
     if "tax_ids" in values:
         values["tax_ids"] = list(values["tax_ids"] or [])
     try:
@@ -239,13 +240,6 @@ def _new_address(address: Mapping[str, str | None] | None) -> dict[str, Any] | N
     if address is None:
         return None
     return {"id": new_id("addr"), **{name: address.get(name) for name in ADDRESS_FIELDS}}
-
-
-def _merged_metadata(current: Mapping[str, Any], changes: Mapping[str, str] | None) -> dict[str, Any]:
-    if changes is None:
-        return {}
-    merged = {**current, **changes}
-    return {key: value for key, value in merged.items() if value != ""}
 
 
 async def _find_by_external_id(session: AsyncSession, account_id: str, external_id: str) -> Customer | None:

@@ -34,6 +34,7 @@ from checkstand.core import clock, money
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.metadata import merge_metadata
 from checkstand.core.pagination import Page, paginate
 from checkstand.customers.models import Customer
 from checkstand.discounts.models import Coupon, PromotionCode, Redemption
@@ -53,7 +54,6 @@ COUPON_STATUSES: Final = (ACTIVE, INACTIVE, DELETED)
 BASIS_POINTS: Final = 10_000  # 100 %
 MAX_PRODUCTS: Final = 100
 MAX_NOTES: Final = 100
-MAX_METADATA_KEYS: Final = 50
 CODE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 Loc = tuple[str | int, ...]
@@ -635,22 +635,6 @@ def _window_problems(valid_from: datetime | None, valid_until: datetime | None, 
 def _not_deleted(coupon: Coupon) -> None:
     if coupon.status == DELETED:
         raise Conflict(f"Coupon {coupon.id!r} is deleted.", code="coupon_deleted")
-
-
-def merge_metadata(current: Mapping[str, Any], changes: Mapping[str, str | None] | None) -> dict[str, Any]:
-    """Stripe's rule: ``None`` clears all metadata; otherwise keys are added or replaced, and a key given an empty
-    value (or null) is removed."""
-    if changes is None:
-        return {}
-    merged = dict(current)
-    for key, value in changes.items():
-        if value:
-            merged[key] = value
-        else:
-            merged.pop(key, None)
-    if len(merged) > MAX_METADATA_KEYS:
-        raise InvalidFields.one(("body", "metadata"), f"at most {MAX_METADATA_KEYS} keys")
-    return merged
 
 
 async def update_coupon(session: AsyncSession, account_id: str, coupon_id: str, changes: Mapping[str, Any]) -> Coupon:

@@ -107,3 +107,119 @@ class StripeEvent(Base):
     payload: Mapped[dict[str, Any]]
     received_at: Mapped[datetime] = mapped_column(default=clock.now)
     processed_at: Mapped[datetime | None]
+
+
+class CheckoutAttempt(TimestampedMixin, Base):
+    """One customer's try at paying a checkout session: pending -> processing -> [requires_action] -> succeeded or
+    failed. Card numbers are never stored; a Stripe payment method id is, so recovery can retry with it."""
+
+    __tablename__ = "checkout_attempts"
+    __table_args__ = (
+        Index("ix_checkout_attempts_account_created", "account_id", "created_at"),
+        Index("ix_checkout_attempts_session_created", "checkout_session_id", "created_at"),
+        Index("ix_checkout_attempts_ip_created", "client_ip", "created_at"),
+        Index("ix_checkout_attempts_state_updated", "state", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    checkout_session_id: Mapped[str] = mapped_column(ForeignKey("checkout_sessions.id", ondelete="CASCADE"))
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customers.id"))
+    state: Mapped[str] = mapped_column(String(32))
+    # The cascade tier being charged now, and the first one the customer chose.
+    tier: Mapped[int]
+    requested_tier: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    submitted_customer_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    payment_method_reference: Mapped[str | None] = mapped_column(String(255))
+    three_ds_mode: Mapped[str | None] = mapped_column(String(32))
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    action_url: Mapped[str | None] = mapped_column(String(2048))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    error_message_for_customer: Mapped[str | None] = mapped_column(String(500))
+    error_message_for_debug: Mapped[str | None] = mapped_column(String(1000))
+    subscription_id: Mapped[str | None] = mapped_column(String(64))
+    saved_payment_method: Mapped[str | None] = mapped_column(String(255))
+
+    processor_attempts: Mapped[list[ProcessorAttempt]] = relationship(
+        lazy="selectin", order_by="ProcessorAttempt.position", cascade="all, delete-orphan", passive_deletes=True
+    )
+    transitions: Mapped[list[AttemptTransition]] = relationship(
+        lazy="selectin",
+        order_by="(AttemptTransition.created_at, AttemptTransition.position)",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class ProcessorAttempt(TimestampedMixin, Base):
+    """One call (or deliberate skip) of one processor within a checkout attempt. The idempotency key is committed
+    before the processor is called, so a crash in between is settled by asking the processor again with it."""
+
+    __tablename__ = "processor_attempts"
+    __table_args__ = (
+        UniqueConstraint("checkout_attempt_id", "position"),
+        UniqueConstraint("idempotency_key"),
+        Index("ix_processor_attempts_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    checkout_attempt_id: Mapped[str] = mapped_column(ForeignKey("checkout_attempts.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    tier: Mapped[int]
+    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
+    processor_name: Mapped[str] = mapped_column(String(100))
+    disposition: Mapped[str] = mapped_column(String(32))
+    # pending (being called), succeeded, declined, requires_action, unavailable, skipped.
+    charge_status: Mapped[str] = mapped_column(String(32))
+    skip_reason: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    processor_reference: Mapped[str | None] = mapped_column(String(255))
+    processor_message: Mapped[str | None] = mapped_column(String(1000))
+    action_url: Mapped[str | None] = mapped_column(String(2048))
+    saved_payment_method: Mapped[str | None] = mapped_column(String(255))
+
+
+class AttemptTransition(Base):
+    """Every state change of a checkout attempt, timestamped, in order."""
+
+    __tablename__ = "attempt_transitions"
+    __table_args__ = (UniqueConstraint("checkout_attempt_id", "position"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    checkout_attempt_id: Mapped[str] = mapped_column(ForeignKey("checkout_attempts.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    from_state: Mapped[str] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class Payment(TimestampedMixin, Base):
+    """The money a completed checkout session took. Unique per session: the database itself refuses a second
+    payment for one session, whatever races above it."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("checkout_session_id"),
+        Index("ix_payments_account_created", "account_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    checkout_session_id: Mapped[str] = mapped_column(ForeignKey("checkout_sessions.id", ondelete="CASCADE"))
+    checkout_attempt_id: Mapped[str] = mapped_column(ForeignKey("checkout_attempts.id"))
+    processor_attempt_id: Mapped[str] = mapped_column(ForeignKey("processor_attempts.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
+    processor_reference: Mapped[str | None] = mapped_column(String(255))
+    payment_method_reference: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    tier: Mapped[int]
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))

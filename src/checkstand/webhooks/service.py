@@ -9,7 +9,8 @@ subscribed to its type. So an event that commits is owed to its endpoints from t
 and one that rolls back was never owed to anyone. The alternative, a worker fanning out committed events after the
 fact, would need a cursor over ``seq``; but sequence values are taken at insert and committed in another order, so
 a cursor can step over an event that commits late, losing it. Rows written with the event need no cursor, and the
-order of an endpoint's deliveries is simply the order of their events' ``seq``.
+order of an endpoint's deliveries is simply the order of their events' ``seq``. An endpoint is owed the events
+recorded once it exists; a merchant can send it older ones by hand (``events/{id}/redeliver``).
 """
 
 from __future__ import annotations

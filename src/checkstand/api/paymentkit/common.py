@@ -10,11 +10,18 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from starlette.datastructures import UploadFile
 
+from checkstand.core import metadata
 from checkstand.core.nul_guard import contains_nul
 
 M = TypeVar("M", bound=BaseModel)
 
-Metadata = dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)]]
+Metadata = Annotated[
+    dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=metadata.MAX_KEY_LENGTH)],
+        Annotated[str, Field(max_length=metadata.MAX_VALUE_LENGTH)],
+    ],
+    Field(max_length=metadata.MAX_KEYS),
+]
 
 
 class WireModel(BaseModel):

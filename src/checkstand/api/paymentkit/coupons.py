@@ -12,7 +12,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
-from checkstand.core import clock
+from checkstand.core import clock, metadata
 from checkstand.core.auth import AccountId, CurrentPrincipal
 from checkstand.core.listing import ListQuery
 from checkstand.core.unit_of_work import db_session
@@ -41,10 +41,10 @@ Percent = Annotated[
 Days = Annotated[int, Field(gt=0, le=36_500)]
 Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
 ProductId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-MetadataIn = Annotated[Metadata, Field(max_length=discounts.MAX_METADATA_KEYS)]
+MetadataIn = Annotated[Metadata, Field(max_length=metadata.MAX_KEYS)]
 MetadataChanges = Annotated[
     dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], Annotated[str, Field(max_length=500)] | None],
-    Field(max_length=discounts.MAX_METADATA_KEYS),
+    Field(max_length=metadata.MAX_KEYS),
 ]
 
 

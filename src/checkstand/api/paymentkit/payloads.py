@@ -3,6 +3,7 @@
 
 from checkstand.api.paymentkit import (
     accounts,
+    checkout_attempts,
     checkout_sessions,
     coupons,
     custom_field_definitions,
@@ -14,11 +15,13 @@ from checkstand.api.paymentkit import (
     product_families,
     products,
     promotion_codes,
+    subscriptions,
     webhook_endpoints,
 )
 
 __all__ = [
     "accounts",
+    "checkout_attempts",
     "checkout_sessions",
     "coupons",
     "custom_field_definitions",
@@ -30,5 +33,6 @@ __all__ = [
     "product_families",
     "products",
     "promotion_codes",
+    "subscriptions",
     "webhook_endpoints",
 ]

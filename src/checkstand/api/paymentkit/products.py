@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price, Product
+from checkstand.core import metadata
 from checkstand.core.auth import AccountId
 from checkstand.core.errors import InvalidFields
 from checkstand.core.listing import ListQuery
@@ -26,14 +27,14 @@ Session = Annotated[AsyncSession, Depends(db_session)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
 Description = Annotated[str, Field(max_length=1000)]
 ObjectId = Annotated[str, Field(min_length=1, max_length=64)]
-MetadataIn = Annotated[Metadata, Field(max_length=catalog.MAX_METADATA_KEYS)]
+MetadataIn = Annotated[Metadata, Field(max_length=metadata.MAX_KEYS)]
 MetadataChanges = Annotated[
     dict[
         Annotated[str, StringConstraints(min_length=1, max_length=40)],
         Annotated[str, Field(max_length=500)] | None,
     ],
     Field(
-        max_length=catalog.MAX_METADATA_KEYS,
+        max_length=metadata.MAX_KEYS,
         description='Merged into the stored metadata; a key set to null or "" is removed, null removes all.',
     ),
 ]

@@ -1,0 +1,262 @@
+"""``checkout-attempts/``: what happened when customers paid, for the merchant: every processor attempt with its
+disposition and decline, and every state transition with its time. Read-only; attempts are made by the public
+checkout API. Payments appear in events only (the SDK has no payments resource)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.api.paymentkit.common import ResponseModel, page_body
+from checkstand.core.auth import AccountId
+from checkstand.core.listing import ListQuery
+from checkstand.core.unit_of_work import db_session
+from checkstand.payments import attempts as attempts_service
+from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Payment, ProcessorAttempt
+from checkstand.webhooks.service import event_payload
+
+router = APIRouter(prefix="/api/{account_id}/checkout-attempts", tags=["checkout-attempts"])
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+Expand = Annotated[list[str] | None, Query(description="processor_attempts to include them.")]
+
+# No separate setup step exists yet: a charge that saves the payment method sets it up in the same call.
+SETUP_NOT_REQUESTED = "not_requested"
+
+
+class ProcessorAttemptSummaryOut(ResponseModel):
+    processor_id: str
+    processor_name: str
+    disposition: str
+    charge_status: str
+    charge_error_message: str | None
+    setup_status: str
+    setup_error_message: str | None = None
+    payment_attempt_id: str | None
+    payment_method_id: str | None
+    tier: int
+    amount_atom: int
+    currency: str
+    decline_code: str | None
+    skip_reason: str | None
+
+    @classmethod
+    def of(cls, attempt: ProcessorAttempt) -> ProcessorAttemptSummaryOut:
+        return cls(
+            processor_id=attempt.processor_id,
+            processor_name=attempt.processor_name,
+            disposition=attempt.disposition,
+            charge_status=attempt.charge_status,
+            charge_error_message=attempt.processor_message,
+            setup_status="succeeded" if attempt.saved_payment_method else SETUP_NOT_REQUESTED,
+            payment_attempt_id=attempt.id,
+            payment_method_id=attempt.saved_payment_method,
+            tier=attempt.tier,
+            amount_atom=attempt.amount_atom,
+            currency=attempt.currency,
+            decline_code=attempt.decline_code,
+            skip_reason=attempt.skip_reason,
+        )
+
+
+class ProcessorAttemptDetailOut(ProcessorAttemptSummaryOut):
+    processor_reference: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, attempt: ProcessorAttempt) -> ProcessorAttemptDetailOut:
+        return cls(
+            **ProcessorAttemptSummaryOut.of(attempt).model_dump(),
+            processor_reference=attempt.processor_reference,
+            created_at=attempt.created_at.isoformat(),
+            updated_at=attempt.updated_at.isoformat(),
+        )
+
+
+class CheckoutAttemptOut(ResponseModel):
+    id: str
+    checkout_session_id: str
+    customer_id: str | None
+    payment_intent_id: str | None
+    state: str
+    error_message_for_customer: str | None
+    error_message_for_debug: str | None
+    decline_code: str | None
+    submitted_customer_info: dict[str, Any]
+    fraud_metadata: dict[str, Any]
+    attempt_metadata: dict[str, Any] | None
+    tier: int
+    requested_tier: int
+    created_at: datetime
+    updated_at: datetime
+    invoice_id: str | None = None
+    subscription_id: str | None
+    payment_method_id: str | None
+    card_checkout_attempt_id: str
+    card_checkout_attempt_state: str
+    processor_attempts: list[ProcessorAttemptSummaryOut] | None
+
+    @classmethod
+    def of(cls, attempt: CheckoutAttempt, *, expand_processor_attempts: bool = True) -> CheckoutAttemptOut:
+        return cls(
+            id=attempt.id,
+            checkout_session_id=attempt.checkout_session_id,
+            customer_id=attempt.customer_id,
+            payment_intent_id=_charged_reference(attempt),
+            state=attempt.state,
+            error_message_for_customer=attempt.error_message_for_customer,
+            error_message_for_debug=attempt.error_message_for_debug,
+            decline_code=attempt.decline_code,
+            submitted_customer_info=attempt.submitted_customer_info,
+            fraud_metadata={"client_ip": attempt.client_ip} if attempt.client_ip else {},
+            attempt_metadata=None,
+            tier=attempt.tier,
+            requested_tier=attempt.requested_tier,
+            created_at=attempt.created_at,
+            updated_at=attempt.updated_at,
+            subscription_id=attempt.subscription_id,
+            payment_method_id=attempt.saved_payment_method,
+            # Checkstand's only kind of attempt is a card attempt, so the card attempt is the attempt itself.
+            card_checkout_attempt_id=attempt.id,
+            card_checkout_attempt_state=attempt.state,
+            processor_attempts=(
+                [ProcessorAttemptSummaryOut.of(p) for p in attempt.processor_attempts]
+                if expand_processor_attempts
+                else None
+            ),
+        )
+
+
+class CheckoutAttemptDetailsOut(ResponseModel):
+    checkout_attempt_id: str
+    checkout_session_id: str
+    payment_intent_id: str | None
+    state: str
+    error_message_for_customer: str | None
+    error_message_for_debug: str | None
+    card_checkout_attempt_id: str
+    card_checkout_attempt_state: str
+    processor_attempts: list[ProcessorAttemptDetailOut]
+
+
+class TransitionOut(ResponseModel):
+    id: str
+    from_state: str
+    to_state: str
+    context: dict[str, Any] | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, transition: AttemptTransition) -> TransitionOut:
+        return cls.model_validate(transition)
+
+
+class TransitionsOut(ResponseModel):
+    card_checkout_attempt_id: str
+    transitions: list[TransitionOut]
+
+
+class PaymentOut(ResponseModel):
+    id: str
+    account_id: str
+    checkout_session_id: str
+    checkout_attempt_id: str
+    customer_id: str
+    processor_id: str
+    processor_reference: str | None
+    payment_method_id: str | None
+    status: str
+    tier: int
+    amount_atom: int
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, payment: Payment) -> PaymentOut:
+        return cls(
+            id=payment.id,
+            account_id=payment.account_id,
+            checkout_session_id=payment.checkout_session_id,
+            checkout_attempt_id=payment.checkout_attempt_id,
+            customer_id=payment.customer_id,
+            processor_id=payment.processor_id,
+            processor_reference=payment.processor_reference,
+            payment_method_id=payment.payment_method_reference,
+            status=payment.status,
+            tier=payment.tier,
+            amount_atom=payment.amount_atom,
+            currency=payment.currency,
+            created_at=payment.created_at,
+            updated_at=payment.updated_at,
+        )
+
+
+def _charged_reference(attempt: CheckoutAttempt) -> str | None:
+    """The processor's id of the charge that took (or awaits) the money, Stripe's PaymentIntent id for Stripe."""
+    for processor_attempt in reversed(attempt.processor_attempts):
+        if processor_attempt.charge_status in ("succeeded", "requires_action"):
+            return processor_attempt.processor_reference
+    return None
+
+
+@event_payload(CheckoutAttempt, "checkout_attempt")
+def checkout_attempt_payload(attempt: CheckoutAttempt) -> dict[str, Any]:
+    return CheckoutAttemptOut.of(attempt).model_dump(mode="json")
+
+
+@event_payload(Payment, "payment")
+def payment_payload(payment: Payment) -> dict[str, Any]:
+    return PaymentOut.of(payment).model_dump(mode="json")
+
+
+# --- Endpoints ------------------------------------------------------------------------------------------------------
+
+
+@router.get("/")
+async def list_checkout_attempts(
+    account_id: AccountId, params: ListQuery, session: Session, expand: Expand = None
+) -> dict[str, Any]:
+    """Newest first; ``filter`` takes ``checkout_session_id`` and ``state``."""
+    page = await attempts_service.list_attempts(session, account_id, params)
+    expanded = "processor_attempts" in (expand or [])
+    items = [CheckoutAttemptOut.of(a, expand_processor_attempts=expanded) for a in page.items]
+    return page_body(items, page.total, page.has_more)
+
+
+@router.get("/{checkout_attempt_id}")
+async def get_checkout_attempt(
+    account_id: AccountId, checkout_attempt_id: str, session: Session, expand: Expand = None
+) -> CheckoutAttemptOut:
+    attempt = await attempts_service.get_attempt(session, account_id, checkout_attempt_id)
+    return CheckoutAttemptOut.of(attempt, expand_processor_attempts="processor_attempts" in (expand or []))
+
+
+@router.get("/{checkout_attempt_id}/details")
+async def get_checkout_attempt_details(
+    account_id: AccountId, checkout_attempt_id: str, session: Session
+) -> CheckoutAttemptDetailsOut:
+    attempt = await attempts_service.get_attempt(session, account_id, checkout_attempt_id)
+    return CheckoutAttemptDetailsOut(
+        checkout_attempt_id=attempt.id,
+        checkout_session_id=attempt.checkout_session_id,
+        payment_intent_id=_charged_reference(attempt),
+        state=attempt.state,
+        error_message_for_customer=attempt.error_message_for_customer,
+        error_message_for_debug=attempt.error_message_for_debug,
+        card_checkout_attempt_id=attempt.id,
+        card_checkout_attempt_state=attempt.state,
+        processor_attempts=[ProcessorAttemptDetailOut.of(p) for p in attempt.processor_attempts],
+    )
+
+
+@router.get("/{checkout_attempt_id}/state-transitions")
+async def get_state_transitions(account_id: AccountId, checkout_attempt_id: str, session: Session) -> TransitionsOut:
+    attempt = await attempts_service.get_attempt(session, account_id, checkout_attempt_id)
+    return TransitionsOut(
+        card_checkout_attempt_id=attempt.id, transitions=[TransitionOut.of(t) for t in attempt.transitions]
+    )

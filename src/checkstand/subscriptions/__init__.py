@@ -1,0 +1,1 @@
+"""Subscriptions ("orders"): what a checkout with a recurring price leaves behind, billed every interval."""

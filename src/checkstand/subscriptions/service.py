@@ -1,0 +1,254 @@
+"""Subscriptions: created by a successful checkout, read, listed and cancelled.
+
+A subscription is made from the recurring items of the tier that was paid for; its first period follows the trial
+(if any) and runs for the prices' interval on the calendar, so a month from January 31 ends on the last day of
+February. Renewals, proration and upgrades come later and read what is recorded here (the items as sold, the coupon
+terms, the saved payment method).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.catalog import service as catalog
+from checkstand.checkout.models import CheckoutSession
+from checkstand.core import clock
+from checkstand.core.errors import Conflict, InvalidFields, NotFound
+from checkstand.core.ids import new_id
+from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.pagination import Page, paginate
+from checkstand.custom_fields.service import JsonColumnStore, register_value_store
+from checkstand.customers import service as customers
+from checkstand.subscriptions.models import ACTIVE, CANCELED, STATUSES, TRIALING, Subscription, SubscriptionItem
+from checkstand.webhooks.service import record_event, snapshot
+
+TRIAL_EXTENSION: Final = "trial_extension"
+# ``by-customer`` answers with a bare list (the SDK's shape); the newest this many keep that answer bounded.
+MAX_BY_CUSTOMER: Final = 100
+
+# Deleting a custom field definition deletes its values on subscriptions too.
+register_value_store("subscription", JsonColumnStore(Subscription.custom_fields, Subscription.account_id))
+
+LIST_SPEC: Final = ListSpec(
+    filterable={
+        "customer_id": Subscription.customer_id,
+        "currency": Subscription.currency,
+        "state": Subscription.status,
+        "checkout_session_id": Subscription.checkout_session_id,
+        "billing_interval": Subscription.billing_interval,
+        "cancel_at_period_end": Subscription.cancel_at_period_end,
+    },
+    sortable={
+        "created_at": Subscription.created_at,
+        "updated_at": Subscription.updated_at,
+        "current_period_end": Subscription.current_period_end,
+    },
+    searchable=(Subscription.id, Subscription.customer_id),
+    created_at=Subscription.created_at,
+    tiebreak=Subscription.id,
+)
+
+
+# --- Periods --------------------------------------------------------------------------------------------------------
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """``moment`` moved by whole calendar months, the day clamped to the target month's length (as Stripe bills:
+    January 31 plus one month is February 28, or 29 in a leap year)."""
+    index = moment.month - 1 + months
+    year, month = moment.year + index // 12, index % 12 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
+
+
+def add_interval(moment: datetime, interval: str, count: int) -> datetime:
+    """The end of one billing period of ``count`` times ``interval`` starting at ``moment``."""
+    if interval == "day":
+        return moment + timedelta(days=count)
+    if interval == "week":
+        return moment + timedelta(weeks=count)
+    if interval == "month":
+        return add_months(moment, count)
+    if interval == "year":
+        return add_months(moment, 12 * count)
+    raise ValueError(f"unknown billing interval {interval!r}")
+
+
+# --- Creating -------------------------------------------------------------------------------------------------------
+
+
+async def create_from_checkout(
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    *,
+    tier: int,
+    customer_id: str,
+    payment_method_reference: str | None,
+    processor_id: str | None,
+) -> Subscription | None:
+    """The subscription a paid ``tier`` of ``checkout`` starts, or None when that tier recurs nowhere.
+
+    Called inside the transaction that completes the session; records ``subscription.created`` in it."""
+    recurring = [item for item in checkout.line_items if item.tier == tier and item.recurring_interval is not None]
+    if not recurring:
+        return None
+    customer = await customers.get_customer(session, checkout.account_id, customer_id)
+    # The checkout refuses recurring prices of different intervals, so the first item's is everyone's.
+    interval = recurring[0].recurring_interval or ""
+    count = recurring[0].recurring_interval_count or 1
+    trial_days = max(item.trial_days for item in recurring) + _trial_days_off(checkout.discount)
+    now = clock.now()
+    trial_end = now + timedelta(days=trial_days) if trial_days > 0 else None
+    period_start = trial_end or now
+    items = [
+        SubscriptionItem(
+            id=new_id("si"),
+            account_id=checkout.account_id,
+            position=position,
+            price_id=item.price_id,
+            product_id=item.product_id,
+            product_name=item.product_name,
+            quantity=item.quantity,
+            unit_amount_atom=item.unit_amount_atom,
+            description=item.description,
+            price=await catalog.get_price(session, checkout.account_id, item.price_id),
+        )
+        for position, item in enumerate(recurring)
+    ]
+    subscription = Subscription(
+        id=new_id("sub"),
+        account_id=checkout.account_id,
+        customer=customer,
+        checkout_session_id=checkout.id,
+        status=TRIALING if trial_end is not None else ACTIVE,
+        currency=checkout.currency,
+        billing_interval=interval,
+        billing_interval_count=count,
+        current_period_start=period_start,
+        current_period_end=add_interval(period_start, interval, count),
+        trial_start=now if trial_end is not None else None,
+        trial_end=trial_end,
+        cancel_at_period_end=False,
+        payment_method_reference=payment_method_reference,
+        processor_id=processor_id,
+        coupon_id=checkout.coupon_id,
+        discount=dict(checkout.discount) if checkout.discount is not None else None,
+        custom_fields=dict(checkout.subscription_custom_fields),
+        subscription_metadata={},
+        items=items,
+    )
+    session.add(subscription)
+    await session.flush()
+    await record_event(session, account_id=checkout.account_id, type="subscription.created", obj=subscription)
+    return subscription
+
+
+def _trial_days_off(discount: dict[str, Any] | None) -> int:
+    """A trial-extension coupon lengthens the trial; other coupons discount the amounts instead."""
+    if discount is None or discount.get("discount_type") != TRIAL_EXTENSION:
+        return 0
+    return int(discount.get("trial_days_off") or 0)
+
+
+# --- Reading --------------------------------------------------------------------------------------------------------
+
+
+def _subscriptions(account_id: str) -> Select[Subscription]:
+    return select(Subscription).where(Subscription.account_id == account_id)
+
+
+async def get_subscription(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
+    subscription = await session.scalar(_subscriptions(account_id).where(Subscription.id == subscription_id))
+    if subscription is None:
+        raise NotFound("subscription", subscription_id)
+    return subscription
+
+
+def _check_state(state: str | None) -> None:
+    if state is not None and state not in STATUSES:
+        raise InvalidFields.one(("query", "state"), f"must be one of {', '.join(STATUSES)}")
+
+
+async def list_subscriptions(
+    session: AsyncSession,
+    account_id: str,
+    params: ListParams,
+    *,
+    customer_id: str | None = None,
+    state: str | None = None,
+) -> Page[Subscription]:
+    """Newest first; ``customer_id`` and ``state`` narrow it as the SDK's own query parameters do."""
+    _check_state(state)
+    query = _subscriptions(account_id)
+    if customer_id is not None:
+        query = query.where(Subscription.customer_id == customer_id)
+    if state is not None:
+        query = query.where(Subscription.status == state)
+    return await paginate(session, apply_list_params(query, LIST_SPEC, params), params.page)
+
+
+async def list_by_customer(
+    session: AsyncSession, account_id: str, customer_id: str, *, state: str | None = None
+) -> Sequence[Subscription]:
+    """A customer's subscriptions, newest first; another account's customer is not found."""
+    _check_state(state)
+    await customers.get_customer(session, account_id, customer_id)
+    query = _subscriptions(account_id).where(Subscription.customer_id == customer_id)
+    if state is not None:
+        query = query.where(Subscription.status == state)
+    query = query.order_by(Subscription.created_at.desc(), Subscription.id.desc()).limit(MAX_BY_CUSTOMER)
+    return (await session.scalars(query)).all()
+
+
+# --- Changing -------------------------------------------------------------------------------------------------------
+
+
+async def _locked(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
+    """The subscription with its row locked and re-read, so concurrent changes see each other's result."""
+    subscription = await session.scalar(
+        _subscriptions(account_id)
+        .where(Subscription.id == subscription_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if subscription is None:
+        raise NotFound("subscription", subscription_id)
+    return subscription
+
+
+def _require_not_canceled(subscription: Subscription) -> None:
+    if subscription.status == CANCELED:
+        raise Conflict(f"Subscription {subscription.id} is already canceled.", code="subscription_canceled")
+
+
+async def cancel(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
+    """Cancel now (Stripe's immediate cancel); records ``subscription.canceled``. A second cancel is a conflict."""
+    subscription = await _locked(session, account_id, subscription_id)
+    _require_not_canceled(subscription)
+    before = snapshot(subscription)
+    subscription.status = CANCELED
+    subscription.canceled_at = clock.now()
+    subscription.cancel_at_period_end = False
+    await session.flush()
+    await record_event(session, account_id=account_id, type="subscription.canceled", obj=subscription, before=before)
+    return subscription
+
+
+async def set_cancel_at_period_end(
+    session: AsyncSession, account_id: str, subscription_id: str, value: bool
+) -> Subscription:
+    """Schedule (or unschedule) the end at the current period's end; records ``subscription.updated``."""
+    subscription = await _locked(session, account_id, subscription_id)
+    _require_not_canceled(subscription)
+    if subscription.cancel_at_period_end == value:
+        return subscription
+    before = snapshot(subscription)
+    subscription.cancel_at_period_end = value
+    await session.flush()
+    await record_event(session, account_id=account_id, type="subscription.updated", obj=subscription, before=before)
+    return subscription
