@@ -94,14 +94,18 @@ async def create_from_checkout(
     """The subscription a paid ``tier`` of ``checkout`` starts, or None when that tier recurs nowhere.
 
     Called inside the transaction that completes the session; records ``subscription.created`` in it."""
-    recurring = [item for item in checkout.line_items if item.tier == tier and item.recurring_interval is not None]
+    recurring = [
+        (item, item.recurring_interval)
+        for item in checkout.line_items
+        if item.tier == tier and item.recurring_interval is not None
+    ]
     if not recurring:
         return None
     customer = await customers.get_customer(session, checkout.account_id, customer_id)
     # The checkout refuses recurring prices of different intervals, so the first item's is everyone's.
-    interval = recurring[0].recurring_interval or ""
-    count = recurring[0].recurring_interval_count or 1
-    trial_days = max(item.trial_days for item in recurring) + _trial_days_off(checkout.discount)
+    first, interval = recurring[0]
+    count = first.recurring_interval_count or 1
+    trial_days = max(item.trial_days for item, _ in recurring) + _trial_days_off(checkout.discount)
     now = clock.now()
     trial_end = now + timedelta(days=trial_days) if trial_days > 0 else None
     period_start = trial_end or now
@@ -118,7 +122,7 @@ async def create_from_checkout(
             description=item.description,
             price=await catalog.get_price(session, checkout.account_id, item.price_id),
         )
-        for position, item in enumerate(recurring)
+        for position, (item, _) in enumerate(recurring)
     ]
     subscription = Subscription(
         id=new_id("sub"),

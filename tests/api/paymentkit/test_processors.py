@@ -155,7 +155,7 @@ async def test_no_credential_is_stored_in_the_clear_or_carried_by_an_event(
     await client.patch(path(account_id, created["id"]), json={"secret_key": ROTATED_KEY}, headers=bearer(key))
     row = (await session.execute(text("SELECT * FROM processors WHERE id = :id"), {"id": created["id"]})).one()
     assert_no_secret(" ".join(map(str, row)))
-    events = (await session.scalars(select(Event).where(Event.aggregate_id == created["id"]))).all()
+    events = (await session.scalars(select(Event).where(Event.aggregate_id == created["id"]).order_by(Event.seq))).all()
     assert [event.type for event in events] == ["processor.created", "processor.updated"]
     assert events[1].previous_data == {"secret_key_last4": "StUv"}
     assert_no_secret(*(f"{event.data} {event.previous_data}" for event in events))
