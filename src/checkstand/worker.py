@@ -26,8 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.checkout import service as checkout
 from checkstand.core import idempotency
+from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
 from checkstand.db import Database
+from checkstand.payments import attempts
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.delivery import Dispatcher
@@ -44,10 +46,16 @@ def jobs(settings: Settings) -> dict[str, Job]:
     async def disable_failing_webhook_endpoints(session: AsyncSession) -> int:
         return await webhook_endpoints.disable_failing_endpoints(session, failing_for=failing_for)
 
+    box = SecretBox(settings.resolved_secret_key)
+
+    async def recover_checkout_attempts(session: AsyncSession) -> int:
+        return await attempts.recover_stuck_attempts(session, public_url=settings.resolved_public_url, box=box)
+
     return {
         "expire_checkout_sessions": checkout.expire_open_sessions,
         "disable_failing_webhook_endpoints": disable_failing_webhook_endpoints,
         "purge_idempotency_keys": idempotency.purge_expired,
+        "recover_checkout_attempts": recover_checkout_attempts,
     }
 
 

@@ -1,8 +1,217 @@
 """The public checkout API, keyed by a session's ``secure_token`` only: what the hosted page (or a merchant's own
-front end) uses to show a session to its customer and to pay it."""
+front end) uses to show a session to its customer and to pay it.
+
+No API key and no idempotency guard: whoever holds the token is the customer. So the view carries only what a
+customer may see (no metadata, no processor references, no ids but the session's and the attempt's), and confirming
+is rate-limited per session and per client IP. Confirm and resume don't use the request's unit of work: a payment is
+committed as processing before the processor is called and recorded after, each step its own transaction
+(:mod:`checkstand.payments.attempts`), so they run on the app's database directly.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.api.paymentkit.common import WireModel
+from checkstand.checkout import service as checkout_service
+from checkstand.checkout.models import CheckoutSession
+from checkstand.core.unit_of_work import db_session
+from checkstand.customers import service as customers
+from checkstand.payments import attempts
+from checkstand.payments.models import CheckoutAttempt
+from checkstand.payments.processors.base import CardDetails, PaymentMethod
 
 router = APIRouter(prefix="/api/public/checkout", tags=["public checkout"])
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+Token = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class CardIn(WireModel):
+    number: Annotated[str, StringConstraints(min_length=1, max_length=30)]
+    exp_month: Annotated[int, Field(ge=1, le=12)]
+    exp_year: Annotated[int, Field(ge=0, le=9999)]
+    cvc: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+
+
+class PaymentMethodIn(WireModel):
+    """A simulator card, or a processor's own payment method id (Stripe's ``pm_...``): exactly one."""
+
+    card: CardIn | None = None
+    payment_method_id: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PaymentMethodIn:
+        if (self.card is None) == (self.payment_method_id is None):
+            raise ValueError("give either card or payment_method_id")
+        return self
+
+    def to_method(self) -> PaymentMethod:
+        if self.card is not None:
+            card = self.card
+            return PaymentMethod(card=CardDetails(card.number, card.exp_month, card.exp_year, card.cvc))
+        return PaymentMethod(processor_reference=self.payment_method_id)
+
+
+class CustomerIn(WireModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=201)] | None = None
+    email: EmailStr | None = None
+
+
+class ConfirmIn(WireModel):
+    payment_method: PaymentMethodIn
+    customer: CustomerIn = Field(default_factory=CustomerIn)
+    tier: Annotated[int, Field(ge=0, le=checkout_service.MAX_CASCADE_TIERS)] = 0
+    promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
+
+
+class PublicLineItem(BaseModel):
+    product_name: str
+    price_name: str | None
+    description: str | None
+    quantity: int
+    unit_amount_atom: int
+    amount_subtotal_atom: int
+    recurring_interval: str | None
+    recurring_interval_count: int | None
+    trial_days: int
+
+
+class PublicTier(BaseModel):
+    tier: int
+    amount_atom: int
+    line_items: list[PublicLineItem]
+
+
+class NextAction(BaseModel):
+    type: str = "redirect_to_url"
+    url: str
+
+
+class PublicAttempt(BaseModel):
+    """An attempt as its customer sees it: our own message on failure, never the processor's words."""
+
+    id: str
+    state: str
+    tier: int
+    error_message: str | None
+    decline_code: str | None
+    next_action: NextAction | None
+    redirect_url: str | None
+
+    @classmethod
+    def of(cls, attempt: CheckoutAttempt, checkout: CheckoutSession) -> PublicAttempt:
+        waiting = attempt.state == attempts.REQUIRES_ACTION and attempt.action_url is not None
+        return cls(
+            id=attempt.id,
+            state=attempt.state,
+            tier=attempt.tier,
+            error_message=attempt.error_message_for_customer if attempt.state == attempts.FAILED else None,
+            decline_code=attempt.decline_code if attempt.state == attempts.FAILED else None,
+            next_action=NextAction(url=attempt.action_url or "") if waiting else None,
+            redirect_url=(
+                checkout_service.success_redirect_url(checkout) if attempt.state == attempts.SUCCEEDED else None
+            ),
+        )
+
+
+class PublicCheckout(BaseModel):
+    id: str
+    state: str
+    currency: str
+    amount_subtotal_atom: int
+    amount_discount_atom: int
+    amount_total_atom: int
+    promotion_code: str | None
+    tiers: list[PublicTier]
+    customer_email: str | None
+    requires_customer_details: bool
+    expires_at: datetime
+    success_url: str
+    return_url: str
+
+
+def _gateway(request: Request) -> attempts.Gateway:
+    return attempts.Gateway(
+        database=request.app.state.database,
+        public_url=request.app.state.settings.resolved_public_url,
+        box=request.app.state.secret_box,
+    )
+
+
+@router.get("/{secure_token}")
+async def get_checkout(secure_token: Token, session: Session) -> PublicCheckout:
+    checkout = await attempts.find_by_token(session, secure_token)
+    email = None
+    if checkout.customer_id is not None:
+        email = (await customers.get_customer(session, checkout.account_id, checkout.customer_id)).email
+    return PublicCheckout(
+        id=checkout.id,
+        state=checkout_service.state(checkout),
+        currency=checkout.currency,
+        amount_subtotal_atom=checkout.amount_subtotal_atom,
+        amount_discount_atom=checkout.amount_discount_atom,
+        amount_total_atom=checkout.amount_total_atom,
+        promotion_code=checkout.promotion_code,
+        tiers=[
+            PublicTier(
+                tier=tier,
+                amount_atom=checkout.tier_amounts[tier],
+                line_items=[
+                    PublicLineItem.model_validate(item, from_attributes=True)
+                    for item in checkout_service.tier_items(checkout, tier)
+                ],
+            )
+            for tier in range(checkout_service.tier_count(checkout))
+        ],
+        customer_email=email,
+        requires_customer_details=checkout.customer_id is None,
+        expires_at=checkout.expires_at,
+        success_url=checkout_service.success_redirect_url(checkout),
+        return_url=checkout.return_url,
+    )
+
+
+@router.post("/{secure_token}/confirm")
+async def confirm_checkout(secure_token: Token, body: ConfirmIn, request: Request) -> PublicAttempt:
+    """Pay with the chosen tier; answers the attempt as it stands: succeeded (with where to go), failed (with
+    the customer's message; the session stays open), or requires_action (with the challenge to open)."""
+    gateway = _gateway(request)
+    confirmation = attempts.Confirmation(
+        payment_method=body.payment_method.to_method(),
+        customer=attempts.CustomerDetails(name=body.customer.name, email=body.customer.email),
+        tier=body.tier,
+        promotion_code=body.promotion_code,
+        client_ip=request.client.host if request.client else None,
+    )
+    attempt = await attempts.confirm(gateway, secure_token, confirmation)
+    return await _public_attempt(gateway, secure_token, attempt)
+
+
+@router.post("/{secure_token}/attempts/{attempt_id}/resume")
+async def resume_attempt(
+    secure_token: Token, attempt_id: Annotated[str, StringConstraints(max_length=64)], request: Request
+) -> PublicAttempt:
+    """After the 3-D Secure challenge: settle the attempt with what the customer decided there."""
+    gateway = _gateway(request)
+    attempt = await attempts.resume(gateway, secure_token, attempt_id)
+    return await _public_attempt(gateway, secure_token, attempt)
+
+
+@router.get("/{secure_token}/attempts/{attempt_id}")
+async def get_attempt(
+    secure_token: Token, attempt_id: Annotated[str, StringConstraints(max_length=64)], session: Session
+) -> PublicAttempt:
+    checkout = await attempts.find_by_token(session, secure_token)
+    return PublicAttempt.of(await attempts.attempt_of_session(session, checkout, attempt_id), checkout)
+
+
+async def _public_attempt(gateway: attempts.Gateway, secure_token: str, attempt: CheckoutAttempt) -> PublicAttempt:
+    async with gateway.database.reading() as session:
+        checkout = await attempts.find_by_token(session, secure_token)
+    return PublicAttempt.of(attempt, checkout)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core.crypto import SecretBox
 from checkstand.core.unit_of_work import db_session
+from checkstand.payments import attempts
 from checkstand.payments.processors import stripe as stripe_adapter
 
 router = APIRouter(prefix="/webhooks/stripe", tags=["stripe webhooks"])
@@ -46,4 +47,6 @@ async def receive_stripe_event(
 ) -> WebhookReceipt:
     """Verify, store once, settle (see :func:`checkstand.payments.processors.stripe.receive_event`)."""
     receipt = await stripe_adapter.receive_event(session, box, processor_id, await request.body(), stripe_signature)
+    public_url = request.app.state.settings.resolved_public_url
+    await attempts.settle_stripe_event(session, processor_id, receipt, public_url=public_url)
     return WebhookReceipt(received=True, event_id=receipt.event_id, duplicate=receipt.duplicate)

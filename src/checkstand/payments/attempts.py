@@ -21,6 +21,8 @@ the attempt.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Final
@@ -32,7 +34,7 @@ from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound, RateLimited
+from checkstand.core.errors import CheckstandError, Conflict, FieldProblem, InvalidFields, NotFound, RateLimited
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.pagination import Page, paginate
@@ -41,19 +43,20 @@ from checkstand.discounts import service as discounts
 from checkstand.payments import completion
 from checkstand.payments import service as routes
 from checkstand.payments.connections import SIMULATOR, open_credentials
-from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Processor, ProcessorAttempt
+from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Processor, ProcessorAttempt, StripeEvent
 from checkstand.payments.processors.base import (
     AMOUNT_MAY_FIX,
     ChargeRequest,
     ChargeResult,
+    DeclineCode,
     Outcome,
     OutcomeUnknown,
     PaymentMethod,
     ProcessorAdapter,
     customer_message,
 )
-from checkstand.payments.processors.simulator import SimulatorProcessor
-from checkstand.payments.processors.stripe import StripeProcessor
+from checkstand.payments.processors.simulator import SAVED_METHOD_PREFIX, SimulatorProcessor
+from checkstand.payments.processors.stripe import Receipt, Settlement, StripeProcessor
 from checkstand.webhooks.service import record_event, snapshot
 
 ATTEMPT_PREFIX: Final = "catt"
@@ -73,6 +76,7 @@ CHARGE_PENDING: Final = "pending"
 CHARGE_SKIPPED: Final = "skipped"
 CHARGE_CANCELED: Final = "canceled"
 SKIP_SETUP_ONLY: Final = "setup_only"
+SKIP_METHOD: Final = "payment_method_not_supported"
 
 FIRST_3DS_WINS: Final = "first_3ds_wins"
 PREFER_NON_3DS: Final = "prefer_non_3ds"
@@ -82,6 +86,10 @@ RECOVERY_LEASE: Final = timedelta(minutes=2)
 takes (Stripe's client gives up well before), so recovery never races a request that is still running. A candidate
 for a setting (``CHECKSTAND_ATTEMPT_RECOVERY_SECONDS``)."""
 RECOVERY_BATCH: Final = 50
+ACTION_TIMEOUT: Final = timedelta(minutes=30)
+"""How long a customer has for a 3-D Secure challenge. Until then the attempt holds the session (a second payment
+could otherwise succeed beside it); after it, recovery asks the processor once more and fails the attempt if the
+challenge is still undecided, so the session can be paid again. A candidate for a setting too."""
 
 RATE_WINDOW: Final = timedelta(minutes=10)
 """Confirm rate limits, counted in the database so every API process shares them: a session stops taking
@@ -136,13 +144,20 @@ class PendingCharge:
     request: ChargeRequest
 
 
-def adapter_for(session: AsyncSession, processor: Processor, *, public_url: str, box: SecretBox) -> ProcessorAdapter:
+@contextlib.asynccontextmanager
+async def adapter_for(
+    session: AsyncSession, processor: Processor, *, public_url: str, box: SecretBox
+) -> AsyncIterator[ProcessorAdapter]:
+    """The processor's adapter for the span of a call; Stripe's HTTP client is closed after it."""
     if processor.type == SIMULATOR:
-        return SimulatorProcessor(session, processor, public_url=public_url)
+        yield SimulatorProcessor(session, processor, public_url=public_url)
+        return
     credentials = open_credentials(box, processor)
     if credentials is None:
+        # A disconnected Stripe processor forgot its key: nothing can be asked of it any more.
         raise OutcomeUnknown(f"processor {processor.id!r} has no credentials")
-    return StripeProcessor(credentials.secret_key, processor.api_base)
+    async with StripeProcessor(credentials.secret_key, processor.api_base) as stripe:
+        yield stripe
 
 
 # --- Reading --------------------------------------------------------------------------------------------------------
@@ -162,7 +177,7 @@ async def list_attempts(session: AsyncSession, account_id: str, params: ListPara
     return await paginate(session, apply_list_params(query, ATTEMPT_LIST, params), params.page)
 
 
-async def find_open_checkout(session: AsyncSession, secure_token: str) -> CheckoutSession:
+async def find_by_token(session: AsyncSession, secure_token: str) -> CheckoutSession:
     """The session a customer's token opens, whatever its state; an unknown token is a 404."""
     checkout = await checkout_service.find_by_token(session, secure_token)
     if checkout is None:
@@ -193,7 +208,7 @@ async def resume(gateway: Gateway, secure_token: str, attempt_id: str) -> Checko
     """After a 3-D Secure challenge: ask the processor how it ended, then complete or go on. Idempotent: an
     attempt no longer waiting is answered as it is."""
     async with gateway.database.reading() as session:
-        checkout = await find_open_checkout(session, secure_token)
+        checkout = await find_by_token(session, secure_token)
         attempt = await attempt_of_session(session, checkout, attempt_id)
         waiting = _waiting_on(attempt)
         if attempt.state != REQUIRES_ACTION or waiting is None or waiting.processor_reference is None:
@@ -203,8 +218,8 @@ async def resume(gateway: Gateway, secure_token: str, attempt_id: str) -> Checko
         assert processor is not None  # processors are never deleted, only disconnected
     try:
         async with gateway.database.writing() as session:
-            adapter = adapter_for(session, processor, public_url=gateway.public_url, box=gateway.box)
-            result = await adapter.confirm(reference)
+            async with adapter_for(session, processor, public_url=gateway.public_url, box=gateway.box) as adapter:
+                result = await adapter.confirm(reference)
             await session.commit()
     except OutcomeUnknown:
         return attempt
@@ -247,8 +262,8 @@ async def call_processor(gateway: Gateway, pending: PendingCharge) -> ChargeResu
     async with gateway.database.writing() as session:
         processor = await session.get(Processor, pending.processor_id)
         assert processor is not None
-        adapter = adapter_for(session, processor, public_url=gateway.public_url, box=gateway.box)
-        result = await adapter.charge(pending.request)
+        async with adapter_for(session, processor, public_url=gateway.public_url, box=gateway.box) as adapter:
+            result = await adapter.charge(pending.request)
         await session.commit()
     return result
 
@@ -258,7 +273,7 @@ async def begin_attempt(
 ) -> tuple[CheckoutAttempt, PendingCharge | None]:
     """Check and lock the session, start the attempt and stage its first charge; the caller commits before
     calling the processor. Bad input changes nothing (the caller's transaction rolls back)."""
-    found = await find_open_checkout(session, secure_token)
+    found = await find_by_token(session, secure_token)
     checkout = await checkout_service.lock_session(session, found.account_id, found.id)
     current = checkout_service.state(checkout)
     if current != OPEN:
@@ -296,7 +311,7 @@ async def begin_attempt(
             for key, value in (("name", confirmation.customer.name), ("email", confirmation.customer.email))
             if value is not None
         },
-        # A processor's payment method id is no secret and lets recovery go on; a card number is never kept.
+        # A processor's payment method id is no secret and goes on the payment; a card number is never kept.
         payment_method_reference=method.processor_reference,
         three_ds_mode=checkout.three_ds_mode,
         client_ip=confirmation.client_ip,
@@ -353,7 +368,22 @@ async def record_result(
         for other in attempt.processor_attempts:
             if other.id != processor_attempt.id and other.charge_status == REQUIRES_ACTION:
                 other.charge_status = CHARGE_CANCELED
-        await completion.complete(session, checkout, attempt, processor_attempt)
+        try:
+            # A savepoint: a refusal (the discount was used up meanwhile) undoes the completion alone, and the
+            # charge stays recorded for the merchant to refund.
+            async with session.begin_nested():
+                await completion.complete(session, checkout, attempt, processor_attempt)
+        except CheckstandError as refusal:
+            await session.refresh(attempt)
+            await session.refresh(processor_attempt)
+            await _give_up(
+                session,
+                attempt,
+                None,
+                debug=f"Charged by {processor_attempt.processor_name} ({processor_attempt.processor_reference}) "
+                f"but the session could not complete: {refusal.detail} Refund the charge.",
+            )
+            return None
         await _move(session, attempt, SUCCEEDED, processor_attempt_id=processor_attempt.id)
         await record_event(session, account_id=account_id, type="checkout_attempt.succeeded", obj=attempt)
         return None
@@ -363,7 +393,8 @@ async def record_result(
             pending = await _next_charge(session, checkout, attempt, method, public_url=public_url)
             if pending is not None:
                 return pending
-        await _await_action(session, attempt, processor_attempt)
+        # The first challenge is the one to show: a processor further down is no better a chance.
+        await _await_action(session, attempt, _waiting_on(attempt, any_deferred=True) or processor_attempt)
         return None
     if result.outcome is Outcome.DECLINED and not result.retryable:
         if result.decline_code in AMOUNT_MAY_FIX:
@@ -429,6 +460,8 @@ async def _next_charge(
         if choice.processor.id in tried:
             continue
         skip = choice.skip_reason or (SKIP_SETUP_ONLY if choice.disposition == routes.SETUP_ONLY else None)
+        if skip is None and not _takes(choice.processor, method):
+            skip = SKIP_METHOD
         position = len(attempt.processor_attempts)
         processor_attempt = ProcessorAttempt(
             id=new_id(PROCESSOR_ATTEMPT_PREFIX),
@@ -450,6 +483,7 @@ async def _next_charge(
         if skip is not None:
             continue
         assert processor_attempt.idempotency_key is not None
+        simulated = choice.processor.type == SIMULATOR
         return PendingCharge(
             account_id=attempt.account_id,
             attempt_id=attempt.id,
@@ -460,14 +494,25 @@ async def _next_charge(
                 amount_atom=amount,
                 currency=checkout.currency,
                 payment_method=method,
-                description=f"Checkout session {checkout.id}",
+                # Only the simulator is sent a description and return URL: localstripe, which Stripe's tests run
+                # against, refuses both, and Stripe's own 3-D Secure runs in Stripe.js without a redirect.
+                description=f"Checkout session {checkout.id}" if simulated else None,
                 customer_email=attempt.submitted_customer_info.get("email"),
                 save_payment_method=completion.recurs(checkout, tier),
-                return_url=return_url(public_url, checkout, attempt),
+                return_url=return_url(public_url, checkout, attempt) if simulated else None,
                 three_ds_mode=attempt.three_ds_mode,
             ),
         )
     return None
+
+
+def _takes(processor: Processor, method: PaymentMethod) -> bool:
+    """Whether the processor can charge this kind of payment method. Card numbers reach only the simulator (a real
+    processor is paid with its own payment method id), and each processor knows only its own method ids."""
+    if method.card is not None:
+        return processor.type == SIMULATOR
+    saved_on_simulator = (method.processor_reference or "").startswith(f"{SAVED_METHOD_PREFIX}_")
+    return saved_on_simulator == (processor.type == SIMULATOR)
 
 
 def return_url(public_url: str, checkout: CheckoutSession, attempt: CheckoutAttempt) -> str:
@@ -533,6 +578,48 @@ async def _move(session: AsyncSession, attempt: CheckoutAttempt, to_state: str, 
     attempt.state = to_state
     attempt.updated_at = clock.now()
     await session.flush()
+
+
+async def apply_settlement(
+    session: AsyncSession, processor_id: str, settlement: Settlement, *, public_url: str
+) -> bool:
+    """What a Stripe event says of a charge (:func:`checkstand.payments.processors.stripe.receive_event`), applied
+    to its attempt: a challenge decided in Stripe.js completes or fails it as a resume would. A charge still being
+    called is left to the request calling it, unless it succeeded (recording success early is always right;
+    recording a decline there would cut its route short). Returns whether anything was applied."""
+    processor_attempt = await session.scalar(
+        select(ProcessorAttempt).where(
+            ProcessorAttempt.processor_id == processor_id,
+            ProcessorAttempt.idempotency_key == settlement.idempotency_key,
+        )
+    )
+    if processor_attempt is None:
+        return False
+    status = processor_attempt.charge_status
+    applies = status == REQUIRES_ACTION or (status == CHARGE_PENDING and settlement.result.outcome is Outcome.SUCCEEDED)
+    if not applies or settlement.result.outcome is Outcome.REQUIRES_ACTION:
+        return False
+    await record_result(
+        session,
+        processor_attempt.account_id,
+        processor_attempt.id,
+        settlement.result,
+        method=None,
+        public_url=public_url,
+    )
+    return True
+
+
+async def settle_stripe_event(session: AsyncSession, processor_id: str, receipt: Receipt, *, public_url: str) -> None:
+    """The attempts module's half of receiving a Stripe event: apply its settlement, then mark the stored event
+    processed, in the receiving transaction."""
+    if receipt.duplicate or receipt.settlement is None:
+        return
+    await apply_settlement(session, processor_id, receipt.settlement, public_url=public_url)
+    stored = await session.get(StripeEvent, (receipt.event_id, processor_id))
+    if stored is not None:
+        stored.processed_at = clock.now()
+        await session.flush()
 
 
 # --- Checks before an attempt ---------------------------------------------------------------------------------------
@@ -617,11 +704,47 @@ async def recover_stuck_attempts(session: AsyncSession, *, public_url: str, box:
             .limit(RECOVERY_BATCH)
         )
     ).all()
+    abandoned = (
+        await session.scalars(
+            select(CheckoutAttempt)
+            .where(CheckoutAttempt.state == REQUIRES_ACTION, CheckoutAttempt.updated_at <= clock.now() - ACTION_TIMEOUT)
+            .order_by(CheckoutAttempt.updated_at)
+            .limit(RECOVERY_BATCH)
+        )
+    ).all()
     settled = 0
     for processor_attempt in stale:
         if await _recover_one(session, processor_attempt, public_url=public_url, box=box):
             settled += 1
+    for attempt in abandoned:
+        if await _expire_challenge(session, attempt, public_url=public_url, box=box):
+            settled += 1
     return settled
+
+
+async def _expire_challenge(
+    session: AsyncSession, attempt: CheckoutAttempt, *, public_url: str, box: SecretBox
+) -> bool:
+    """An undecided challenge past its time fails the attempt; one decided meanwhile is recorded as decided."""
+    waiting = _waiting_on(attempt)
+    if waiting is None or waiting.processor_reference is None:
+        return False
+    processor = await session.get(Processor, waiting.processor_id)
+    assert processor is not None
+    try:
+        async with adapter_for(session, processor, public_url=public_url, box=box) as adapter:
+            result = await adapter.confirm(waiting.processor_reference)
+    except OutcomeUnknown:
+        return False
+    if result.outcome is Outcome.REQUIRES_ACTION:
+        result = ChargeResult(
+            Outcome.DECLINED,
+            processor_reference=waiting.processor_reference,
+            decline_code=DeclineCode.AUTHENTICATION_FAILED,
+            processor_message="The customer did not complete the 3-D Secure challenge in time.",
+        )
+    await record_result(session, attempt.account_id, waiting.id, result, method=None, public_url=public_url)
+    return True
 
 
 async def _recover_one(
@@ -631,8 +754,8 @@ async def _recover_one(
     assert processor is not None
     assert processor_attempt.idempotency_key is not None
     try:
-        adapter = adapter_for(session, processor, public_url=public_url, box=box)
-        result = await adapter.lookup(processor_attempt.idempotency_key)
+        async with adapter_for(session, processor, public_url=public_url, box=box) as adapter:
+            result = await adapter.lookup(processor_attempt.idempotency_key)
     except OutcomeUnknown:
         return False
     if result is None:

@@ -1,0 +1,122 @@
+"""Crash safety: an attempt left processing is settled by the recovery pass with the processor's own answer for
+its idempotency key, so a process killed between the charge and its record ends with exactly one charge."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.checkout import service as checkout
+from checkstand.core.clock import FrozenClock
+from checkstand.db import Database
+from checkstand.payments import attempts
+from checkstand.payments.models import CheckoutAttempt, Payment, SimulatorCharge
+from tests.payments import flow
+from tests.shop import Shop
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def recover(database: Database) -> int:
+    async with database.writing() as session:
+        settled = await attempts.recover_stuck_attempts(session, public_url=flow.PUBLIC_URL, box=flow.BOX)
+        await session.commit()
+    return settled
+
+
+async def only_attempt(database: Database) -> CheckoutAttempt:
+    async with database.reading() as fresh:
+        found = list(await fresh.scalars(select(CheckoutAttempt)))
+    assert len(found) == 1
+    return found[0]
+
+
+async def test_a_process_killed_after_the_charge_is_completed_by_recovery_with_one_charge(
+    session: AsyncSession, database: Database, database_url: str, shop: Shop, frozen_clock: FrozenClock
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    created = await flow.open_session(session, shop.account_id, [shop.monthly])
+
+    crashed = subprocess.run(
+        [sys.executable, "-m", "tests.payments.crash_confirm", database_url, created.secure_token],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert "charged: succeeded" in crashed.stdout
+    left = await only_attempt(database)
+    assert left.state == attempts.PROCESSING
+    async with database.reading() as fresh:
+        assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 1
+        assert await flow.count(fresh, Payment, shop.account_id) == 0
+
+    # Within the lease the attempt may still belong to a live request: recovery leaves it be.
+    assert await recover(database) == 0
+    # The child ran on the real clock, a little after this test's clock was frozen.
+    frozen_clock.advance(attempts.RECOVERY_LEASE + timedelta(minutes=1))
+    assert await recover(database) == 1
+    assert await recover(database) == 0
+
+    settled = await only_attempt(database)
+    assert settled.state == attempts.SUCCEEDED
+    async with database.reading() as fresh:
+        assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 1
+        assert await flow.count(fresh, Payment, shop.account_id) == 1
+        done = await checkout.get_session(fresh, shop.account_id, created.id)
+    assert done.status == "success"
+    assert settled.subscription_id is not None
+
+
+async def test_a_charge_the_processor_never_received_fails_the_attempt_without_charging(
+    session: AsyncSession, database: Database, shop: Shop, frozen_clock: FrozenClock
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    created = await flow.open_session(session, shop.account_id, [shop.tshirt])
+    async with database.writing() as writing:
+        await attempts.begin_attempt(writing, created.secure_token, flow.paying(), public_url=flow.PUBLIC_URL)
+        await writing.commit()
+
+    frozen_clock.advance(attempts.RECOVERY_LEASE + timedelta(seconds=1))
+    assert await recover(database) == 1
+
+    settled = await only_attempt(database)
+    assert settled.state == attempts.FAILED
+    assert [p.charge_status for p in settled.processor_attempts] == ["unavailable"]
+    async with database.reading() as fresh:
+        assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 0
+        assert checkout.state(await checkout.get_session(fresh, shop.account_id, created.id)) == "open"
+    # The session is free for the customer's next try.
+    again = await attempts.confirm(flow.gateway(database), created.secure_token, flow.paying())
+    assert again.state == attempts.SUCCEEDED
+
+
+async def test_an_abandoned_challenge_fails_after_its_time_and_frees_the_session(
+    session: AsyncSession, database: Database, shop: Shop, frozen_clock: FrozenClock
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    created = await flow.open_session(session, shop.account_id, [shop.tshirt])
+    gateway = flow.gateway(database)
+    waiting = await attempts.confirm(gateway, created.secure_token, flow.paying(flow.card(flow.THREE_DS_CARD)))
+    assert waiting.state == attempts.REQUIRES_ACTION
+
+    frozen_clock.advance(attempts.ACTION_TIMEOUT - timedelta(seconds=1))
+    assert await recover(database) == 0
+    frozen_clock.advance(timedelta(seconds=2))
+    assert await recover(database) == 1
+
+    settled = await only_attempt(database)
+    assert settled.state == attempts.FAILED
+    assert settled.decline_code == "authentication_failed"
+    paid = await attempts.confirm(gateway, created.secure_token, flow.paying())
+    assert paid.state == attempts.SUCCEEDED
