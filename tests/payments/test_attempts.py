@@ -372,9 +372,7 @@ async def test_a_charge_whose_session_cant_complete_fails_for_a_refund_and_keeps
 # --- Checks before paying -------------------------------------------------------------------------------------------
 
 
-async def test_an_anonymous_session_needs_name_and_email_and_a_real_tier(
-    session: AsyncSession, database: Database, shop: Shop
-) -> None:
+async def test_an_anonymous_session_needs_name_and_email(session: AsyncSession, database: Database, shop: Shop) -> None:
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
 
@@ -382,11 +380,10 @@ async def test_an_anonymous_session_needs_name_and_email_and_a_real_tier(
         await attempts.confirm(
             flow.gateway(database),
             created.secure_token,
-            attempts.Confirmation(payment_method=card(), tier=1),
+            attempts.Confirmation(payment_method=card()),
         )
 
     assert {problem.loc for problem in raised.value.problems} == {
-        ("body", "tier"),
         ("body", "customer", "name"),
         ("body", "customer", "email"),
     }

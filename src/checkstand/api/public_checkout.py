@@ -66,7 +66,6 @@ class CustomerIn(WireModel):
 class ConfirmIn(WireModel):
     payment_method: PaymentMethodIn
     customer: CustomerIn = Field(default_factory=CustomerIn)
-    tier: Annotated[int, Field(ge=0, le=checkout_service.MAX_CASCADE_TIERS)] = 0
     promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
 
 
@@ -179,13 +178,12 @@ async def get_checkout(secure_token: Token, session: Session) -> PublicCheckout:
 
 @router.post("/{secure_token}/confirm")
 async def confirm_checkout(secure_token: Token, body: ConfirmIn, request: Request) -> PublicAttempt:
-    """Pay with the chosen tier; answers the attempt as it stands: succeeded (with where to go), failed (with
-    the customer's message; the session stays open), or requires_action (with the challenge to open)."""
+    """Pay, from the primary tier down the cascade; answers the attempt as it stands: succeeded (with where to go),
+    failed (with the customer's message; the session stays open), or requires_action (with the challenge to open)."""
     gateway = _gateway(request)
     confirmation = attempts.Confirmation(
         payment_method=body.payment_method.to_method(),
         customer=attempts.CustomerDetails(name=body.customer.name, email=body.customer.email),
-        tier=body.tier,
         promotion_code=body.promotion_code,
         client_ip=request.client.host if request.client else None,
     )

@@ -124,11 +124,12 @@ class CustomerDetails:
 
 @dataclass(frozen=True)
 class Confirmation:
-    """What the customer submits. Amounts are never part of it: the server charges its own tier amounts."""
+    """What the customer submits. Amounts are never part of it, nor the tier: an attempt always starts at the
+    primary tier, and only the server moves it down the cascade (a customer choosing a fallback tier would simply
+    pay the cheaper price)."""
 
     payment_method: PaymentMethod
     customer: CustomerDetails = CustomerDetails()
-    tier: int = 0
     promotion_code: str | None = None
     client_ip: str | None = None
 
@@ -303,8 +304,7 @@ async def begin_attempt(
         checkout_session_id=checkout.id,
         customer_id=checkout.customer_id,
         state=PENDING,
-        tier=confirmation.tier,
-        requested_tier=confirmation.tier,
+        tier=PRIMARY_TIER,
         currency=checkout.currency,
         submitted_customer_info={
             key: value
@@ -627,10 +627,6 @@ async def settle_stripe_event(session: AsyncSession, processor_id: str, receipt:
 
 def _check_confirmation(checkout: CheckoutSession, confirmation: Confirmation) -> None:
     problems: list[FieldProblem] = []
-    if not 0 <= confirmation.tier < checkout_service.tier_count(checkout):
-        problems.append(
-            FieldProblem(("body", "tier"), f"must be 0 to {checkout_service.tier_count(checkout) - 1} for this session")
-        )
     if checkout.customer_id is None:
         problems += [
             FieldProblem(("body", "customer", name), "required when the session has no customer", "missing")

@@ -128,7 +128,6 @@ class CheckoutAttempt(TimestampedMixin, Base):
     state: Mapped[str] = mapped_column(String(32))
     # The cascade tier being charged now, and the first one the customer chose.
     tier: Mapped[int]
-    requested_tier: Mapped[int]
     currency: Mapped[str] = mapped_column(String(3))
     submitted_customer_info: Mapped[dict[str, Any]] = mapped_column(default=dict)
     payment_method_reference: Mapped[str | None] = mapped_column(String(255))

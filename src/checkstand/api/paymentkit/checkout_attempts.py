@@ -90,7 +90,6 @@ class CheckoutAttemptOut(ResponseModel):
     fraud_metadata: dict[str, Any]
     attempt_metadata: dict[str, Any] | None
     tier: int
-    requested_tier: int
     created_at: datetime
     updated_at: datetime
     invoice_id: str | None = None
@@ -115,7 +114,6 @@ class CheckoutAttemptOut(ResponseModel):
             fraud_metadata={"client_ip": attempt.client_ip} if attempt.client_ip else {},
             attempt_metadata=None,
             tier=attempt.tier,
-            requested_tier=attempt.requested_tier,
             created_at=attempt.created_at,
             updated_at=attempt.updated_at,
             subscription_id=attempt.subscription_id,

@@ -28,7 +28,6 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=64), nullable=True),
         sa.Column("state", sa.String(length=32), nullable=False),
         sa.Column("tier", sa.Integer(), nullable=False),
-        sa.Column("requested_tier", sa.Integer(), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("submitted_customer_info", checkstand.db.JSONDocument(), nullable=False),
         sa.Column("payment_method_reference", sa.String(length=255), nullable=True),
