@@ -163,8 +163,8 @@ async def test_a_payment_intent_event_is_settled_from_stripe_and_stored_without_
     assert row.payload["data"]["object"]["id"] == charged.processor_reference
     assert client_secret not in json.dumps(row.payload)
     assert row.payload["data"]["object"]["client_secret"] == "[redacted]"
-    # A settlement is waiting for the payment attempts module, which marks the event processed when it applies it.
-    assert row.processed_at is None
+    # The payment attempts module applied the settlement in the receiving transaction and marked the event processed.
+    assert row.processed_at is not None
 
 
 async def test_when_stripe_cant_settle_the_event_nothing_is_stored_and_a_redelivery_works(
