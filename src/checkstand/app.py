@@ -7,30 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand import __version__
 from checkstand.api import public_checkout, stripe_webhooks
 from checkstand.api.errors import install_error_handlers
-from checkstand.api.paymentkit import (
-    accounts,
-    checkout_attempts,
-    checkout_sessions,
-    coupons,
-    custom_field_definitions,
-    customers,
-    events,
-    prices,
-    processor_routes,
-    processors,
-    product_families,
-    products,
-    promotion_codes,
-    subscriptions,
-    webhook_endpoints,
-)
+from checkstand.api.paymentkit.routers import ROUTERS as PAYMENTKIT_ROUTERS
 from checkstand.core.crypto import SecretBox
 from checkstand.core.idempotency import idempotency_guard
 from checkstand.core.nul_guard import NulGuardMiddleware
@@ -40,24 +24,6 @@ from checkstand.db import Database, connect
 from checkstand.pages import simulator_3ds
 from checkstand.settings import Settings
 from checkstand.worker import Worker
-
-PAYMENTKIT_ROUTERS: list[APIRouter] = [
-    accounts.router,
-    products.router,
-    prices.router,
-    product_families.router,
-    customers.router,
-    custom_field_definitions.router,
-    coupons.router,
-    promotion_codes.router,
-    events.router,
-    webhook_endpoints.router,
-    processors.router,
-    processor_routes.router,
-    checkout_sessions.router,
-    checkout_attempts.router,
-    subscriptions.router,
-]
 
 
 def create_app(settings: Settings, *, database: Database | None = None, run_worker: bool = False) -> FastAPI:

@@ -55,7 +55,7 @@ def _renderer_for(obj: object) -> tuple[str, PayloadRenderer]:
     renderer = _renderers.get(type(obj))
     if renderer is None:
         # The worker and the CLI record events too, without having imported the API: load the renderers.
-        importlib.import_module("checkstand.api.paymentkit.payloads")
+        importlib.import_module("checkstand.api.paymentkit.routers")
         renderer = _renderers.get(type(obj))
     if renderer is None:
         raise LookupError(f"no event payload registered for {type(obj).__name__}")
