@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
 from sqlalchemy import Select, func, select
@@ -50,19 +50,3 @@ async def paginate(session: AsyncSession, query: Select[T], params: PageParams) 
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = (await session.scalars(query.limit(params.limit).offset(params.offset))).all()
     return Page(items=rows, total=total or 0, limit=params.limit, offset=params.offset)
-
-
-def paymentkit_envelope(page: Page[Any], items: list[Any]) -> dict[str, Any]:
-    return {"items": items, "total": page.total, "has_more": page.has_more}
-
-
-def paid_envelope(page: Page[Any], items: list[Any]) -> dict[str, Any]:
-    return {
-        "data": items,
-        "pagination": {
-            "limit": page.limit,
-            "offset": page.offset,
-            "total": page.total,
-            "hasMore": page.has_more,
-        },
-    }

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel, page_body
+from checkstand.api.paymentkit.common import PageOut, ResponseModel
 from checkstand.core.auth import AccountId
 from checkstand.core.listing import ListQuery
 from checkstand.core.unit_of_work import db_session
@@ -218,12 +218,12 @@ def payment_payload(payment: Payment) -> dict[str, Any]:
 @router.get("/")
 async def list_checkout_attempts(
     account_id: AccountId, params: ListQuery, session: Session, expand: Expand = None
-) -> dict[str, Any]:
+) -> PageOut[CheckoutAttemptOut]:
     """Newest first; ``filter`` takes ``checkout_session_id`` and ``state``."""
     page = await attempts_service.list_attempts(session, account_id, params)
     expanded = "processor_attempts" in (expand or [])
     items = [CheckoutAttemptOut.of(a, expand_processor_attempts=expanded) for a in page.items]
-    return page_body(items, page.total, page.has_more)
+    return PageOut[CheckoutAttemptOut].of(page, items)
 
 
 @router.get("/{checkout_attempt_id}")

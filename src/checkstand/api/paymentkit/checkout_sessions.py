@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel, page_body
+from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core.auth import AccountId
@@ -255,11 +255,11 @@ async def create_checkout_session(
 @router.get("/")
 async def list_checkout_sessions(
     account_id: AccountId, params: ListQuery, request: Request, session: Session, expand: Expand = None
-) -> dict[str, Any]:
+) -> PageOut[CheckoutSessionOut]:
     """``filter`` takes ``state`` (open, success, expired), ``customer_id``, ``currency``, ``coupon_id`` and
     ``processor_route_id``."""
     page = await checkout_service.list_sessions(session, account_id, params)
-    return page_body([_out(request, c, expand) for c in page.items], page.total, page.has_more)
+    return PageOut[CheckoutSessionOut].of(page, [_out(request, c, expand) for c in page.items])
 
 
 @router.get("/{checkout_id}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 
 from checkstand.core import metadata
 from checkstand.core.nul_guard import contains_nul
+from checkstand.core.pagination import Page
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,8 +45,19 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-def page_body(items: list[Any], total: int, has_more: bool) -> dict[str, Any]:
-    return {"items": items, "total": total, "has_more": has_more}
+ItemT = TypeVar("ItemT")
+
+
+class PageOut(ResponseModel, Generic[ItemT]):
+    """The PaymentKit list envelope: ``{"items", "total", "has_more"}``."""
+
+    items: list[ItemT]
+    total: int
+    has_more: bool
+
+    @classmethod
+    def of(cls, page: Page[Any], items: list[ItemT]) -> PageOut[ItemT]:
+        return cls(items=items, total=page.total, has_more=page.has_more)
 
 
 async def json_or_form_body(request: Request, model: type[M]) -> M:

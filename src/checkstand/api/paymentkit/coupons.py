@@ -11,7 +11,7 @@ from pydantic import AwareDatetime, Field, StringConstraints, ValidationError, m
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.core import clock, metadata
 from checkstand.core.auth import AccountId, CurrentPrincipal
 from checkstand.core.listing import ListQuery
@@ -191,10 +191,7 @@ class CouponOut(ResponseModel):
         )
 
 
-class CouponPage(ResponseModel):
-    items: list[CouponOut]
-    total: int
-    has_more: bool
+CouponPage = PageOut[CouponOut]
 
 
 class CouponNoteCreate(WireModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.core.auth import AccountId
 from checkstand.core.errors import InvalidFields
 from checkstand.core.listing import ListQuery
@@ -190,10 +190,7 @@ class CustomerOut(ResponseModel):
         )
 
 
-class CustomerPage(ResponseModel):
-    items: list[CustomerOut]
-    total: int
-    has_more: bool
+CustomerPage = PageOut[CustomerOut]
 
 
 @event_payload(Customer, "customer")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.core.auth import AccountId
 from checkstand.core.listing import ListQuery
 from checkstand.core.unit_of_work import db_session
@@ -42,10 +42,7 @@ class EventOut(ResponseModel):
         return cls.model_validate(events.event_envelope(event))
 
 
-class EventPage(ResponseModel):
-    items: list[EventOut]
-    total: int
-    has_more: bool
+EventPage = PageOut[EventOut]
 
 
 class EventDeliveryOut(ResponseModel):

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, status
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import PageOut, WireModel
 from checkstand.api.paymentkit.products import (
     CustomFieldChanges,
     Expand,
@@ -63,10 +63,7 @@ class PriceWithProductOut(PriceOut):
         return cls(**cls.fields_of(price, custom_fields=custom_fields), product=product)
 
 
-class ListPricePage(ResponseModel):
-    items: list[PriceWithProductOut]
-    total: int
-    has_more: bool
+ListPricePage = PageOut[PriceWithProductOut]
 
 
 class PriceCreate(WireModel):

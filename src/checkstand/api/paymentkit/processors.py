@@ -14,11 +14,10 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.core.auth import AccountId
 from checkstand.core.crypto import SecretBox
 from checkstand.core.listing import ListQuery
-from checkstand.core.pagination import paymentkit_envelope
 from checkstand.core.unit_of_work import db_session
 from checkstand.payments import connections
 from checkstand.payments.models import Processor
@@ -140,10 +139,10 @@ def render(processor: Processor) -> dict[str, Any]:
 
 
 @router.get("/")
-async def list_processors(account_id: AccountId, params: ListQuery, session: Session) -> dict[str, Any]:
+async def list_processors(account_id: AccountId, params: ListQuery, session: Session) -> PageOut[ProcessorOut]:
     """Filterable by type, is_active and name; search looks in the name."""
     page = await connections.list_processors(session, account_id, params)
-    return paymentkit_envelope(page, [ProcessorOut.of(p).model_dump(mode="json") for p in page.items])
+    return PageOut[ProcessorOut].of(page, [ProcessorOut.of(p) for p in page.items])
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)

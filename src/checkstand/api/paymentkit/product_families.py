@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import Field, StrictInt, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.products import Description, Name, ObjectId
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import ProductFamily
@@ -53,10 +53,7 @@ class ProductFamilyOut(ResponseModel):
         )
 
 
-class ProductFamilyPage(ResponseModel):
-    items: list[ProductFamilyOut]
-    total: int
-    has_more: bool
+ProductFamilyPage = PageOut[ProductFamilyOut]
 
 
 class HierarchyItem(WireModel):

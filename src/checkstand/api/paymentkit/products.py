@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import Metadata, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price, Product
 from checkstand.core import metadata
@@ -109,10 +109,7 @@ class ProductListItemOut(ProductOut):
         return cls(**cls.fields_of(product, custom_fields=custom_fields), total_prices=total_prices)
 
 
-class ProductPage(ResponseModel):
-    items: list[ProductListItemOut]
-    total: int
-    has_more: bool
+ProductPage = PageOut[ProductListItemOut]
 
 
 class PriceOut(ResponseModel):
@@ -173,10 +170,7 @@ class PriceOut(ResponseModel):
         return cls(**cls.fields_of(price, custom_fields=custom_fields))
 
 
-class PricePage(ResponseModel):
-    items: list[PriceOut]
-    total: int
-    has_more: bool
+PricePage = PageOut[PriceOut]
 
 
 class ProductCreate(WireModel):

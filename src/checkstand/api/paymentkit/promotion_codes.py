@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.coupons import Count, Currency, MetadataChanges, MetadataIn
 from checkstand.core import money
 from checkstand.core.auth import AccountId
@@ -138,10 +138,7 @@ class PromotionCodeOut(ResponseModel):
         )
 
 
-class PromotionCodePage(ResponseModel):
-    items: list[PromotionCodeOut]
-    total: int
-    has_more: bool
+PromotionCodePage = PageOut[PromotionCodeOut]
 
 
 class CodeCheckOut(ResponseModel):

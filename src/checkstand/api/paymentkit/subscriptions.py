@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel
+from checkstand.api.paymentkit.common import PageOut, ResponseModel
 from checkstand.api.paymentkit.customers import CustomerOut
 from checkstand.api.paymentkit.products import PriceOut
 from checkstand.core.auth import AccountId
@@ -124,10 +124,7 @@ class SubscriptionOut(ResponseModel):
         )
 
 
-class SubscriptionPage(ResponseModel):
-    items: list[SubscriptionOut]
-    total: int
-    has_more: bool
+SubscriptionPage = PageOut[SubscriptionOut]
 
 
 @event_payload(Subscription, "subscription")

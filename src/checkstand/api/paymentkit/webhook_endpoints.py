@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.core.auth import AccountId
 from checkstand.core.crypto import SecretBox
 from checkstand.core.listing import ListQuery
@@ -70,10 +70,7 @@ class WebhookEndpointWithSecretOut(WebhookEndpointOut):
         return cls(**WebhookEndpointOut.of(shown.endpoint).model_dump(), signing_secret=shown.secret)
 
 
-class WebhookEndpointPage(ResponseModel):
-    items: list[WebhookEndpointOut]
-    total: int
-    has_more: bool
+WebhookEndpointPage = PageOut[WebhookEndpointOut]
 
 
 class WebhookEndpointCreate(WireModel):

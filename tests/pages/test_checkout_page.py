@@ -1,0 +1,347 @@
+"""The hosted checkout page, in process on both backends: what it shows, and every way a customer can leave it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.routing import Mount
+
+from checkstand.accounts import service as accounts
+from checkstand.app import create_app
+from checkstand.checkout import service as checkout
+from checkstand.checkout.models import CheckoutSession
+from checkstand.core.clock import FrozenClock
+from checkstand.customers import service as customers
+from checkstand.db import Database
+from checkstand.pages import checkout as page
+from checkstand.pages import simulator_3ds
+from checkstand.payments.models import CheckoutAttempt
+from checkstand.payments.processors.base import customer_message
+from checkstand.settings import Settings
+from tests.payments import flow
+from tests.shop import Shop
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+SUCCESS_URL = "https://shop.test/ok?session={id}"
+
+
+@pytest.fixture
+async def browser(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in process, with the checkout page and its stylesheet whether or not ``app.py`` lists them yet."""
+    app = create_app(settings, database=database)
+    paths = {route.path for route in app.routes if isinstance(route, APIRoute)}
+    if "/c/{token}" not in paths:
+        app.include_router(page.router)
+    if not any(isinstance(route, Mount) and route.path == page.STATIC_PATH for route in app.routes):
+        app.mount(page.STATIC_PATH, page.STATIC)
+    if "/simulator/3ds/{token}" not in paths:
+        app.include_router(simulator_3ds.router)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=settings.resolved_public_url) as http:
+        yield http
+
+
+@pytest.fixture
+async def opened(session: AsyncSession, shop: Shop) -> CheckoutSession:
+    await flow.simulator(session, shop.account_id)
+    return await flow.open_session(session, shop.account_id, [shop.tshirt])
+
+
+def form(token: str, number: str = flow.GOOD_CARD, **extra: str) -> dict[str, str]:
+    return {
+        "csrf_token": token,
+        "action": "pay",
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "card_number": number,
+        "exp_month": "12",
+        "exp_year": "2099",
+        "cvc": "123",
+        **extra,
+    }
+
+
+async def csrf(browser: httpx.AsyncClient, path: str) -> str:
+    shown = await browser.get(path)
+    found = CSRF.search(shown.text)
+    assert found is not None, shown.text
+    return found.group(1)
+
+
+async def attempt_count(database: Database) -> int:
+    async with database.reading() as fresh:
+        return int(await fresh.scalar(select(func.count()).select_from(CheckoutAttempt)) or 0)
+
+
+async def charged(database: Database, account_id: str) -> list[int]:
+    async with database.reading() as fresh:
+        return await flow.charged_amounts(fresh, account_id)
+
+
+def assert_locked_down(response: httpx.Response) -> None:
+    policy = response.headers["content-security-policy"]
+    assert policy.startswith("default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'")
+    assert policy.endswith("frame-ancestors 'none'; base-uri 'none'")
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_the_page_shows_the_merchant_items_and_amounts_and_nothing_internal(
+    browser: httpx.AsyncClient, session: AsyncSession, shop: Shop, opened: CheckoutSession
+) -> None:
+    account = await accounts.get_account(session, shop.account_id)
+    await accounts.update_brand_settings(
+        session, account, {"name": "Corner <Shop>", "accent_color": "#123abc", "logo": "https://cdn.shop.test/l.png"}
+    )
+    await session.commit()
+
+    shown = await browser.get(f"/c/{opened.secure_token}")
+
+    assert shown.status_code == 200
+    assert_locked_down(shown)
+    text = shown.text
+    assert "Corner &lt;Shop&gt;" in text
+    assert 'src="https://cdn.shop.test/l.png"' in text
+    assert "T-shirt" in text
+    assert "Qty 1" in text
+    assert "Pay $19.99" in text
+    assert 'id="total">$19.99<' in text
+    assert 'name="name"' in text
+    assert 'name="email"' in text
+    for internal in ("secret-internal-42", "metadata", shop.account_id, opened.id, shop.tshirt):
+        assert internal not in text
+    assert 'name="amount' not in text
+    theme = await browser.get(f"/c/{opened.secure_token}/theme.css")
+    assert theme.headers["content-type"].startswith("text/css")
+    assert theme.text == ":root { --accent: #123abc; }\n"
+    stylesheet = await browser.get(f"{page.STATIC_PATH}/checkout.css")
+    assert stylesheet.status_code == 200
+    assert ":focus-visible" in stylesheet.text
+
+
+@pytest.mark.parametrize(
+    ("language", "shown"), [("de-DE,de;q=0.9", "19,99\xa0$"), ("xx-nope", "$19.99"), ("", "$19.99")]
+)
+async def test_amounts_are_formatted_in_the_browsers_locale(
+    browser: httpx.AsyncClient, opened: CheckoutSession, language: str, shown: str
+) -> None:
+    page_ = await browser.get(f"/c/{opened.secure_token}", headers={"Accept-Language": language})
+
+    assert f'id="total">{shown}<' in page_.text
+
+
+async def test_a_customer_already_known_is_not_asked_for_name_and_email(
+    browser: httpx.AsyncClient, session: AsyncSession, shop: Shop
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    customer = await customers.create_customer(session, shop.account_id, email="ada@example.com", first_name="Ada")
+    created = await flow.open_session(session, shop.account_id, [shop.tshirt], customer_id=customer.id)
+
+    shown = await browser.get(f"/c/{created.secure_token}")
+
+    assert 'name="email"' not in shown.text
+    assert "ada@example.com" not in shown.text
+
+
+async def test_an_unknown_token_is_a_404_that_tells_nothing(browser: httpx.AsyncClient) -> None:
+    for response in (
+        await browser.get("/c/cst_nope"),
+        await browser.post("/c/cst_nope", data={"csrf_token": "x"}),
+        await browser.get("/c/" + "x" * 200),
+    ):
+        assert response.status_code == 404
+        assert "Page not found" in response.text
+        assert_locked_down(response)
+
+
+async def test_a_post_without_the_csrf_token_is_refused_and_starts_nothing(
+    browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
+) -> None:
+    missing = await browser.post(
+        f"/c/{opened.secure_token}", data={k: v for k, v in form("").items() if k != "csrf_token"}
+    )
+    forged = await browser.post(f"/c/{opened.secure_token}", data=form("0" * 64))
+
+    assert (missing.status_code, forged.status_code) == (403, 403)
+    assert "Request refused" in forged.text
+    assert await attempt_count(database) == 0
+
+
+async def test_the_csrf_token_of_one_session_does_not_open_another(
+    browser: httpx.AsyncClient, database: Database, session: AsyncSession, shop: Shop, opened: CheckoutSession
+) -> None:
+    other = await flow.open_session(session, shop.account_id, [shop.sticker])
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    refused = await browser.post(f"/c/{other.secure_token}", data=form(token))
+
+    assert refused.status_code == 403
+    assert await attempt_count(database) == 0
+
+
+async def test_paying_redirects_to_the_success_url_and_charges_the_servers_amount(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    paid = await browser.post(
+        f"/c/{opened.secure_token}",
+        data=form(token, amount_atom="1", amount_total_atom="1", unit_amount_atom="1", currency="jpy"),
+    )
+
+    assert paid.status_code == 303
+    assert paid.headers["location"] == SUCCESS_URL.format(id=opened.id)
+    assert "https://shop.test" in paid.headers["content-security-policy"]
+    assert await charged(database, shop.account_id) == [1999]
+
+
+async def test_a_decline_shows_the_customers_reason_and_keeps_the_form_then_a_retry_pays(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    declined = await browser.post(f"/c/{opened.secure_token}", data=form(token, flow.INSUFFICIENT_FUNDS_CARD))
+
+    assert declined.status_code == 200
+    assert customer_message("insufficient_funds") in declined.text
+    assert 'role="alert"' in declined.text
+    assert 'value="Ada Lovelace"' in declined.text
+    assert flow.INSUFFICIENT_FUNDS_CARD not in declined.text
+    assert "simulator" not in declined.text.lower()
+
+    paid = await browser.post(f"/c/{opened.secure_token}", data=form(token))
+
+    assert paid.status_code == 303
+    assert paid.headers["location"] == SUCCESS_URL.format(id=opened.id)
+    assert await attempt_count(database) == 2
+
+
+async def test_bad_fields_are_tied_to_their_field_and_change_nothing(
+    browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    bad_card = await browser.post(
+        f"/c/{opened.secure_token}", data=form(token, "42", exp_month="13", email="not-an-email")
+    )
+    no_name = await browser.post(f"/c/{opened.secure_token}", data=form(token, name=""))
+
+    assert bad_card.status_code == 422
+    for field in ("card_number", "exp_month", "email"):
+        assert f'aria-describedby="{field}-error"' in bad_card.text
+        assert f'id="{field}-error"' in bad_card.text
+    assert no_name.status_code == 422
+    assert 'aria-describedby="name-error"' in no_name.text
+    assert await attempt_count(database) == 0
+
+
+async def test_a_completed_session_says_so_and_is_never_charged_twice(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+    assert (await browser.post(f"/c/{opened.secure_token}", data=form(token))).status_code == 303
+
+    shown = await browser.get(f"/c/{opened.secure_token}")
+    again = await browser.post(f"/c/{opened.secure_token}", data=form(token))
+
+    assert shown.status_code == 200
+    assert "Already paid" in shown.text
+    assert 'name="card_number"' not in shown.text
+    assert 'href="https://shop.test/back"' in shown.text
+    assert again.status_code == 409
+    assert "Already paid" in again.text
+    assert await charged(database, shop.account_id) == [1999]
+
+
+async def test_an_expired_session_says_so_offers_the_way_back_and_cannot_be_paid(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession, frozen_clock: FrozenClock
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+    frozen_clock.advance(timedelta(hours=checkout.DEFAULT_EXPIRY_HOURS, seconds=1))
+
+    shown = await browser.get(f"/c/{opened.secure_token}")
+    paying = await browser.post(f"/c/{opened.secure_token}", data=form(token))
+
+    assert "Checkout expired" in shown.text
+    assert 'href="https://shop.test/back"' in shown.text
+    assert 'name="card_number"' not in shown.text
+    assert paying.status_code == 409
+    assert "Checkout expired" in paying.text
+    assert await charged(database, shop.account_id) == []
+
+
+@pytest.mark.parametrize(("decision", "succeeds"), [("approve", True), ("fail", False)])
+async def test_3ds_goes_through_the_challenge_and_back(
+    browser: httpx.AsyncClient,
+    database: Database,
+    shop: Shop,
+    opened: CheckoutSession,
+    decision: str,
+    succeeds: bool,
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    waiting = await browser.post(f"/c/{opened.secure_token}", data=form(token, flow.THREE_DS_CARD))
+    assert waiting.status_code == 303
+    challenge = waiting.headers["location"].removeprefix("http://checkstand.test")
+    assert challenge.startswith("/simulator/3ds/")
+    answered = await browser.post(challenge, data={"csrf_token": await csrf(browser, challenge), "decision": decision})
+    assert answered.status_code == 303
+    back = answered.headers["location"].removeprefix("http://checkstand.test")
+    assert back.startswith(f"/c/{opened.secure_token}?checkout_attempt_id=catt_")
+
+    landed = await browser.get(back)
+
+    if succeeds:
+        assert landed.status_code == 303
+        assert landed.headers["location"] == SUCCESS_URL.format(id=opened.id)
+        assert await charged(database, shop.account_id) == [1999]
+    else:
+        assert landed.status_code == 200
+        assert 'role="alert"' in landed.text
+        assert 'name="card_number"' in landed.text
+        async with database.reading() as fresh:
+            assert checkout.is_open(await checkout.get_session(fresh, shop.account_id, opened.id))
+
+
+async def test_a_promotion_code_is_applied_and_shown_then_paid_at_the_discounted_total(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    applied = await browser.post(
+        f"/c/{opened.secure_token}", data={"csrf_token": token, "action": "apply", "promotion_code": shop.percent_code}
+    )
+
+    assert applied.status_code == 200
+    assert "Promotion code applied." in applied.text
+    assert 'id="discount">\N{MINUS SIGN}$2.00<' in applied.text
+    assert 'id="total">$17.99<' in applied.text
+    assert "Pay $17.99" in applied.text
+    assert await attempt_count(database) == 0
+    paid = await browser.post(f"/c/{opened.secure_token}", data=form(token))
+    assert paid.status_code == 303
+    assert await charged(database, shop.account_id) == [1799]
+
+
+async def test_a_refused_promotion_code_says_why_and_changes_nothing(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+
+    refused = await browser.post(
+        f"/c/{opened.secure_token}", data={"csrf_token": token, "action": "apply", "promotion_code": "NOSUCHCODE"}
+    )
+
+    assert refused.status_code == 422
+    assert 'aria-describedby="promotion_code-error"' in refused.text
+    assert 'value="NOSUCHCODE"' in refused.text
+    assert 'id="total">$19.99<' in refused.text
+    async with database.reading() as fresh:
+        assert (await checkout.get_session(fresh, shop.account_id, opened.id)).amount_total_atom == 1999
