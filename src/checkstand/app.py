@@ -21,6 +21,7 @@ from checkstand.core.nul_guard import NulGuardMiddleware
 from checkstand.core.request_context import RequestContextMiddleware
 from checkstand.core.unit_of_work import UnitOfWorkMiddleware, db_session
 from checkstand.db import Database, connect
+from checkstand.pages import checkout as checkout_page
 from checkstand.pages import simulator_3ds
 from checkstand.settings import Settings
 from checkstand.worker import Worker
@@ -63,6 +64,9 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     app.include_router(stripe_webhooks.router)
     # Public, keyed by the session's secure token: what the hosted page calls.
     app.include_router(public_checkout.router)
+    # Public, keyed by the session's secure token: the hosted checkout page and its stylesheet.
+    app.include_router(checkout_page.router)
+    app.mount(checkout_page.STATIC_PATH, checkout_page.STATIC, name="static")
     app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
     # Outermost last: the request id must exist before the unit of work logs or renders anything.
     app.add_middleware(UnitOfWorkMiddleware, database=db)

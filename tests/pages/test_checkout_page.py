@@ -22,6 +22,7 @@ from checkstand.customers import service as customers
 from checkstand.db import Database
 from checkstand.pages import checkout as page
 from checkstand.pages import simulator_3ds
+from checkstand.payments import attempts
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.payments.processors.base import customer_message
 from checkstand.settings import Settings
@@ -213,6 +214,7 @@ async def test_a_decline_shows_the_customers_reason_and_keeps_the_form_then_a_re
     assert 'role="alert"' in declined.text
     assert 'value="Ada Lovelace"' in declined.text
     assert flow.INSUFFICIENT_FUNDS_CARD not in declined.text
+    assert 'value="123"' not in declined.text
     assert "simulator" not in declined.text.lower()
 
     paid = await browser.post(f"/c/{opened.secure_token}", data=form(token))
@@ -220,6 +222,22 @@ async def test_a_decline_shows_the_customers_reason_and_keeps_the_form_then_a_re
     assert paid.status_code == 303
     assert paid.headers["location"] == SUCCESS_URL.format(id=opened.id)
     assert await attempt_count(database) == 2
+
+
+async def test_repeated_declines_are_rate_limited_and_the_page_says_so(
+    browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+    for _ in range(attempts.MAX_FAILED_PER_SESSION):
+        declined = await browser.post(f"/c/{opened.secure_token}", data=form(token, flow.INSUFFICIENT_FUNDS_CARD))
+        assert declined.status_code == 200
+
+    limited = await browser.post(f"/c/{opened.secure_token}", data=form(token))
+
+    assert limited.status_code == 429
+    assert "Too many failed payments" in limited.text
+    assert 'name="card_number"' in limited.text
+    assert await attempt_count(database) == attempts.MAX_FAILED_PER_SESSION
 
 
 async def test_bad_fields_are_tied_to_their_field_and_change_nothing(

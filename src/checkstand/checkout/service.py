@@ -415,6 +415,24 @@ async def _apply_discount(
     checkout.discount = {term: getattr(applied.coupon, term) for term in _COUPON_TERMS}
 
 
+async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession, code: str) -> None:
+    """A code the customer typed, on an open session locked by the caller: checked now (a 422 naming
+    ``promotion_code``, with the reason) and applied to every tier's amount. Its use is counted at completion."""
+    if checkout.promotion_code is not None and discounts.normalize_code(checkout.promotion_code) == (
+        discounts.normalize_code(code)
+    ):
+        return
+    if checkout.discount is not None:
+        raise InvalidFields.one(("body", "promotion_code"), "the session already has a discount", "discount_applied")
+    before = snapshot(checkout)
+    await _apply_discount(session, checkout, None, code)
+    _price_tiers(checkout)
+    await session.flush()
+    await record_event(
+        session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
+    )
+
+
 def discount_terms(checkout: CheckoutSession) -> Coupon | None:
     """The coupon as it was when applied (a transient object, never added to the database session)."""
     if checkout.discount is None:

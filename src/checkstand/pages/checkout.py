@@ -59,6 +59,8 @@ _CSRF_CONTEXT: Final = b"checkstand hosted checkout csrf\x00"
 _HEX_COLOR: Final = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The page's form fields, named as the public API names them in an error's ``loc``.
 _FIELDS: Final = ("name", "email", "card_number", "exp_month", "exp_year", "cvc", "promotion_code")
+# Card data is never written back into a page (not even after a decline): the customer types it again.
+_SECRET_FIELDS: Final = ("card_number", "cvc")
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, auto_reload=False
@@ -105,7 +107,7 @@ async def submit_checkout(request: Request, token: str) -> Response:
     sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), _csrf_token(request, token).encode()):
         return _page("checkout_closed.html", status_code=403, success_url=None, refused=True, return_url=None)
-    values = {name: _text(form, name) for name in _FIELDS if name != "card_number"}
+    values = {name: _text(form, name) for name in _FIELDS if name not in _SECRET_FIELDS}
     if _text(form, ACTION_FIELD) == APPLY:
         return await _apply_code(request, token, values)
     return await _pay(request, token, form, values)
@@ -163,7 +165,7 @@ async def _outcome(
             target = checkout_service.success_redirect_url(checkout)
             return RedirectResponse(target, status_code=303, headers=_security_headers(target))
         if attempt.state == attempts.REQUIRES_ACTION and attempt.action_url is not None:
-            return RedirectResponse(attempt.action_url, status_code=303, headers=_security_headers(None))
+            return RedirectResponse(attempt.action_url, status_code=303, headers=_security_headers(attempt.action_url))
         if attempt.state == attempts.FAILED:
             alert = attempt.error_message_for_customer or "Your payment was not completed."
         else:
@@ -286,7 +288,7 @@ def _card(form: FormData, values: dict[str, str], errors: dict[str, str]) -> Car
     year = values["exp_year"].strip()
     if not year.isdigit() or len(year) not in (2, 4):
         errors["exp_year"] = "Enter the expiry year."
-    cvc = values["cvc"].strip()
+    cvc = _text(form, "cvc").strip()
     if not cvc.isdigit() or not 3 <= len(cvc) <= 4:
         errors["cvc"] = "Enter the 3 or 4 digit security code."
     if errors:

@@ -39,7 +39,6 @@ from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.pagination import Page, paginate
 from checkstand.db import Database
-from checkstand.discounts import service as discounts
 from checkstand.payments import completion
 from checkstand.payments import service as routes
 from checkstand.payments.connections import SIMULATOR, open_credentials
@@ -57,7 +56,7 @@ from checkstand.payments.processors.base import (
 )
 from checkstand.payments.processors.simulator import SAVED_METHOD_PREFIX, SimulatorProcessor
 from checkstand.payments.processors.stripe import Receipt, Settlement, StripeProcessor
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.webhooks.service import record_event
 
 ATTEMPT_PREFIX: Final = "catt"
 PROCESSOR_ATTEMPT_PREFIX: Final = "patt"
@@ -282,16 +281,7 @@ async def begin_attempt(
             f"Checkout session {checkout.id!r} is {current}; it can't be paid.",
             code="checkout_session_completed" if current == SUCCESS else "checkout_session_expired",
         )
-    in_flight = await session.scalar(
-        select(CheckoutAttempt.id).where(
-            CheckoutAttempt.checkout_session_id == checkout.id, CheckoutAttempt.state.in_(IN_FLIGHT)
-        )
-    )
-    if in_flight is not None:
-        raise Conflict(
-            f"Checkout attempt {in_flight!r} of this session is still in progress.",
-            code="checkout_attempt_in_progress",
-        )
+    await _refuse_while_in_flight(session, checkout)
     await _check_rate_limits(session, checkout, confirmation.client_ip)
     _check_confirmation(checkout, confirmation)
     if confirmation.promotion_code is not None:
@@ -662,21 +652,23 @@ async def _check_rate_limits(session: AsyncSession, checkout: CheckoutSession, c
 
 
 async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession, code: str) -> None:
-    """A code the customer typed on the page: checked now (a 422 naming ``promotion_code``) and applied to every
-    tier's amount before anything is charged. Its use is counted when the session completes."""
-    if checkout.promotion_code is not None and discounts.normalize_code(checkout.promotion_code) == (
-        discounts.normalize_code(code)
-    ):
-        return
-    if checkout.discount is not None:
-        raise InvalidFields.one(("body", "promotion_code"), "the session already has a discount", "discount_applied")
-    before = snapshot(checkout)
-    await checkout_service._apply_discount(session, checkout, None, code)
-    checkout_service._price_tiers(checkout)
-    await session.flush()
-    await record_event(
-        session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
+    """A code the customer typed on the page, on a session locked by the caller. Refused while an attempt is in
+    flight: the amount it is charging must stay the session's amount."""
+    await _refuse_while_in_flight(session, checkout)
+    await checkout_service.apply_promotion_code(session, checkout, code)
+
+
+async def _refuse_while_in_flight(session: AsyncSession, checkout: CheckoutSession) -> None:
+    in_flight = await session.scalar(
+        select(CheckoutAttempt.id).where(
+            CheckoutAttempt.checkout_session_id == checkout.id, CheckoutAttempt.state.in_(IN_FLIGHT)
+        )
     )
+    if in_flight is not None:
+        raise Conflict(
+            f"Checkout attempt {in_flight!r} of this session is still in progress.",
+            code="checkout_attempt_in_progress",
+        )
 
 
 # --- Recovery -------------------------------------------------------------------------------------------------------
