@@ -125,20 +125,7 @@ async def test_workers_side_by_side_disable_each_failing_endpoint_once(
     await session.commit()
     frozen_clock.advance(timedelta(seconds=settings.webhook_disable_after_seconds + 1))
 
-    databases = [support.connect_url(database_url) for _ in range(4)]
-    workers = [Worker(db, settings) for db in databases]
-
-    async def sweep(worker: Worker) -> int:
-        disabled = 0
-        while done := (await worker.run_jobs())["disable_failing_webhook_endpoints"]:
-            disabled += done
-        return disabled
-
-    try:
-        swept = await asyncio.gather(*(sweep(worker) for worker in workers))
-    finally:
-        for db in databases:
-            await db.dispose()
+    swept = await _four_workers_run(database_url, settings, "disable_failing_webhook_endpoints")
 
     assert sum(swept) == 500
     announced = (
@@ -164,26 +151,31 @@ async def test_workers_side_by_side_expire_each_session_once(
     await session.commit()
     frozen_clock.advance(timedelta(hours=1))
 
-    databases = [support.connect_url(database_url) for _ in range(4)]
-    workers = [Worker(db, settings) for db in databases]
-
-    async def sweep(worker: Worker) -> int:
-        expired = 0
-        while done := (await worker.run_jobs())["expire_checkout_sessions"]:
-            expired += done
-        return expired
-
-    try:
-        swept = await asyncio.gather(*(sweep(worker) for worker in workers))
-    finally:
-        for db in databases:
-            await db.dispose()
+    swept = await _four_workers_run(database_url, settings, "expire_checkout_sessions")
 
     assert sum(swept) == 500
     announced = (
         await session.scalars(select(Event.aggregate_id).where(Event.type == "checkout_session.expired"))
     ).all()
     assert sorted(announced) == sorted(sessions)
+
+
+async def _four_workers_run(database_url: str, settings: Settings, job: str) -> list[int]:
+    """Four workers, each with its own engine, run their jobs at once until ``job`` finds nothing more to do;
+    what each of them did."""
+    databases = [support.connect_url(database_url) for _ in range(4)]
+
+    async def sweep(worker: Worker) -> int:
+        total = 0
+        while done := (await worker.run_jobs())[job]:
+            total += done
+        return total
+
+    try:
+        return list(await asyncio.gather(*(sweep(Worker(db, settings)) for db in databases)))
+    finally:
+        for db in databases:
+            await db.dispose()
 
 
 def _worker_process(settings: Settings, database_url: str, **env: str) -> subprocess.Popen[str]:
