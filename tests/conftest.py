@@ -19,7 +19,7 @@ from checkstand.settings import Settings
 from checkstand.tables import Base
 from tests import support
 
-pytest_plugins = ["tests.shop"]
+pytest_plugins = ["tests.shop", "tests.localstripe"]
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 from tests import support
 
@@ -27,10 +28,24 @@ THREE_DS_CARD = "4000002500003155"
 CHARGE_DECLINED_METHOD = "pm_card_chargeCustomerFail"
 SUCCEEDING_METHOD = "pm_card_visa"
 
-_LAUNCH = (
-    "import sys; from aiohttp import web; from localstripe.server import app; "
-    "web.run_app(app, host='127.0.0.1', port=int(sys.argv[1]), print=None)"
-)
+# localstripe predates ``allowed_payment_method_types`` (Stripe API 2026-07-29), which the adapter sends because
+# current API versions refuse ``payment_method_types``; the launch teaches it the new name for what it already does.
+_LAUNCH = """
+import sys
+from aiohttp import web
+from localstripe.resources import PaymentIntent
+from localstripe.server import app
+
+_create = PaymentIntent.__init__
+
+def _init(self, *args, allowed_payment_method_types=None, **kwargs):
+    if allowed_payment_method_types is not None:
+        kwargs["payment_method_types"] = allowed_payment_method_types
+    _create(self, *args, **kwargs)
+
+PaymentIntent.__init__ = _init
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
 
 
 @dataclass
@@ -115,3 +130,11 @@ def _wait_until_up(process: subprocess.Popen[bytes], api_base: str) -> None:
         except httpx.TransportError:
             time.sleep(0.05)
     raise RuntimeError("localstripe did not come up")
+
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    """One localstripe for the run: each test's charges carry their own idempotency keys and accounts, so none sees
+    another's."""
+    with run_localstripe() as running:
+        yield running

@@ -79,3 +79,64 @@ async def shop(session: AsyncSession) -> Shop:
         coupon_all=everything.id,
         percent_code="TENOFF",
     )
+
+
+@dataclass(frozen=True)
+class Plans:
+    """A product family of three monthly USD tiers, and prices that must never be offered beside them."""
+
+    account_id: str
+    family_id: str
+    basic: str  # 500 USD a month, rank 1
+    pro: str  # 1500 USD a month, 14-day trial, rank 2 (the product's default price)
+    team: str  # 4000 USD a month, rank 3
+    pro_older: str  # 1800 USD a month: Pro's older price, not its default
+    pro_yearly: str  # 15000 USD a year
+    basic_euro: str  # 450 EUR a month
+    outsider: str  # 700 USD a month, a product in no family
+    team_product: str
+
+
+@pytest.fixture
+async def plans(session: AsyncSession, shop: Shop) -> Plans:
+    a = shop.account_id
+
+    async def monthly(product_id: str, amount: int, currency: str = "usd", trial_days: int = 0) -> str:
+        price = await catalog.create_price(
+            session,
+            a,
+            product_id=product_id,
+            currency=currency,
+            unit_amount_atom=amount,
+            recurring_interval="month",
+            trial_days=trial_days,
+        )
+        return price.id
+
+    basic, pro, team, outsider = [
+        await catalog.create_product(session, a, name=name) for name in ("Basic", "Pro", "Team", "Solo")
+    ]
+    basic_price = await monthly(basic.id, 500)
+    pro_older = await monthly(pro.id, 1800)
+    pro_price = await monthly(pro.id, 1500, trial_days=14)
+    await catalog.update_product(session, a, pro.id, {"default_price_id": pro_price})
+    team_price = await monthly(team.id, 4000)
+    pro_yearly = await catalog.create_price(
+        session, a, product_id=pro.id, currency="usd", unit_amount_atom=15000, recurring_interval="year"
+    )
+    basic_euro = await monthly(basic.id, 450, currency="eur")
+    outsider_price = await monthly(outsider.id, 700)
+    family = await catalog.create_family(session, a, name="Plans", hierarchy=[(basic.id, 1), (pro.id, 2), (team.id, 3)])
+    await session.commit()
+    return Plans(
+        account_id=a,
+        family_id=family.id,
+        basic=basic_price,
+        pro=pro_price,
+        team=team_price,
+        pro_older=pro_older,
+        pro_yearly=pro_yearly.id,
+        basic_euro=basic_euro,
+        outsider=outsider_price,
+        team_product=team.id,
+    )

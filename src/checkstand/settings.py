@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name
@@ -61,6 +62,19 @@ class Settings(BaseSettings):
     webhook_secret_overlap_seconds: int = Field(
         default=24 * 3600, ge=0, description="How long an old signing secret keeps signing after a roll."
     )
+    stripe_js_url: str = Field(
+        default="https://js.stripe.com/v3/",
+        description="Where the hosted page loads Stripe.js from; Stripe requires its own (never a self-hosted copy).",
+    )
+
+    @field_validator("stripe_js_url")
+    @classmethod
+    def _absolute_url(cls, value: str) -> str:
+        # The page's Content-Security-Policy is derived from this URL's origin, so it must have one.
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.netloc:
+            raise ValueError("must be an absolute http(s) URL")
+        return value
 
     @property
     def resolved_database_url(self) -> str:

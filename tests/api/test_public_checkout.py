@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import service as checkout_service
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
 from checkstand.payments import attempts
@@ -18,7 +19,7 @@ from checkstand.payments.models import CheckoutAttempt
 from checkstand.payments.processors import simulator as sim
 from checkstand.payments.processors.base import customer_message
 from tests.payments import flow
-from tests.shop import Shop
+from tests.shop import Plans, Shop
 
 CUSTOMER = {"name": "Ada Lovelace", "email": "ada@example.com"}
 
@@ -208,3 +209,66 @@ async def test_an_expired_session_cant_be_paid(
     assert response.json()["code"] == "checkout_session_expired"
     assert (await client.get(f"/api/public/checkout/{created.secure_token}")).json()["state"] == "expired"
     assert await attempt_count(database) == 0
+
+
+async def test_the_view_offers_the_plan_tiers_and_a_chosen_plan_is_what_is_charged(
+    client: httpx.AsyncClient, session: AsyncSession, database: Database, plans: Plans
+) -> None:
+    await flow.simulator(session, plans.account_id)
+    created = await flow.open_session(session, plans.account_id, [plans.basic])
+    view = (await client.get(f"/api/public/checkout/{created.secure_token}")).json()
+    [choice] = view["plan_choices"]
+    assert choice["line_position"] == 0
+    assert [(o["rank"], o["product_name"], o["unit_amount_atom"], o["selected"]) for o in choice["options"]] == [
+        (1, "Basic", 500, True),
+        (2, "Pro", 1500, False),
+        (3, "Team", 4000, False),
+    ]
+    assert (choice["options"][1]["recurring_interval"], choice["options"][1]["trial_days"]) == ("month", 14)
+
+    changed = await client.post(
+        f"/api/public/checkout/{created.secure_token}/plan", json={"line_position": 0, "rank": 2}
+    )
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["amount_total_atom"] == 1500
+    assert changed.json()["tiers"][0]["line_items"][0]["product_name"] == "Pro"
+    paid = await client.post(confirm_url(created.secure_token), json=body())
+    assert paid.json()["state"] == "succeeded"
+    async with database.reading() as fresh:
+        assert await flow.charged_amounts(fresh, plans.account_id) == [1500]
+
+
+@pytest.mark.parametrize(
+    ("sent", "status", "loc"),
+    [
+        ({"line_position": 0, "rank": 9}, 422, ["body", "plan"]),
+        ({"line_position": 0}, 422, ["body", "rank"]),
+        ({"line_position": 0, "rank": 2, "amount_atom": 1}, 422, ["body", "amount_atom"]),
+        ({"line_position": -1, "rank": 2}, 422, ["body", "line_position"]),
+    ],
+)
+async def test_a_plan_not_offered_or_a_bad_body_is_a_422_and_changes_nothing(
+    client: httpx.AsyncClient, session: AsyncSession, plans: Plans, sent: dict[str, Any], status: int, loc: list[str]
+) -> None:
+    created = await flow.open_session(session, plans.account_id, [plans.basic])
+
+    refused = await client.post(f"/api/public/checkout/{created.secure_token}/plan", json=sent)
+
+    assert refused.status_code == status, refused.text
+    assert refused.json()["detail"][0]["loc"] == loc
+    assert (await client.get(f"/api/public/checkout/{created.secure_token}")).json()["amount_total_atom"] == 500
+
+
+async def test_a_closed_session_offers_no_plan_and_refuses_a_change(
+    client: httpx.AsyncClient, session: AsyncSession, plans: Plans
+) -> None:
+    created = await flow.open_session(session, plans.account_id, [plans.basic])
+    await checkout_service.expire_session(session, plans.account_id, created.id)
+    await session.commit()
+
+    assert (await client.get(f"/api/public/checkout/{created.secure_token}")).json()["plan_choices"] == []
+    refused = await client.post(
+        f"/api/public/checkout/{created.secure_token}/plan", json={"line_position": 0, "rank": 2}
+    )
+    assert refused.status_code == 409

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -28,16 +28,10 @@ from checkstand.payments.models import Processor, StripeEvent
 from checkstand.payments.processors.base import ChargeRequest, PaymentMethod
 from checkstand.payments.processors.stripe import METADATA_KEY, StripeProcessor
 from checkstand.settings import Settings
-from tests.localstripe import SECRET_KEY, SUCCEEDING_METHOD, LocalStripe, run_localstripe
+from tests.localstripe import SECRET_KEY, SUCCEEDING_METHOD, LocalStripe
 
 WEBHOOK_SECRET = "whsec_localTestSecret0123456789abcdef"
 WEBHOOK_PATH = "/webhooks/stripe/{processor_id}"
-
-
-@pytest.fixture(scope="module")
-def localstripe() -> Iterator[LocalStripe]:
-    with run_localstripe() as running:
-        yield running
 
 
 @pytest.fixture

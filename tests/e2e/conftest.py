@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterator
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout
@@ -76,60 +79,132 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def open_checkout(server: Server) -> Checkout:
-    """A 19.99 USD T-shirt, a 10 % promotion code and the simulator, made through the service layer."""
+def in_database(server: Server, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """``work`` in one committed transaction on the server's database, on a connection of its own."""
 
-    account_id, _ = off_the_loop(lambda: server.new_account("E2E shop"))
-
-    async def populate() -> Checkout:
+    async def transaction() -> T:
         database = connect_url(server.database_url)
         try:
             async with database.writing() as session:
-                await flow.simulator(session, account_id)
-                product = await catalog.create_product(session, account_id, name="T-shirt")
-                price = await catalog.create_price(
-                    session, account_id, product_id=product.id, currency="usd", unit_amount_atom=1999
-                )
-                coupon = await discounts.create_coupon(
-                    session, account_id, discount_type="percent_off", percent_off_bp=1_000
-                )
-                await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code=CODE)
-                created = await checkout.create_session(
-                    session,
-                    account_id,
-                    checkout.NewCheckoutSession(
-                        success_url=f"{SUCCESS_ORIGIN}/ok?session={{CHECKOUT_SESSION_ID}}",
-                        return_url=f"{SUCCESS_ORIGIN}/back",
-                        line_items=[checkout.LineItemSpec(price_id=price.id)],
-                    ),
-                )
+                result = await work(session)
                 await session.commit()
-                return Checkout(f"{server.base_url}/c/{created.secure_token}", created.id, account_id)
+                return result
         finally:
             await database.dispose()
 
-    return run(populate)
+    return run(transaction)
+
+
+def open_checkout(server: Server, *, plans: bool = False) -> Checkout:
+    """An open session with the simulator and a 10 % promotion code (:data:`CODE`), made through the service layer:
+    a 19.99 USD T-shirt; with ``plans``, a Basic plan (5.00 USD a month) whose family also has Pro (15.00, 14-day
+    trial) and Team (40.00)."""
+    account_id, _ = off_the_loop(lambda: server.new_account("E2E plans" if plans else "E2E shop"))
+
+    async def populate(session: AsyncSession) -> Checkout:
+        await flow.simulator(session, account_id)
+        price_id = await (_plan_family(session, account_id) if plans else _tshirt(session, account_id))
+        coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1_000)
+        await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code=CODE)
+        created = await checkout.create_session(
+            session,
+            account_id,
+            checkout.NewCheckoutSession(
+                success_url=f"{SUCCESS_ORIGIN}/ok?session={{CHECKOUT_SESSION_ID}}",
+                return_url=f"{SUCCESS_ORIGIN}/back",
+                line_items=[checkout.LineItemSpec(price_id=price_id)],
+            ),
+        )
+        return Checkout(f"{server.base_url}/c/{created.secure_token}", created.id, account_id)
+
+    return in_database(server, populate)
+
+
+async def _tshirt(session: AsyncSession, account_id: str) -> str:
+    product = await catalog.create_product(session, account_id, name="T-shirt")
+    price = await catalog.create_price(
+        session, account_id, product_id=product.id, currency="usd", unit_amount_atom=1999
+    )
+    return price.id
+
+
+async def _plan_family(session: AsyncSession, account_id: str) -> str:
+    """Basic, Pro and Team, monthly, ranked in that order; the Basic price is returned."""
+    tiers: list[tuple[str, str]] = []
+    for name, amount, trial_days in [("Basic", 500, 0), ("Pro", 1500, 14), ("Team", 4000, 0)]:
+        product = await catalog.create_product(session, account_id, name=name)
+        price = await catalog.create_price(
+            session,
+            account_id,
+            product_id=product.id,
+            currency="usd",
+            unit_amount_atom=amount,
+            recurring_interval="month",
+            trial_days=trial_days,
+        )
+        tiers.append((product.id, price.id))
+    hierarchy = [(product_id, rank) for rank, (product_id, _) in enumerate(tiers, start=1)]
+    await catalog.create_family(session, account_id, name="Plans", hierarchy=hierarchy)
+    return tiers[0][1]
 
 
 def charges(server: Server, account_id: str) -> list[int]:
     """What the simulator charged the account, oldest first."""
 
-    async def read() -> list[int]:
-        database = connect_url(server.database_url)
-        try:
-            async with database.reading() as session:
-                rows = await session.scalars(
-                    select(SimulatorCharge.amount_atom)
-                    .where(SimulatorCharge.account_id == account_id, SimulatorCharge.status == Outcome.SUCCEEDED)
-                    .order_by(SimulatorCharge.created_at)
-                )
-                return list(rows)
-        finally:
-            await database.dispose()
+    async def read(session: AsyncSession) -> list[int]:
+        rows = await session.scalars(
+            select(SimulatorCharge.amount_atom)
+            .where(SimulatorCharge.account_id == account_id, SimulatorCharge.status == Outcome.SUCCEEDED)
+            .order_by(SimulatorCharge.created_at)
+        )
+        return list(rows)
 
-    return run(read)
+    return in_database(server, read)
 
 
 def screenshot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def fill_in(page: Page, number: str = flow.GOOD_CARD) -> None:
+    """The customer's details and a card, typed into the pay form the way a customer would."""
+    page.get_by_label("Full name").fill("Ada Lovelace")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Card number").fill(number)
+    page.get_by_label("Expiry month (MM)").fill("12")
+    page.get_by_label("Expiry year (YYYY)").fill("2099")
+    page.get_by_label("Security code (CVC)").fill("123")
+
+
+def expire(server: Server, opened: Checkout) -> None:
+    """Close the session as expired in the server's database, through the service layer: no waiting for its
+    ``expires_at``."""
+
+    async def close(session: AsyncSession) -> None:
+        await checkout.expire_session(session, opened.account_id, opened.id)
+
+    in_database(server, close)
+
+
+@contextmanager
+def landing_on_success_url(page: Page, opened: Checkout) -> Iterator[None]:
+    """Expects what runs inside to send the browser on to the session's success URL. Playwright routes only the
+    first URL of a redirect chain, so the shop's page never loads after a redirect: the browser asking for it is
+    the proof."""
+    with page.expect_request(f"{SUCCESS_ORIGIN}/ok?session={opened.id}", timeout=15_000):
+        yield
+
+
+def pay_in_new_tab(page: Page, opened: Checkout) -> None:
+    """The session paid with a good card from a tab of its own, closed once it heads to the success URL: the shop's
+    page cannot load here (see ``landing_on_success_url``), and the browser's error page, arriving late, would cut
+    short whatever ``page`` does next."""
+    tab = page.context.new_page()
+    try:
+        tab.goto(opened.url)
+        fill_in(tab)
+        with landing_on_success_url(tab, opened):
+            tab.get_by_role("button", name=re.compile("^Pay ")).click()
+    finally:
+        tab.close()

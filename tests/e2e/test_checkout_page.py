@@ -8,37 +8,44 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.conftest import CODE, SUCCESS_ORIGIN, charges, open_checkout, screenshot
+from tests.e2e.conftest import (
+    CODE,
+    SUCCESS_ORIGIN,
+    charges,
+    fill_in,
+    landing_on_success_url,
+    open_checkout,
+    screenshot,
+)
 from tests.payments import flow
 from tests.support import Server
 
 pytestmark = pytest.mark.e2e
 
 
-def fill_in(page: Page, number: str = flow.GOOD_CARD) -> None:
-    page.get_by_label("Full name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiry month (MM)").fill("12")
-    page.get_by_label("Expiry year (YYYY)").fill("2099")
-    page.get_by_label("Security code (CVC)").fill("123")
-
-
-def test_the_whole_purchase_applies_a_code_pays_and_lands_on_the_success_url(server: Server, page: Page) -> None:
-    opened = open_checkout(server)
+def test_the_whole_purchase_chooses_a_plan_applies_a_code_pays_and_lands_on_the_success_url(
+    server: Server, page: Page
+) -> None:
+    opened = open_checkout(server, plans=True)
     page.goto(opened.url)
-    expect(page.locator("#total")).to_have_text("$19.99")
+    expect(page.locator("#total")).to_have_text("$5.00")
 
+    page.get_by_role("radio", name=re.compile(r"^Pro ")).check()
+    page.get_by_role("button", name="Update plan").click()
+    expect(page.get_by_role("status")).to_have_text("Plan changed.")
+    expect(page.get_by_role("radio", name=re.compile(r"^Pro "))).to_be_checked()
+    expect(page.locator(".items")).to_contain_text("per month, 14-day free trial")
+    expect(page.locator("#total")).to_have_text("$15.00")
     page.get_by_label("Promotion code", exact=True).fill(CODE)
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("status")).to_have_text("Promotion code applied.")
-    expect(page.locator("#total")).to_have_text("$17.99")
-    screenshot(page, "checkout-code-applied")
+    expect(page.locator("#total")).to_have_text("$13.50")
+    screenshot(page, "checkout-plan-chosen-code-applied")
     fill_in(page)
-    page.get_by_role("button", name="Pay $17.99").click()
+    with landing_on_success_url(page, opened):
+        page.get_by_role("button", name="Pay $13.50").click()
 
-    page.wait_for_url(f"{SUCCESS_ORIGIN}/ok?session={opened.id}")
-    assert charges(server, opened.account_id) == [1799]
+    assert charges(server, opened.account_id) == [1350]
 
 
 def test_a_decline_is_explained_and_the_retry_pays(server: Server, page: Page) -> None:
@@ -55,8 +62,8 @@ def test_a_decline_is_explained_and_the_retry_pays(server: Server, page: Page) -
     screenshot(page, "checkout-declined")
     page.get_by_label("Card number").fill(flow.GOOD_CARD)
     page.get_by_label("Security code (CVC)").fill("123")
-    page.get_by_role("button", name="Pay $19.99").click()
-    page.wait_for_url(f"{SUCCESS_ORIGIN}/ok?session={opened.id}")
+    with landing_on_success_url(page, opened):
+        page.get_by_role("button", name="Pay $19.99").click()
     assert charges(server, opened.account_id) == [1999]
 
 

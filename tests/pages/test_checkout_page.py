@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -27,9 +28,10 @@ from checkstand.payments.models import CheckoutAttempt
 from checkstand.payments.processors.base import customer_message
 from checkstand.settings import Settings
 from tests.payments import flow
-from tests.shop import Shop
+from tests.shop import Plans, Shop
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+REFRESH = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)">')
 SUCCESS_URL = "https://shop.test/ok?session={id}"
 
 
@@ -120,7 +122,7 @@ async def test_the_page_shows_the_merchant_items_and_amounts_and_nothing_interna
     assert 'name="amount' not in text
     theme = await browser.get(f"/c/{opened.secure_token}/theme.css")
     assert theme.headers["content-type"].startswith("text/css")
-    assert theme.text == ":root { --accent: #123abc; }\n"
+    assert theme.text == ":root { --accent: #123abc; --on-accent: #ffffff; --accent-text: #123abc; }\n"
     stylesheet = await browser.get(f"{page.STATIC_PATH}/checkout.css")
     assert stylesheet.status_code == 200
     assert ":focus-visible" in stylesheet.text
@@ -310,8 +312,10 @@ async def test_3ds_goes_through_the_challenge_and_back(
     challenge = waiting.headers["location"].removeprefix("http://checkstand.test")
     assert challenge.startswith("/simulator/3ds/")
     answered = await browser.post(challenge, data={"csrf_token": await csrf(browser, challenge), "decision": decision})
-    assert answered.status_code == 303
-    back = answered.headers["location"].removeprefix("http://checkstand.test")
+    assert answered.status_code == 200
+    refresh = REFRESH.search(answered.text)
+    assert refresh is not None, answered.text
+    back = html.unescape(refresh.group(1)).removeprefix("http://checkstand.test")
     assert back.startswith(f"/c/{opened.secure_token}?checkout_attempt_id=catt_")
 
     landed = await browser.get(back)
@@ -363,3 +367,73 @@ async def test_a_refused_promotion_code_says_why_and_changes_nothing(
     assert 'id="total">$19.99<' in refused.text
     async with database.reading() as fresh:
         assert (await checkout.get_session(fresh, shop.account_id, opened.id)).amount_total_atom == 1999
+
+
+@pytest.fixture
+async def plan_session(session: AsyncSession, plans: Plans) -> CheckoutSession:
+    await flow.simulator(session, plans.account_id)
+    return await flow.open_session(session, plans.account_id, [plans.basic])
+
+
+async def test_the_plan_tiers_are_offered_with_price_interval_and_trial_and_no_ids(
+    browser: httpx.AsyncClient, plans: Plans, plan_session: CheckoutSession
+) -> None:
+    shown = await browser.get(f"/c/{plan_session.secure_token}")
+
+    text = shown.text
+    assert "<legend>Choose your plan</legend>" in text
+    options = re.findall(r'<input type="radio" id="plan-\d" name="plan" value="([^"]+)"( checked)?>', text)
+    assert options == [("0:1", " checked"), ("0:2", ""), ("0:3", "")]
+    assert '<span class="plan-price">$15.00 per month</span> <span class="plan-trial">14-day free trial</span>' in text
+    assert "$40.00 per month" in text
+    for internal in (plans.basic, plans.pro, plans.team, plans.pro_older, plans.family_id):
+        assert internal not in text
+
+
+async def test_a_chosen_plan_is_priced_on_the_page_and_is_what_is_charged(
+    browser: httpx.AsyncClient, database: Database, plans: Plans, plan_session: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{plan_session.secure_token}")
+
+    changed = await browser.post(
+        f"/c/{plan_session.secure_token}", data={"csrf_token": token, "action": "plan", "plan": "0:3"}
+    )
+
+    assert changed.status_code == 200
+    assert "Plan changed." in changed.text
+    assert 'id="total">$40.00<' in changed.text
+    assert 'value="0:3" checked' in changed.text
+    paid = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan="0:3"))
+    assert paid.status_code == 303
+    assert await charged(database, plans.account_id) == [4000]
+
+
+async def test_paying_with_another_plan_ticked_shows_its_total_first_and_charges_nothing_yet(
+    browser: httpx.AsyncClient, database: Database, plans: Plans, plan_session: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{plan_session.secure_token}")
+
+    repriced = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan="0:2"))
+
+    assert repriced.status_code == 200
+    assert "Plan changed. Check the new total, then pay." in repriced.text
+    assert "Pay $15.00" in repriced.text
+    assert await attempt_count(database) == 0
+    paid = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan="0:2"))
+    assert paid.status_code == 303
+    assert await charged(database, plans.account_id) == [1500]
+
+
+@pytest.mark.parametrize("tampered", ["0:9", "1:2", "nonsense", "0:2:1", "price_x"])
+async def test_a_tampered_plan_is_refused_at_its_field_and_changes_nothing(
+    browser: httpx.AsyncClient, database: Database, plans: Plans, plan_session: CheckoutSession, tampered: str
+) -> None:
+    token = await csrf(browser, f"/c/{plan_session.secure_token}")
+
+    refused = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan=tampered))
+
+    assert refused.status_code == 422
+    assert 'aria-describedby="plan-error"' in refused.text
+    assert re.search(r'<p class="error" id="plan-error">[^<]+</p>', refused.text)
+    assert 'id="total">$5.00<' in refused.text
+    assert await attempt_count(database) == 0

@@ -16,6 +16,7 @@ from checkstand.payments.attempts import Confirmation, CustomerDetails, Gateway
 from checkstand.payments.models import Payment, Processor, SimulatorCharge
 from checkstand.payments.processors.base import CardDetails, PaymentMethod
 from checkstand.subscriptions.models import Subscription
+from tests.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
 
 BOX = SecretBox("test-at-rest-key")
 PUBLIC_URL = "http://checkstand.test"
@@ -60,6 +61,32 @@ async def simulator(
         type="simulator",
         currencies=list(currencies) if currencies is not None else None,
         is_available=available,
+    )
+    await session.commit()
+    return processor
+
+
+async def stripe(
+    session: AsyncSession,
+    account_id: str,
+    api_base: str,
+    *,
+    box: SecretBox = BOX,
+    publishable_key: str | None = None,
+) -> Processor:
+    """A Stripe connection to the localstripe at ``api_base``, sealed with ``box`` (the app's own key when the app
+    must open it)."""
+    processor = await connections.create_processor(
+        session,
+        account_id,
+        box,
+        name="Stripe",
+        type="stripe",
+        currencies=["usd"],
+        secret_key=STRIPE_SECRET_KEY,
+        webhook_secret="whsec_localstripe000000000001",
+        api_base=api_base,
+        publishable_key=publishable_key,
     )
     await session.commit()
     return processor

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,15 +16,15 @@ from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
 from checkstand.db import Database
 from checkstand.discounts import service as discounts
-from checkstand.payments import attempts, connections
+from checkstand.payments import attempts
 from checkstand.payments import service as routes
-from checkstand.payments.models import CheckoutAttempt, Payment, Processor, SimulatorCharge, StripeEvent
+from checkstand.payments.models import CheckoutAttempt, Payment, SimulatorCharge, StripeEvent
 from checkstand.payments.processors import simulator as sim
 from checkstand.payments.processors.base import CUSTOMER_MESSAGES, customer_message
 from checkstand.payments.processors.stripe import Receipt, Settlement, StripeProcessor
 from checkstand.subscriptions.models import Subscription
 from checkstand.webhooks.models import Event
-from tests.localstripe import CHARGE_DECLINED_METHOD, SUCCEEDING_METHOD, LocalStripe, run_localstripe
+from tests.localstripe import CHARGE_DECLINED_METHOD, SUCCEEDING_METHOD, LocalStripe
 from tests.localstripe import SECRET_KEY as STRIPE_KEY
 from tests.localstripe import THREE_DS_CARD as STRIPE_THREE_DS_CARD
 from tests.payments import flow
@@ -530,32 +529,10 @@ async def test_three_ds_mode_decides_whether_the_route_goes_on_before_the_challe
 # --- Stripe in the flow ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def localstripe() -> Iterator[LocalStripe]:
-    with run_localstripe() as running:
-        yield running
-
-
-async def stripe_processor(session: AsyncSession, account_id: str, api_base: str) -> Processor:
-    processor = await connections.create_processor(
-        session,
-        account_id,
-        flow.BOX,
-        name="Stripe",
-        type="stripe",
-        currencies=["usd"],
-        secret_key=STRIPE_KEY,
-        webhook_secret="whsec_localstripe000000000001",
-        api_base=api_base,
-    )
-    await session.commit()
-    return processor
-
-
 async def test_a_stripe_payment_method_is_charged_on_stripe_and_a_card_only_on_the_simulator(
     session: AsyncSession, database: Database, shop: Shop, localstripe: LocalStripe
 ) -> None:
-    stripe = await stripe_processor(session, shop.account_id, localstripe.api_base)
+    stripe = await flow.stripe(session, shop.account_id, localstripe.api_base)
     simulator = await flow.simulator(session, shop.account_id)
     gateway = flow.gateway(database)
     by_stripe = await flow.open_session(session, shop.account_id, [shop.tshirt])
@@ -581,7 +558,7 @@ async def test_a_stripe_payment_method_is_charged_on_stripe_and_a_card_only_on_t
 async def test_a_stripe_decline_fails_with_our_message(
     session: AsyncSession, database: Database, shop: Shop, localstripe: LocalStripe
 ) -> None:
-    await stripe_processor(session, shop.account_id, localstripe.api_base)
+    await flow.stripe(session, shop.account_id, localstripe.api_base)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
 
     attempt = await attempts.confirm(
@@ -600,7 +577,7 @@ async def test_a_stripe_decline_fails_with_our_message(
 async def test_stripes_three_d_secure_settles_by_resume_or_by_its_event(
     session: AsyncSession, database: Database, shop: Shop, localstripe: LocalStripe, by_event: bool
 ) -> None:
-    stripe = await stripe_processor(session, shop.account_id, localstripe.api_base)
+    stripe = await flow.stripe(session, shop.account_id, localstripe.api_base)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
     gateway = flow.gateway(database)
     method = flow.PaymentMethod(processor_reference=localstripe.card_method(STRIPE_THREE_DS_CARD))

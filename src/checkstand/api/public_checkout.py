@@ -81,6 +81,31 @@ class PublicLineItem(BaseModel):
     trial_days: int
 
 
+class PlanIn(WireModel):
+    """A plan from ``plan_choices``: the line it is for and the tier's rank."""
+
+    line_position: Annotated[int, Field(ge=0, le=999)]
+    rank: Annotated[int, Field(ge=-(10**9), le=10**9)]
+
+
+class PublicPlanOption(BaseModel):
+    rank: int
+    product_name: str
+    price_name: str | None
+    unit_amount_atom: int
+    recurring_interval: str | None
+    recurring_interval_count: int | None
+    trial_days: int
+    selected: bool
+
+
+class PublicPlanChoice(BaseModel):
+    """The tiers of a line's product family the customer may switch the line to."""
+
+    line_position: int
+    options: list[PublicPlanOption]
+
+
 class PublicTier(BaseModel):
     tier: int
     amount_atom: int
@@ -128,6 +153,7 @@ class PublicCheckout(BaseModel):
     amount_total_atom: int
     promotion_code: str | None
     tiers: list[PublicTier]
+    plan_choices: list[PublicPlanChoice]
     customer_email: str | None
     requires_customer_details: bool
     expires_at: datetime
@@ -145,7 +171,21 @@ def _gateway(request: Request) -> attempts.Gateway:
 
 @router.get("/{secure_token}")
 async def get_checkout(secure_token: Token, session: Session) -> PublicCheckout:
-    checkout = await attempts.find_by_token(session, secure_token)
+    return await _view(session, await attempts.find_by_token(session, secure_token))
+
+
+@router.post("/{secure_token}/plan")
+async def change_plan(secure_token: Token, body: PlanIn, session: Session) -> PublicCheckout:
+    """Switch a line to another tier of its family (one of ``plan_choices``); every amount is re-priced by the
+    server. Refused while a payment is in flight (409) and for a plan not offered (422)."""
+    found = await attempts.find_by_token(session, secure_token)
+    checkout = await checkout_service.lock_session(session, found.account_id, found.id)
+    await attempts.change_plan(session, checkout, body.line_position, body.rank)
+    return await _view(session, checkout)
+
+
+async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheckout:
+    is_open = checkout_service.is_open(checkout)
     email = None
     if checkout.customer_id is not None:
         email = (await customers.get_customer(session, checkout.account_id, checkout.customer_id)).email
@@ -167,6 +207,25 @@ async def get_checkout(secure_token: Token, session: Session) -> PublicCheckout:
                 ],
             )
             for tier in range(checkout_service.tier_count(checkout))
+        ],
+        plan_choices=[
+            PublicPlanChoice(
+                line_position=choice.line.position,
+                options=[
+                    PublicPlanOption(
+                        rank=option.rank,
+                        product_name=option.price.product.name,
+                        price_name=option.price.name,
+                        unit_amount_atom=option.price.unit_amount_atom,
+                        recurring_interval=option.price.recurring_interval,
+                        recurring_interval_count=option.price.recurring_interval_count,
+                        trial_days=option.price.trial_days,
+                        selected=option.selected,
+                    )
+                    for option in choice.options
+                ],
+            )
+            for choice in (await checkout_service.plan_choices(session, checkout) if is_open else [])
         ],
         customer_email=email,
         requires_customer_details=checkout.customer_id is None,

@@ -12,7 +12,7 @@ from typing import Any, Final
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import contains_eager, joinedload
 
 from checkstand.catalog.models import FamilyMember, Price, Product, ProductFamily
 from checkstand.core import clock
@@ -496,6 +496,49 @@ async def compare_tiers(
             )
     source, target = ranks[from_product_id], ranks[to_product_id]
     return (target > source) - (target < source)
+
+
+async def family_plan_prices(
+    session: AsyncSession,
+    account_id: str,
+    product_id: str,
+    *,
+    currency: str,
+    recurring_interval: str | None,
+    recurring_interval_count: int | None,
+) -> list[tuple[int, Price]]:
+    """The sellable prices of every tier of the product's family (the product's own included) that bill like the
+    given terms: the plans a customer may choose between. ``(rank, price)`` pairs, lowest tier first, oldest price
+    first within a tier; none when the product is in no live family."""
+    family_id = await session.scalar(
+        select(FamilyMember.family_id)
+        .join(ProductFamily, ProductFamily.id == FamilyMember.family_id)
+        .where(
+            FamilyMember.account_id == account_id,
+            FamilyMember.product_id == product_id,
+            ProductFamily.deleted_at.is_(None),
+        )
+    )
+    if family_id is None:
+        return []
+    rows = await session.execute(
+        select(FamilyMember.rank, Price)
+        .join(Product, Product.id == FamilyMember.product_id)
+        .join(Price, Price.product_id == Product.id)
+        .options(contains_eager(Price.product))
+        .where(
+            FamilyMember.family_id == family_id,
+            Price.account_id == account_id,
+            Price.is_active.is_(True),
+            Product.is_active.is_(True),
+            Product.deleted_at.is_(None),
+            Price.currency == currency,
+            Price.recurring_interval.is_not_distinct_from(recurring_interval),
+            Price.recurring_interval_count.is_not_distinct_from(recurring_interval_count),
+        )
+        .order_by(FamilyMember.rank, Price.created_at, Price.id)
+    )
+    return [(rank, price) for rank, price in rows]
 
 
 async def _check_tiers(

@@ -353,24 +353,30 @@ def _mixture_problems(tiers: Sequence[Sequence[Price]]) -> list[FieldProblem]:
 
 
 def _line_item(account_id: str, tier: int, position: int, price: Price, item: LineItemSpec) -> CheckoutLineItem:
-    return CheckoutLineItem(
+    line = CheckoutLineItem(
         id=new_id("cli"),
         account_id=account_id,
         tier=tier,
         position=position,
-        price_id=price.id,
-        product_id=price.product_id,
         quantity=item.quantity,
         description=item.description,
-        product_name=price.product.name,
-        price_name=price.name,
-        unit_amount_atom=price.unit_amount_atom,
-        currency=price.currency,
-        recurring_interval=price.recurring_interval,
-        recurring_interval_count=price.recurring_interval_count,
-        trial_days=price.trial_days,
-        amount_subtotal_atom=price.unit_amount_atom * item.quantity,
     )
+    _sell(line, price)
+    return line
+
+
+def _sell(line: CheckoutLineItem, price: Price) -> None:
+    """Snapshot what the price sells into the line: the product's and price's names, amount and billing terms."""
+    line.price_id = price.id
+    line.product_id = price.product_id
+    line.product_name = price.product.name
+    line.price_name = price.name
+    line.unit_amount_atom = price.unit_amount_atom
+    line.currency = price.currency
+    line.recurring_interval = price.recurring_interval
+    line.recurring_interval_count = price.recurring_interval_count
+    line.trial_days = price.trial_days
+    line.amount_subtotal_atom = price.unit_amount_atom * line.quantity
 
 
 # --- Discount and amounts -------------------------------------------------------------------------------------------
@@ -543,6 +549,84 @@ async def add_line_item(
     await session.flush()
     await record_event(session, account_id=account_id, type="checkout_session.updated", obj=checkout, before=before)
     return line
+
+
+@dataclass(frozen=True)
+class PlanOption:
+    """One tier a customer may choose for a line: the family's ``rank`` names it (ids stay off the page)."""
+
+    rank: int
+    price: Price
+    selected: bool
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    line: CheckoutLineItem
+    options: list[PlanOption]
+
+
+async def plan_choices(session: AsyncSession, checkout: CheckoutSession) -> list[PlanChoice]:
+    """For each primary line whose product is a tier of a product family: the family's tiers that bill in the same
+    currency and interval, one price each (the line's own, else the product's default, else its oldest), when there
+    are at least two. None with cascade tiers: a fallback tier re-prices the very plan the merchant chose."""
+    if tier_count(checkout) > 1:
+        return []
+    choices: list[PlanChoice] = []
+    for line in tier_items(checkout, PRIMARY_TIER):
+        ranked = await catalog.family_plan_prices(
+            session,
+            checkout.account_id,
+            line.product_id,
+            currency=checkout.currency,
+            recurring_interval=line.recurring_interval,
+            recurring_interval_count=line.recurring_interval_count,
+        )
+        by_rank: dict[int, list[Price]] = {}
+        for rank, price in ranked:
+            by_rank.setdefault(rank, []).append(price)
+        options = [
+            PlanOption(rank, _plan_price(prices, line), prices[0].product_id == line.product_id)
+            for rank, prices in by_rank.items()
+        ]
+        if len(options) > 1:
+            choices.append(PlanChoice(line, options))
+    return choices
+
+
+def _plan_price(prices: Sequence[Price], line: CheckoutLineItem) -> Price:
+    """A tier's price on offer: the one the line sells, else the product's default, else the oldest."""
+    product = prices[0].product
+    for wanted in (line.price_id, product.default_price_id):
+        found = next((price for price in prices if price.id == wanted), None)
+        if found is not None:
+            return found
+    return prices[0]
+
+
+async def change_plan(session: AsyncSession, checkout: CheckoutSession, position: int, rank: int) -> bool:
+    """Switch a primary line to another tier of its family, on an open session locked by the caller, and re-price
+    every amount; answers whether the line changed. Only a tier :func:`plan_choices` offers is taken (a 422 naming
+    ``plan`` otherwise), so a tampered form can choose among the merchant's plans and nothing else."""
+    _require_open(checkout)
+    for choice in await plan_choices(session, checkout):
+        if choice.line.position != position:
+            continue
+        option = next((option for option in choice.options if option.rank == rank), None)
+        if option is None:
+            break
+        if option.selected:
+            return False
+        before = snapshot(checkout)
+        choice.line.description = None  # the merchant's words described the plan that is being left
+        _sell(choice.line, option.price)
+        _price_tiers(checkout)
+        await session.flush()
+        await record_event(
+            session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
+        )
+        return True
+    raise InvalidFields.one(("body", "plan"), "choose one of the plans offered", "plan_not_offered")
 
 
 async def complete_without_payment(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:

@@ -9,6 +9,15 @@ Posts carry a CSRF token that is an HMAC of the secure token under the server's 
 3-D Secure page does): unpredictable without the key, different per session, nothing to store. Every response
 forbids scripts, other hosts' assets but https images (the merchant's logo), framing, referrers (the URL holds the
 token) and caching.
+
+The card form is that of the processor the session's primary tier charges first
+(:func:`checkstand.payments.service.page_processor`): the simulator's own fields, or Stripe's Payment Element.
+Stripe's needs JavaScript (Stripe.js turns the card into a ``pm_...`` id in the browser, and a card number is
+refused here), so a Stripe page alone allows scripts: ours from ``'self'`` and Stripe.js from the origin of
+``CHECKSTAND_STRIPE_JS_URL``, with the frames and API origin Stripe documents, and still nothing inline. A Stripe
+connection without a publishable key can't show that form, so the page offers the next processor of the route
+whose form it can show; when there is none it says so and shows no form. Stripe's 3-D Secure challenge runs in
+Stripe.js on the authenticate page, the one page that holds a PaymentIntent's client secret.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import hmac
 import re
 from pathlib import Path
 from typing import Annotated, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
@@ -35,9 +44,13 @@ from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSess
 from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
 from checkstand.core.money import format_money
 from checkstand.core.unit_of_work import db_session
-from checkstand.payments import attempts
+from checkstand.pages.theme import accent_theme
+from checkstand.payments import attempts, completion
+from checkstand.payments import service as payment_routes
+from checkstand.payments.connections import STRIPE
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.payments.processors.base import CardDetails, PaymentMethod
+from checkstand.payments.processors.stripe import stripe_amount
 
 router = APIRouter(prefix="/c", tags=["hosted checkout"], include_in_schema=False)
 
@@ -51,14 +64,27 @@ CSRF_FIELD: Final = "csrf_token"
 ACTION_FIELD: Final = "action"
 APPLY: Final = "apply"
 PAY: Final = "pay"
+CHANGE_PLAN: Final = "plan"
+# A plan option's value on the page: the line's position and the family tier's rank (ids stay off the page).
+_PLAN_VALUE: Final = re.compile(r"^(\d{1,3}):(-?\d{1,9})$")
 ATTEMPT_PARAM: Final = "checkout_attempt_id"
+PAYMENT_METHOD_FIELD: Final = "payment_method_id"
+STRIPE_SCRIPT: Final = "checkout-stripe.js"
+# Stripe.js's 3-D Secure frames and its API, as Stripe's documented Content-Security-Policy names them.
+STRIPE_FRAME_ORIGIN: Final = "https://hooks.stripe.com"
+STRIPE_API_ORIGIN: Final = "https://api.stripe.com"
+NO_PROCESSOR: Final = "Card payments aren't available for this checkout right now. Please contact the merchant."
+# A Stripe payment method id as the public API takes it: at most 255 characters.
+_STRIPE_METHOD: Final = re.compile(r"^pm_[0-9A-Za-z_]{1,252}$")
+# The simulator's card fields: a Stripe page refuses a post carrying any of them.
+_CARD_FIELDS: Final = ("card_number", "exp_month", "exp_year", "cvc")
 DEFAULT_LOCALE: Final = "en_US"
 # Longer than any token Checkstand issues: answered as unknown without a query.
 MAX_TOKEN_LENGTH: Final = 100
 _CSRF_CONTEXT: Final = b"checkstand hosted checkout csrf\x00"
 _HEX_COLOR: Final = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The page's form fields, named as the public API names them in an error's ``loc``.
-_FIELDS: Final = ("name", "email", "card_number", "exp_month", "exp_year", "cvc", "promotion_code")
+_FIELDS: Final = ("name", "email", "card_number", "exp_month", "exp_year", "cvc", "promotion_code", "plan")
 # Card data is never written back into a page (not even after a decline): the customer types it again.
 _SECRET_FIELDS: Final = ("card_number", "cvc")
 
@@ -85,13 +111,14 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
 
 @router.get("/{token}/theme.css")
 async def theme(token: str, session: Session) -> Response:
-    """The account's accent colour as a stylesheet: the strict policy allows no inline style."""
+    """The account's accent colour and the colours derived from it for AA contrast, as a stylesheet: the strict
+    policy allows no inline style. Without an accent, checkout.css's defaults apply."""
     checkout = await _find(session, token)
     color = None
     if checkout is not None:
         account = await accounts.get_account(session, checkout.account_id)
         color = account.brand_settings.get("accent_color")
-    css = f":root {{ --accent: {color}; }}\n" if isinstance(color, str) and _HEX_COLOR.match(color) else ""
+    css = accent_theme(color).css() if isinstance(color, str) and _HEX_COLOR.match(color) else ""
     return Response(css, media_type="text/css", headers=_security_headers(None))
 
 
@@ -108,8 +135,14 @@ async def submit_checkout(request: Request, token: str) -> Response:
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), _csrf_token(request, token).encode()):
         return _page("checkout_closed.html", status_code=403, success_url=None, refused=True, return_url=None)
     values = {name: _text(form, name) for name in _FIELDS if name not in _SECRET_FIELDS}
-    if _text(form, ACTION_FIELD) == APPLY:
+    action = _text(form, ACTION_FIELD)
+    if action == APPLY:
         return await _apply_code(request, token, values)
+    if action == CHANGE_PLAN or values["plan"]:
+        # Paying with another plan ticked than the one priced: the customer sees the new total before paying it.
+        changed = await _change_plan(request, token, values, paying=action != CHANGE_PLAN)
+        if changed is not None:
+            return changed
     return await _pay(request, token, form, values)
 
 
@@ -130,13 +163,46 @@ async def _apply_code(request: Request, token: str, values: dict[str, str]) -> R
     return await _rerender(request, token, values, {}, 200, notice="Promotion code applied.")
 
 
+async def _change_plan(request: Request, token: str, values: dict[str, str], *, paying: bool) -> Response | None:
+    """Switch to the plan ticked; ``None`` when paying and it is already the plan priced (the payment goes on)."""
+    chosen = _PLAN_VALUE.match(values["plan"])
+    if chosen is None:
+        return await _rerender(request, token, values, {"plan": "Choose one of the plans offered."}, 422)
+    try:
+        async with _gateway(request).database.writing() as session:
+            found = await attempts.find_by_token(session, token)
+            checkout = await checkout_service.lock_session(session, found.account_id, found.id)
+            if not checkout_service.is_open(checkout):
+                return await _render(request, session, checkout, status_code=409)
+            changed = await attempts.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
+            await session.commit()
+    except InvalidFields as refused:
+        return await _rerender(request, token, values, _field_errors(refused), 422)
+    except Conflict:
+        return await _rerender(
+            request, token, values, {}, 409, alert="A payment for this checkout is already in progress."
+        )
+    if paying and not changed:
+        return None
+    notice = "Plan changed. Check the new total, then pay." if paying else "Plan changed."
+    return await _rerender(request, token, values, {}, 200, notice=notice)
+
+
 async def _pay(request: Request, token: str, form: FormData, values: dict[str, str]) -> Response:
     errors = _local_errors(values)
-    card = _card(form, values, errors)
-    if card is None:
+    async with _gateway(request).database.reading() as session:
+        processor = await payment_routes.page_processor(session, await attempts.find_by_token(session, token))
+    if processor is None:
+        return await _rerender(request, token, values, {}, 409, alert=NO_PROCESSOR)
+    if processor.type == STRIPE:
+        method = _stripe_method(form, errors)
+    else:
+        card = _card(form, values, errors)
+        method = None if card is None else PaymentMethod(card=card)
+    if method is None:
         return await _rerender(request, token, values, errors, 422)
     confirmation = attempts.Confirmation(
-        payment_method=PaymentMethod(card=card),
+        payment_method=method,
         customer=attempts.CustomerDetails(name=values["name"].strip() or None, email=values["email"].strip() or None),
         promotion_code=values["promotion_code"].strip() or None,
         client_ip=request.client.host if request.client else None,
@@ -153,6 +219,40 @@ async def _pay(request: Request, token: str, form: FormData, values: dict[str, s
             request, token, values, {}, 409, alert="A payment for this checkout is already in progress."
         )
     return await _outcome(request, token, attempt, values)
+
+
+@router.get("/{token}/authenticate", response_class=HTMLResponse)
+async def authenticate(request: Request, token: str, session: Session) -> Response:
+    """Stripe's 3-D Secure challenge, run by Stripe.js (``handleNextAction``) where Stripe gives no page to send the
+    customer to; then back to the page, which resumes the attempt. The client secret is read from Stripe now."""
+    checkout = await _find(session, token)
+    if checkout is None:
+        return _not_found()
+    page_url = f"{router.prefix}/{token}"
+    attempt_id = request.query_params.get(ATTEMPT_PARAM)
+    if attempt_id is None or len(attempt_id) > MAX_TOKEN_LENGTH:
+        return RedirectResponse(page_url, status_code=303, headers=_security_headers(None))
+    resume_url = f"{page_url}?{urlencode({ATTEMPT_PARAM: attempt_id})}"
+    gateway = _gateway(request)
+    try:
+        challenge = await attempts.stripe_challenge(gateway, token, attempt_id)
+        if challenge is None and (await attempts.resume(gateway, token, attempt_id)).state != attempts.REQUIRES_ACTION:
+            # Settled already (a reload, say): the page answers with the outcome.
+            return RedirectResponse(resume_url, status_code=303, headers=_security_headers(None))
+    except NotFound:
+        return RedirectResponse(page_url, status_code=303, headers=_security_headers(None))
+    account = await accounts.get_account(session, checkout.account_id)
+    # Without a challenge to run (Stripe still processing, or unreachable) the page says so and loads no script.
+    return _page(
+        "checkout_authenticate.html",
+        status_code=200,
+        success_url=None,
+        stripe_js=None if challenge is None else request.app.state.settings.stripe_js_url,
+        merchant=account.brand_settings.get("name") or account.name,
+        challenge=challenge,
+        resume_url=resume_url,
+        script=STRIPE_SCRIPT,
+    )
 
 
 async def _outcome(
@@ -235,9 +335,37 @@ async def _render(
             "detail": item.price_name or item.description,
             "quantity": item.quantity,
             "amount": money(item.amount_subtotal_atom),
+            "billing": _billing_terms(item.recurring_interval, item.recurring_interval_count),
+            "trial": _trial(item.trial_days),
         }
         for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
     ]
+    # One family's choice per page: a second radio group named "plan" would untick the first.
+    choices = await checkout_service.plan_choices(session, checkout)
+    plans = [
+        {
+            "value": f"{choice.line.position}:{option.rank}",
+            "name": option.price.product.name,
+            "detail": option.price.name,
+            "amount": money(option.price.unit_amount_atom),
+            "billing": _billing_terms(option.price.recurring_interval, option.price.recurring_interval_count),
+            "trial": _trial(option.price.trial_days),
+            "selected": option.selected,
+        }
+        for choice in choices[:1]
+        for option in choice.options
+    ]
+    processor = await payment_routes.page_processor(session, checkout)
+    stripe_form = None
+    if processor is not None and processor.type == STRIPE:
+        # What Stripe's Payment Element shows and checks (deferred intent): the first charge's amount, in Stripe's
+        # units. The server charges its own amount whatever the browser holds.
+        stripe_form = {
+            "publishable_key": processor.publishable_key,
+            "amount": stripe_amount(checkout.tier_amounts[PRIMARY_TIER], checkout.currency),
+            "currency": checkout.currency.lower(),
+            "setup_future_usage": "off_session" if completion.recurs(checkout, PRIMARY_TIER) else None,
+        }
     return _page(
         "checkout.html",
         status_code=status_code,
@@ -247,6 +375,8 @@ async def _render(
         logo=logo,
         theme_url=f"{router.prefix}/{checkout.secure_token}/theme.css",
         items=items,
+        plans=plans,
+        change_plan=CHANGE_PLAN,
         subtotal=money(checkout.amount_subtotal_atom),
         discount=money(checkout.amount_discount_atom) if checkout.amount_discount_atom else None,
         total=money(checkout.amount_total_atom),
@@ -262,7 +392,37 @@ async def _render(
         errors=errors or {},
         alert=alert,
         notice=notice,
+        payment_form=None if processor is None else processor.type,
+        no_processor=NO_PROCESSOR,
+        stripe_form=stripe_form,
+        stripe_js=None if stripe_form is None else request.app.state.settings.stripe_js_url,
+        script=STRIPE_SCRIPT,
+        payment_method_field=PAYMENT_METHOD_FIELD,
     )
+
+
+def _billing_terms(interval: str | None, count: int | None) -> str | None:
+    """``per month``, ``every 3 months``; ``None`` for a one-time price."""
+    if interval is None:
+        return None
+    return f"per {interval}" if count in (None, 1) else f"every {count} {interval}s"
+
+
+def _trial(days: int) -> str | None:
+    return f"{days}-day free trial" if days else None
+
+
+def _stripe_method(form: FormData, errors: dict[str, str]) -> PaymentMethod | None:
+    """The payment method id Stripe.js created, or ``None`` with ``errors`` filled in. Card details are refused
+    outright: on a Stripe page they can only come from a forged post, and they never reach Stripe through us."""
+    if any(_text(form, name).strip() for name in _CARD_FIELDS):
+        errors[PAYMENT_METHOD_FIELD] = "Enter your card in the card form; card details can't be sent to this page."
+        return None
+    method_id = _text(form, PAYMENT_METHOD_FIELD).strip()
+    if not _STRIPE_METHOD.match(method_id):
+        errors[PAYMENT_METHOD_FIELD] = "Enter your card details in the card form."
+        return None
+    return PaymentMethod(processor_reference=method_id)
 
 
 def _local_errors(values: dict[str, str]) -> dict[str, str]:
@@ -351,20 +511,26 @@ def _not_found() -> Response:
     return _page("not_found.html", status_code=404, success_url=None)
 
 
-def _page(template: str, *, status_code: int, success_url: str | None, **context: object) -> HTMLResponse:
-    html = _templates.get_template(template).render(static=STATIC_PATH, **context)
-    return HTMLResponse(html, status_code=status_code, headers=_security_headers(success_url))
+def _page(
+    template: str, *, status_code: int, success_url: str | None, stripe_js: str | None = None, **context: object
+) -> HTMLResponse:
+    html = _templates.get_template(template).render(static=STATIC_PATH, stripe_js=stripe_js, **context)
+    return HTMLResponse(html, status_code=status_code, headers=_security_headers(success_url, stripe_js))
 
 
-def _security_headers(redirect_to: str | None) -> dict[str, str]:
+def _security_headers(redirect_to: str | None, stripe_js: str | None = None) -> dict[str, str]:
     # form-action also governs where a form's redirect may lead: paying ends on the merchant's success URL.
-    form_action = "'self'"
-    if redirect_to is not None:
-        parts = urlsplit(redirect_to)
-        form_action += f" {parts.scheme}://{parts.netloc}"
+    form_action = "'self'" if redirect_to is None else f"'self' {_origin(redirect_to)}"
+    scripts = ""
+    if stripe_js is not None:
+        # Stripe's documented policy for Stripe.js, with its origin taken from the URL it is loaded from.
+        origin = _origin(stripe_js)
+        scripts = (
+            f"script-src 'self' {origin}; frame-src {origin} {STRIPE_FRAME_ORIGIN}; connect-src {STRIPE_API_ORIGIN}; "
+        )
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; style-src 'self'; img-src 'self' https:; form-action {form_action}; "
+            f"default-src 'none'; {scripts}style-src 'self'; img-src 'self' https:; form-action {form_action}; "
             "frame-ancestors 'none'; base-uri 'none'"
         ),
         "Referrer-Policy": "no-referrer",
@@ -372,3 +538,8 @@ def _security_headers(redirect_to: str | None) -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Cache-Control": "no-store",
     }
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

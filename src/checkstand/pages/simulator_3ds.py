@@ -2,7 +2,7 @@
 
 It is public and keyed by the charge's ``challenge_token`` (256 random bits), never by the charge id: holding the
 link is what makes someone the customer it was sent to. The page shows the amount and the merchant's name and two
-buttons; the answer is posted back with a CSRF token and sends the customer to the charge's ``return_url`` (303).
+buttons; the answer is posted back with a CSRF token and sends the customer on to the charge's ``return_url``.
 
 The CSRF token is an HMAC of the challenge token under the server's secret key: unpredictable without that key,
 different for every challenge, the same on every Checkstand process, and nothing to store. Every response forbids
@@ -19,7 +19,7 @@ from typing import Annotated, Final
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +59,11 @@ async def show_challenge(request: Request, token: str, session: Session) -> Resp
 
 @router.post("/{token}", response_class=HTMLResponse)
 async def decide_challenge(request: Request, token: str, session: Session) -> Response:
-    """Record the customer's answer once, then send them back to where the payment continues."""
+    """Record the customer's answer once, then send them back to where the payment continues.
+
+    Not with a redirect: a form's ``form-action`` also governs every redirect that follows its post, and the
+    return URL goes on to redirect to the merchant's success URL, an origin this page can't know. The decided page
+    refreshes to the return URL instead (a new navigation, as a bank's page posts back), with a link as well."""
     charge = await _find(session, token)
     if charge is None:
         return _not_found()
@@ -75,9 +79,7 @@ async def decide_challenge(request: Request, token: str, session: Session) -> Re
         await simulator.decide_challenge(session, charge, approve=decision == APPROVE)
     except Conflict:
         return await _render(request, session, charge, token, status_code=409)
-    if charge.return_url is None:
-        return await _render(request, session, charge, token, status_code=200)
-    return RedirectResponse(charge.return_url, status_code=303, headers=_security_headers(charge.return_url))
+    return await _render(request, session, charge, token, status_code=200, refresh_to=charge.return_url)
 
 
 async def _find(session: AsyncSession, token: str) -> SimulatorCharge | None:
@@ -92,7 +94,13 @@ def _csrf_token(request: Request, challenge_token: str) -> str:
 
 
 async def _render(
-    request: Request, session: AsyncSession, charge: SimulatorCharge, token: str, *, status_code: int
+    request: Request,
+    session: AsyncSession,
+    charge: SimulatorCharge,
+    token: str,
+    *,
+    status_code: int,
+    refresh_to: str | None = None,
 ) -> Response:
     account = await accounts.get_account(session, charge.account_id)
     waiting = charge.status == Outcome.REQUIRES_ACTION
@@ -109,6 +117,7 @@ async def _render(
         decision_field=DECISION_FIELD,
         approve=APPROVE,
         fail=FAIL,
+        refresh_to=refresh_to,
     )
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
@@ -41,7 +41,7 @@ from checkstand.core.pagination import Page, paginate
 from checkstand.db import Database
 from checkstand.payments import completion
 from checkstand.payments import service as routes
-from checkstand.payments.connections import SIMULATOR, open_credentials
+from checkstand.payments.connections import SIMULATOR, STRIPE, open_credentials
 from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Processor, ProcessorAttempt, StripeEvent
 from checkstand.payments.processors.base import (
     AMOUNT_MAY_FIX,
@@ -207,19 +207,16 @@ async def confirm(gateway: Gateway, secure_token: str, confirmation: Confirmatio
 async def resume(gateway: Gateway, secure_token: str, attempt_id: str) -> CheckoutAttempt:
     """After a 3-D Secure challenge: ask the processor how it ended, then complete or go on. Idempotent: an
     attempt no longer waiting is answered as it is."""
-    async with gateway.database.reading() as session:
-        checkout = await find_by_token(session, secure_token)
-        attempt = await attempt_of_session(session, checkout, attempt_id)
-        waiting = _waiting_on(attempt)
-        if attempt.state != REQUIRES_ACTION or waiting is None or waiting.processor_reference is None:
-            return attempt
-        account_id, reference, processor_attempt_id = attempt.account_id, waiting.processor_reference, waiting.id
-        processor = await session.get(Processor, waiting.processor_id)
-        assert processor is not None  # processors are never deleted, only disconnected
+    attempt, waiting = await _waiting_charge(gateway, secure_token, attempt_id)
+    if waiting is None:
+        return attempt
+    account_id = attempt.account_id
     try:
         async with gateway.database.writing() as session:
-            async with adapter_for(session, processor, public_url=gateway.public_url, box=gateway.box) as adapter:
-                result = await adapter.confirm(reference)
+            async with adapter_for(
+                session, waiting.processor, public_url=gateway.public_url, box=gateway.box
+            ) as adapter:
+                result = await adapter.confirm(waiting.reference)
             await session.commit()
     except OutcomeUnknown:
         return attempt
@@ -227,10 +224,34 @@ async def resume(gateway: Gateway, secure_token: str, attempt_id: str) -> Checko
         return attempt
     async with gateway.database.writing() as session:
         pending = await record_result(
-            session, account_id, processor_attempt_id, result, method=None, public_url=gateway.public_url
+            session, account_id, waiting.processor_attempt_id, result, method=None, public_url=gateway.public_url
         )
         await session.commit()
     return await drive(gateway, account_id, attempt_id, pending, None)
+
+
+@dataclass(frozen=True)
+class WaitingCharge:
+    """The charge a challenged attempt waits on: its processor attempt, the processor's reference and processor."""
+
+    processor_attempt_id: str
+    reference: str
+    processor: Processor
+
+
+async def _waiting_charge(
+    gateway: Gateway, secure_token: str, attempt_id: str
+) -> tuple[CheckoutAttempt, WaitingCharge | None]:
+    """The session's attempt, and the charge it waits on (None once it waits on none)."""
+    async with gateway.database.reading() as session:
+        checkout = await find_by_token(session, secure_token)
+        attempt = await attempt_of_session(session, checkout, attempt_id)
+        waiting = _waiting_on(attempt)
+        if attempt.state != REQUIRES_ACTION or waiting is None or waiting.processor_reference is None:
+            return attempt, None
+        processor = await session.get(Processor, waiting.processor_id)
+    assert processor is not None  # processors are never deleted, only disconnected
+    return attempt, WaitingCharge(waiting.id, waiting.processor_reference, processor)
 
 
 async def drive(
@@ -348,7 +369,10 @@ async def record_result(
     processor_attempt.decline_code = result.decline_code
     processor_attempt.processor_reference = result.processor_reference or processor_attempt.processor_reference
     processor_attempt.processor_message = result.processor_message
-    processor_attempt.action_url = result.action_url
+    # A challenge the processor has no page for (Stripe's use_stripe_sdk) runs in Stripe.js, on a page of ours.
+    processor_attempt.action_url = result.action_url or (
+        authenticate_url(public_url, checkout, attempt) if result.outcome is Outcome.REQUIRES_ACTION else None
+    )
     processor_attempt.saved_payment_method = result.saved_payment_method
     await session.flush()
 
@@ -510,6 +534,38 @@ def return_url(public_url: str, checkout: CheckoutSession, attempt: CheckoutAtte
     return f"{public_url.rstrip('/')}/c/{checkout.secure_token}?checkout_attempt_id={attempt.id}"
 
 
+def authenticate_url(public_url: str, checkout: CheckoutSession, attempt: CheckoutAttempt) -> str:
+    """The hosted page that runs a Stripe challenge in Stripe.js (``handleNextAction``), then resumes the attempt."""
+    return f"{public_url.rstrip('/')}/c/{checkout.secure_token}/authenticate?checkout_attempt_id={attempt.id}"
+
+
+@dataclass(frozen=True)
+class StripeChallenge:
+    """What Stripe.js needs to run a PaymentIntent's challenge in the customer's browser. The client secret
+    confirms that PaymentIntent: it goes to that customer's page only, and is never stored or logged."""
+
+    publishable_key: str
+    client_secret: str = field(repr=False)
+
+
+async def stripe_challenge(gateway: Gateway, secure_token: str, attempt_id: str) -> StripeChallenge | None:
+    """The Stripe challenge an attempt waits on, read from Stripe now; None when it waits on none (settled, another
+    processor's, processing at Stripe, a connection without a publishable key, or Stripe can't be asked)."""
+    _, waiting = await _waiting_charge(gateway, secure_token, attempt_id)
+    if waiting is None:
+        return None
+    processor = waiting.processor
+    credentials = open_credentials(gateway.box, processor)
+    if processor.type != STRIPE or processor.publishable_key is None or credentials is None:
+        return None
+    try:
+        async with StripeProcessor(credentials.secret_key, processor.api_base) as stripe:
+            client_secret = await stripe.client_secret(waiting.reference)
+    except OutcomeUnknown:
+        return None
+    return None if client_secret is None else StripeChallenge(processor.publishable_key, client_secret)
+
+
 def _last_answer(attempt: CheckoutAttempt) -> ProcessorAttempt | None:
     answered = [p for p in attempt.processor_attempts if p.charge_status not in (CHARGE_SKIPPED, CHARGE_PENDING)]
     return answered[-1] if answered else None
@@ -656,6 +712,13 @@ async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession,
     flight: the amount it is charging must stay the session's amount."""
     await _refuse_while_in_flight(session, checkout)
     await checkout_service.apply_promotion_code(session, checkout, code)
+
+
+async def change_plan(session: AsyncSession, checkout: CheckoutSession, position: int, rank: int) -> bool:
+    """A plan tier the customer chose, on a session locked by the caller; refused while an attempt is in flight, for
+    the same reason as a promotion code. Answers whether the plan changed."""
+    await _refuse_while_in_flight(session, checkout)
+    return await checkout_service.change_plan(session, checkout, position, rank)
 
 
 async def _refuse_while_in_flight(session: AsyncSession, checkout: CheckoutSession) -> None:

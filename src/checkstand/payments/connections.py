@@ -40,8 +40,10 @@ DEMO_SIMULATOR_NAME: Final = "Simulator"
 # Stripe's secret and restricted keys, and its webhook signing secrets.
 SECRET_KEY_PATTERN: Final = re.compile(r"^(?:sk|rk)_(?:test|live)_[0-9A-Za-z]{8,240}$")
 WEBHOOK_SECRET_PATTERN: Final = re.compile(r"^whsec_[0-9A-Za-z+/=_-]{8,240}$")
+# Stripe's publishable key: no secret (Stripe.js sends it from every customer's browser), so it is stored plain.
+PUBLISHABLE_KEY_PATTERN: Final = re.compile(r"^pk_(?:test|live)_[0-9A-Za-z]{8,240}$")
 CREDENTIAL_FIELDS: Final = ("secret_key", "webhook_secret")
-STRIPE_ONLY_FIELDS: Final = (*CREDENTIAL_FIELDS, "api_base")
+STRIPE_ONLY_FIELDS: Final = (*CREDENTIAL_FIELDS, "api_base", "publishable_key")
 
 Loc = tuple[str | int, ...]
 
@@ -79,13 +81,20 @@ async def create_processor(
     secret_key: str | None = None,
     webhook_secret: str | None = None,
     api_base: str | None = None,
+    publishable_key: str | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> Processor:
     """Connect a processor. A simulator takes no credentials and defaults to a handful of currencies; a Stripe
-    connection needs its secret key, webhook secret and currencies. Every problem is reported at once."""
+    connection needs its secret key, webhook secret and currencies, and its publishable key for the hosted page to
+    show Stripe's card form (without one it is charged through the API only). Every problem is reported at once."""
     if type not in PROCESSOR_TYPES:
         raise InvalidFields.one(("body", "type"), "must be simulator or stripe", "enum")
-    sent = {"secret_key": secret_key, "webhook_secret": webhook_secret, "api_base": api_base}
+    sent = {
+        "secret_key": secret_key,
+        "webhook_secret": webhook_secret,
+        "api_base": api_base,
+        "publishable_key": publishable_key,
+    }
     problems: list[FieldProblem] = []
     if type == SIMULATOR:
         problems += _simulator_only(setting for setting, value in sent.items() if value is not None)
@@ -105,6 +114,7 @@ async def create_processor(
         checked_currencies, currency_problems = _checked_currencies(currencies)
         problems += currency_problems
     problems += _credential_problems(secret_key, webhook_secret)
+    problems += _publishable_key_problems(publishable_key, livemode=None if secret_key is None else _live(secret_key))
     if problems:
         raise InvalidFields(problems)
     processor = Processor(
@@ -116,6 +126,7 @@ async def create_processor(
         is_available=True if is_available is None else is_available,
         is_active=is_active,
         api_base=api_base,
+        publishable_key=publishable_key,
         processor_metadata=dict(metadata or {}),
     )
     if secret_key is not None and webhook_secret is not None:
@@ -171,8 +182,9 @@ async def update_processor(
     session: AsyncSession, account_id: str, processor_id: str, changes: Mapping[str, Any], box: SecretBox
 ) -> Processor:
     """Change ``name``, ``currencies``, ``is_available``, ``is_active``, ``metadata`` (merged; a key set to ""
-    is removed) and, for Stripe, ``secret_key``, ``webhook_secret`` (each replaced on its own) and ``api_base``
-    (None clears it). The row is locked, so two credential changes can't each undo the other."""
+    is removed) and, for Stripe, ``secret_key``, ``webhook_secret`` (each replaced on its own), ``api_base`` and
+    ``publishable_key`` (None clears either). The row is locked, so two credential changes can't each undo the
+    other."""
     processor = await get_processor(session, account_id, processor_id, for_update=True)
     problems: list[FieldProblem] = []
     if processor.type == SIMULATOR:
@@ -190,6 +202,11 @@ async def update_processor(
         currencies, currency_problems = _checked_currencies(changes["currencies"])
         problems += currency_problems
     problems += _credential_problems(changes.get("secret_key"), changes.get("webhook_secret"))
+    new_secret = changes.get("secret_key")
+    livemode = processor.livemode if new_secret is None else _live(new_secret)
+    publishable_key = changes.get("publishable_key", processor.publishable_key)
+    if "publishable_key" in changes or new_secret is not None:
+        problems += _publishable_key_problems(publishable_key, livemode=livemode)
     if problems:
         raise InvalidFields(problems)
 
@@ -203,6 +220,8 @@ async def update_processor(
             setattr(processor, flag, bool(changes[flag]))
     if "api_base" in changes:
         processor.api_base = changes["api_base"]
+    if "publishable_key" in changes:
+        processor.publishable_key = changes["publishable_key"]
     if "metadata" in changes:
         # Merged key by key as Stripe does: "" removes a key, null removes them all.
         merged = {**processor.processor_metadata, **changes["metadata"]} if changes["metadata"] is not None else {}
@@ -261,7 +280,11 @@ def open_credentials(box: SecretBox, processor: Processor) -> StripeCredentials 
 def _store_credentials(processor: Processor, box: SecretBox, credentials: StripeCredentials) -> None:
     processor.sealed_credentials = credentials.sealed(box)
     processor.secret_key_last4 = credentials.secret_key[-4:]
-    processor.livemode = "_live_" in credentials.secret_key
+    processor.livemode = _live(credentials.secret_key)
+
+
+def _live(key: str) -> bool:
+    return "_live_" in key
 
 
 def _simulator_only(settings: Iterable[str]) -> list[FieldProblem]:
@@ -305,3 +328,18 @@ def _credential_problems(secret_key: str | None, webhook_secret: str | None) -> 
     if webhook_secret is not None and not WEBHOOK_SECRET_PATTERN.match(webhook_secret):
         problems.append(FieldProblem(("body", "webhook_secret"), "must be a Stripe webhook signing secret (whsec_...)"))
     return problems
+
+
+def _publishable_key_problems(publishable_key: str | None, *, livemode: bool | None) -> list[FieldProblem]:
+    """A publishable key of Stripe's shape, in the secret key's mode: Stripe.js with a test key can't confirm what a
+    live key charged."""
+    if publishable_key is None:
+        return []
+    if not PUBLISHABLE_KEY_PATTERN.match(publishable_key):
+        return [
+            FieldProblem(("body", "publishable_key"), "must be a Stripe publishable key (pk_test_..., pk_live_...)")
+        ]
+    if livemode is not None and _live(publishable_key) != livemode:
+        mode = "live" if livemode else "test"
+        return [FieldProblem(("body", "publishable_key"), f"must be a {mode} key, as the secret key is")]
+    return []

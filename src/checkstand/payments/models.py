@@ -31,6 +31,8 @@ class Processor(TimestampedMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     api_base: Mapped[str | None] = mapped_column(String(2048))
     sealed_credentials: Mapped[str | None] = mapped_column(String(2048))
+    # Stripe's publishable key is public by design (Stripe.js sends it from the browser): kept in the clear.
+    publishable_key: Mapped[str | None] = mapped_column(String(255))
     secret_key_last4: Mapped[str | None] = mapped_column(String(4))
     livemode: Mapped[bool | None]
     processor_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)

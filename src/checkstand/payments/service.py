@@ -25,6 +25,7 @@ from checkstand.core import clock
 from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.pagination import Page, PageParams, paginate
+from checkstand.payments.connections import STRIPE
 from checkstand.payments.models import Processor, ProcessorRoute, ProcessorRouteEntry
 from checkstand.webhooks.service import record_event, snapshot
 
@@ -274,6 +275,22 @@ async def processors_for_charge(
         steps = [(processor, CHARGE_AND_SETUP) for processor in connected]
     code = currency.lower()
     return [ProcessorChoice(processor, disposition, _skip_reason(processor, code)) for processor, disposition in steps]
+
+
+async def page_processor(session: AsyncSession, checkout: CheckoutSession) -> Processor | None:
+    """The processor whose card form the hosted page shows: the first the session's primary tier would charge.
+
+    A Stripe connection without a publishable key is passed over, since Stripe.js can't run without one; a card
+    typed into the next processor's form would pass it over too (card numbers never reach Stripe). None when no
+    processor of the route can take the page's payment: the page then says so and offers no form."""
+    choices = await processors_for_charge(
+        session, checkout.account_id, currency=checkout.currency, route_id=checkout.processor_route_id
+    )
+    for choice in choices:
+        showable = choice.processor.type != STRIPE or choice.processor.publishable_key is not None
+        if choice.usable and choice.disposition == CHARGE_AND_SETUP and showable:
+            return choice.processor
+    return None
 
 
 def _skip_reason(processor: Processor, currency: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +26,7 @@ STRIPE_BODY = {
     "api_base": "http://127.0.0.1:8420/",
     "metadata": {"team": "payments"},
 }
+PUBLISHABLE_KEY = "pk_test_51PkQaAbCdEfGhIjKlMnOp"
 SECRETS = (SECRET_KEY, ROTATED_KEY, WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_"))
 
 
@@ -197,3 +199,59 @@ def _output_through(server: Server, marker: str) -> str:
             return output
         time.sleep(0.05)
     raise AssertionError(f"{marker} never logged:\n" + "".join(server.output))
+
+
+async def test_the_publishable_key_is_set_shown_changed_and_cleared_through_the_api(
+    client: httpx.AsyncClient, merchant: tuple[str, str]
+) -> None:
+    account_id, secret = merchant
+    headers = bearer(secret)
+    created = await client.post(
+        path(account_id, ""), json={**STRIPE_BODY, "publishable_key": PUBLISHABLE_KEY}, headers=headers
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["publishable_key"] == PUBLISHABLE_KEY
+    processor_id = created.json()["id"]
+    changed = await client.patch(
+        path(account_id, processor_id), json={"publishable_key": "pk_test_another00000001"}, headers=headers
+    )
+    assert changed.json()["publishable_key"] == "pk_test_another00000001"
+    cleared = await client.patch(path(account_id, processor_id), json={"publishable_key": None}, headers=headers)
+    assert cleared.json()["publishable_key"] is None
+
+
+@pytest.mark.parametrize(
+    ("publishable_key", "problem"),
+    [
+        (SECRET_KEY, "must be a Stripe publishable key"),
+        ("pk_test_<script>", "must be a Stripe publishable key"),
+        ("pk_live_51PkQaAbCdEfGhIjKlMnOp", "must be a test key"),
+    ],
+)
+async def test_a_malformed_or_mismatched_publishable_key_is_refused(
+    client: httpx.AsyncClient, merchant: tuple[str, str], publishable_key: str, problem: str
+) -> None:
+    account_id, secret = merchant
+    refused = await client.post(
+        f"/api/{account_id}/processors/",
+        json={**STRIPE_BODY, "publishable_key": publishable_key},
+        headers=bearer(secret),
+    )
+
+    assert refused.status_code == 422
+    [detail] = refused.json()["detail"]
+    assert detail["loc"] == ["body", "publishable_key"]
+    assert problem in detail["msg"]
+
+
+async def test_a_simulator_takes_no_publishable_key(client: httpx.AsyncClient, merchant: tuple[str, str]) -> None:
+    account_id, secret = merchant
+    refused = await client.post(
+        f"/api/{account_id}/processors/",
+        json={"name": "Sim", "type": "simulator", "publishable_key": PUBLISHABLE_KEY},
+        headers=bearer(secret),
+    )
+
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"] == ["body", "publishable_key"]

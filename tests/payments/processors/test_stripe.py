@@ -291,6 +291,7 @@ def test_a_charge_becomes_the_payment_intent_stripe_expects() -> None:
         "amount": 1999,
         "currency": "usd",
         "payment_method": "pm_1",
+        "allowed_payment_method_types": ["card"],
         "confirm": True,
         "metadata": {METADATA_KEY: "catt_1"},
         "return_url": "https://shop.test/return",

@@ -2,7 +2,8 @@
 
 The SDK has no such resource, so this one follows its conventions: JSON bodies, ``{"items", "total", "has_more"}``
 lists, 204 on delete. Credentials go in and never come out: a response shows whether a key is set and its last four
-characters, as Stripe's dashboard does.
+characters, as Stripe's dashboard does. A Stripe publishable key is no secret (every customer's browser gets it) and
+is shown whole.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ class ProcessorFields(WireModel):
     secret_key: Secret | None = Field(default=None, description="Stripe: sk_test_..., sk_live_... or rk_....")
     webhook_secret: Secret | None = Field(default=None, description="Stripe: the endpoint's signing secret, whsec_...")
     api_base: ApiBase | None = None
+    publishable_key: Annotated[str, Field(max_length=256)] | None = Field(
+        default=None,
+        description="Stripe: pk_test_... or pk_live_..., for Stripe's card form on the hosted page; null removes it.",
+    )
 
     def service_fields(self) -> dict[str, Any]:
         """The fields the client sent, secrets unwrapped for the service (which seals them at once)."""
@@ -105,6 +110,7 @@ class ProcessorOut(ResponseModel):
     is_active: bool
     livemode: bool | None = Field(description="Stripe: whether the key is a live one; null for the simulator.")
     api_base: str | None
+    publishable_key: str | None = Field(description="Stripe: the key Stripe.js uses on the hosted page; not a secret.")
     has_secret_key: bool
     secret_key_last4: str | None
     has_webhook_secret: bool
@@ -123,6 +129,7 @@ class ProcessorOut(ResponseModel):
             is_active=processor.is_active,
             livemode=processor.livemode,
             api_base=processor.api_base,
+            publishable_key=processor.publishable_key,
             # A Stripe connection's sealed credentials always hold both secrets.
             has_secret_key=processor.sealed_credentials is not None,
             secret_key_last4=processor.secret_key_last4,

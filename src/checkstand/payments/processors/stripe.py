@@ -18,20 +18,28 @@ Stripe has no look-up by idempotency key, and no search on every server, so find
 Outcomes: ``succeeded`` (or ``requires_capture``); a card error or a PaymentIntent back at
 ``requires_payment_method`` is ``declined`` with Stripe's ``decline_code``, else its error ``code`` (an expired
 card is ``expired_card``, a failed 3-D Secure challenge ``authentication_failed``); ``requires_action`` hands over
-``next_action.redirect_to_url.url``, which Stripe gives when the charge carries a ``return_url`` (without one it
-asks for Stripe.js instead, which has no URL to hand over: the hosted page must always pass ``return_url``); an
+``next_action.redirect_to_url.url``, which Stripe gives when the charge carries a ``return_url``. Without one
+(``use_stripe_sdk``; always so on localstripe, which refuses ``return_url``) the challenge runs in Stripe.js, which
+has no URL to hand over: the hosted page's own authenticate page calls ``stripe.handleNextAction`` with the
+PaymentIntent's client secret, read at that moment by :meth:`StripeProcessor.client_secret`. An
 unreachable Stripe, a 5xx, a rate limit or a refused key or request is ``unavailable``: nothing was charged, so the
 next processor may be tried. :meth:`lookup` and :meth:`confirm` raise :class:`OutcomeUnknown` instead, since an
 ``unavailable`` there would let the caller try another processor while this one may have charged.
 
+The hosted page collects the card with Stripe's Payment Element (Stripe.js, in the customer's browser), which
+turns it into a payment method id (``pm_...``): no card number ever reaches Checkstand for Stripe.
+
 The secret key goes to Stripe's client and nowhere else: not into a repr, a log line (Stripe's library logs no
-headers) or a message this module builds, which are scrubbed of it besides, in case a server echoes it.
+headers) or a message this module builds, which are scrubbed of it besides, in case a server echoes it. Stripe's
+library does log whole response bodies at debug level, client secrets included, so its logger redacts them
+(:class:`ClientSecretFilter`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -77,6 +85,21 @@ MAX_MESSAGE_LENGTH: Final = 300
 _REDACTED: Final = "[redacted]"
 # Keys of a Stripe object that hold a secret: a PaymentIntent's client secret confirms it from a browser.
 _SECRET_FIELDS: Final = frozenset({"client_secret"})
+# A PaymentIntent's or SetupIntent's client secret, wherever it shows up in text.
+_CLIENT_SECRET: Final = re.compile(r"\b(?:pi|seti)_[0-9A-Za-z]+_secret_[0-9A-Za-z]+")
+
+
+class ClientSecretFilter(logging.Filter):
+    """Redacts client secrets from the records of Stripe's library, which logs response bodies at debug level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if _CLIENT_SECRET.search(message):
+            record.msg, record.args = _CLIENT_SECRET.sub(_REDACTED, message), None
+        return True
+
+
+logging.getLogger("stripe").addFilter(ClientSecretFilter())
 
 
 class InvalidSignature(CheckstandError):
@@ -170,6 +193,17 @@ class StripeProcessor:
             raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
         return result_of(_as_dict(intent))
 
+    async def client_secret(self, processor_reference: str) -> str | None:
+        """The PaymentIntent's client secret while it waits for the customer's challenge (``requires_action``), for
+        Stripe.js to run it in their browser; None once it waits no more. It confirms the PaymentIntent from a
+        browser, so the caller hands it to that customer's page only, and never stores or logs it."""
+        try:
+            intent = _as_dict(await self._client.v1.payment_intents.retrieve_async(processor_reference))
+        except stripe.StripeError as error:
+            raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+        secret = intent.get("client_secret")
+        return secret if intent.get("status") == "requires_action" and isinstance(secret, str) else None
+
     async def _find(self, idempotency_key: str, *, recent: int) -> dict[str, Any] | None:
         """The key's PaymentIntent: by search, then among the ``recent`` newest; by the list where search isn't
         offered (see the module's docstring)."""
@@ -228,6 +262,9 @@ def intent_params(request: ChargeRequest) -> PaymentIntentCreateParams:
         "amount": stripe_amount(request.amount_atom, request.currency),
         "currency": request.currency.lower(),
         "payment_method": method,
+        # Cards only, as the hosted page's Payment Element offers. With Stripe's default (every payment method of the
+        # Dashboard, some of which redirect) a confirm on the server would also need a return_url.
+        "allowed_payment_method_types": ["card"],
         "confirm": True,
         "metadata": {METADATA_KEY: request.idempotency_key},
     }
@@ -253,7 +290,7 @@ def result_of(intent: Mapping[str, Any]) -> ChargeResult:
             Outcome.REQUIRES_ACTION,
             processor_reference=reference,
             action_url=action_url,
-            processor_message=None if action_url else "Stripe asks for Stripe.js (charge with a return_url)",
+            processor_message=None if action_url else "Stripe asks for Stripe.js (handleNextAction, or a return_url)",
         )
     if status == "processing":
         # Stripe has the payment and will decide it later (settled by webhook): not a failure, nor another
@@ -312,10 +349,10 @@ def _decline_code(decline_code: object, code: object) -> str | None:
 
 
 def _action_url(next_action: Mapping[str, Any]) -> str | None:
-    """Where the customer authenticates: Stripe's redirect, or the 3-D Secure 1 page Stripe.js would open."""
+    """Where the customer authenticates: Stripe's redirect. ``use_stripe_sdk`` has none to give: its contents are
+    Stripe.js's own business (``stripe.handleNextAction`` reads them), not a page to send a customer to."""
     redirect = next_action.get("redirect_to_url") or {}
-    sdk = next_action.get("use_stripe_sdk") or {}
-    url = redirect.get("url") or (sdk.get("stripe_js") if isinstance(sdk.get("stripe_js"), str) else None)
+    url = redirect.get("url")
     return str(url) if url else None
 
 

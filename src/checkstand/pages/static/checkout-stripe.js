@@ -1,0 +1,98 @@
+// The hosted checkout page's Stripe form, in Stripe's "finalize payments on the server" flow: the Payment Element
+// turns the card into a payment method id in the browser, and the server creates and confirms the PaymentIntent
+// for its own amount (the amount given here only drives what the Element shows). On the authenticate page, the
+// same script runs the PaymentIntent's 3-D Secure challenge and goes back to the checkout page, which settles it.
+(function () {
+  "use strict";
+
+  var errors = document.getElementById("payment-errors");
+
+  function showError(message) {
+    errors.textContent = message;
+    errors.hidden = false;
+  }
+
+  function clearError() {
+    errors.textContent = "";
+    errors.hidden = true;
+  }
+
+  function collectCard(mount) {
+    var form = mount.closest("form");
+    var payButton = form.querySelector("button.pay");
+    var methodInput = form.querySelector("input[name=payment_method_id]");
+    var stripe = Stripe(mount.dataset.publishableKey);
+    var options = {
+      mode: "payment",
+      amount: parseInt(mount.dataset.amount, 10),
+      currency: mount.dataset.currency,
+      paymentMethodCreation: "manual",
+      // The PaymentIntent the server creates allows cards only (see intent_params in processors/stripe.py).
+      paymentMethodTypes: ["card"],
+    };
+    if (mount.dataset.setupFutureUsage) {
+      options.setupFutureUsage = mount.dataset.setupFutureUsage;
+    }
+    var elements = stripe.elements(options);
+    elements.create("payment").mount(mount);
+    var ready = false;
+
+    form.addEventListener("submit", function (event) {
+      // Applying a code or changing the plan stays a plain post; so does the pay post once it carries its id.
+      if (ready || event.submitter !== payButton) {
+        return;
+      }
+      event.preventDefault();
+      payButton.disabled = true;
+      clearError();
+      elements
+        .submit()
+        .then(function (submitted) {
+          if (submitted.error) {
+            throw submitted.error;
+          }
+          return stripe.createPaymentMethod({ elements: elements });
+        })
+        .then(function (created) {
+          if (created.error) {
+            throw created.error;
+          }
+          methodInput.value = created.paymentMethod.id;
+          ready = true;
+          payButton.disabled = false;
+          // A native submit of the pay button, so the CSRF token and the other fields go with it. In a task of its
+          // own: while the first submit event is still being dispatched, a form ignores another submission.
+          window.setTimeout(function () {
+            form.requestSubmit(payButton);
+          }, 0);
+        })
+        .catch(function (error) {
+          showError(error && error.message ? error.message : "Your card could not be checked. Please try again.");
+          payButton.disabled = false;
+        });
+    });
+  }
+
+  function authenticate(holder) {
+    var stripe = Stripe(holder.dataset.publishableKey);
+    var back = function () {
+      // Passed, failed or abandoned: the checkout page asks Stripe how it ended.
+      window.location.assign(holder.dataset.returnUrl);
+    };
+    stripe.handleNextAction({ clientSecret: holder.dataset.clientSecret }).then(back, back);
+  }
+
+  var mount = document.getElementById("payment-element");
+  var holder = document.getElementById("stripe-authenticate");
+  if (typeof Stripe !== "function") {
+    showError("The card form could not be loaded. Check your connection and reload this page.");
+    var payButton = mount && mount.closest("form").querySelector("button.pay");
+    if (payButton) {
+      payButton.disabled = true;
+    }
+  } else if (mount) {
+    collectCard(mount);
+  } else if (holder) {
+    authenticate(holder);
+  }
+})();
