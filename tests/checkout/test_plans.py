@@ -14,6 +14,7 @@ from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.db import Database
+from checkstand.discounts import service as discounts
 from checkstand.payments import attempts
 from checkstand.payments.models import Payment
 from checkstand.webhooks.models import Event
@@ -92,6 +93,30 @@ async def test_changing_plan_re_prices_the_line_the_discount_and_every_total(
         select(Event).where(Event.account_id == plans.account_id, Event.type == "checkout_session.updated")
     )
     assert len(list(updates)) == 2  # the code, then the plan
+
+
+async def test_a_code_that_covers_none_of_the_new_plan_is_removed_and_the_payment_completes(
+    session: AsyncSession, database: Database, plans: Plans
+) -> None:
+    basic = await catalog.get_price(session, plans.account_id, plans.basic)
+    coupon = await discounts.create_coupon(
+        session, plans.account_id, discount_type="percent_off", percent_off_bp=5_000, product_ids=[basic.product_id]
+    )
+    await discounts.create_promotion_code(session, plans.account_id, coupon_id=coupon.id, code="BASICHALF")
+    await flow.simulator(session, plans.account_id)
+    opened = await flow.open_session(session, plans.account_id, [plans.basic])
+    locked = await lock(session, opened)
+    await checkout.apply_promotion_code(session, locked, "BASICHALF")
+    assert locked.amount_total_atom == 250
+
+    await attempts.change_plan(session, locked, 0, 2)
+    await session.commit()
+
+    assert (locked.promotion_code, locked.coupon_id, locked.discount) == (None, None, None)
+    assert (locked.amount_discount_atom, locked.amount_total_atom) == (0, 1500)
+    # Completion would have refused the code after the charge; with it gone, paying completes.
+    paid = await attempts.confirm(flow.gateway(database), opened.secure_token, flow.paying())
+    assert paid.state == attempts.SUCCEEDED
 
 
 async def test_choosing_the_plan_already_priced_changes_nothing(session: AsyncSession, plans: Plans) -> None:

@@ -16,11 +16,13 @@ from starlette.routing import Mount
 
 from checkstand.accounts import service as accounts
 from checkstand.app import create_app
+from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.clock import FrozenClock
 from checkstand.customers import service as customers
 from checkstand.db import Database
+from checkstand.discounts import service as discounts
 from checkstand.pages import checkout as page
 from checkstand.pages import simulator_3ds
 from checkstand.payments import attempts
@@ -422,6 +424,31 @@ async def test_paying_with_another_plan_ticked_shows_its_total_first_and_charges
     paid = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan="0:2"))
     assert paid.status_code == 303
     assert await charged(database, plans.account_id) == [1500]
+
+
+async def test_a_code_the_new_plan_is_not_covered_by_is_removed_and_the_customer_told(
+    browser: httpx.AsyncClient, session: AsyncSession, plans: Plans, plan_session: CheckoutSession
+) -> None:
+    basic = await catalog.get_price(session, plans.account_id, plans.basic)
+    coupon = await discounts.create_coupon(
+        session, plans.account_id, discount_type="percent_off", percent_off_bp=5_000, product_ids=[basic.product_id]
+    )
+    await discounts.create_promotion_code(session, plans.account_id, coupon_id=coupon.id, code="BASICHALF")
+    await session.commit()
+    token = await csrf(browser, f"/c/{plan_session.secure_token}")
+    applied = await browser.post(
+        f"/c/{plan_session.secure_token}", data={"csrf_token": token, "action": "apply", "promotion_code": "BASICHALF"}
+    )
+    assert 'id="total">$2.50<' in applied.text
+
+    changed = await browser.post(
+        f"/c/{plan_session.secure_token}", data={"csrf_token": token, "action": "plan", "plan": "0:2"}
+    )
+
+    assert "Plan changed. The code BASICHALF does not apply to this plan and was removed." in changed.text
+    assert 'id="total">$15.00<' in changed.text
+    assert 'id="discount"' not in changed.text
+    assert 'value="BASICHALF"' not in changed.text
 
 
 @pytest.mark.parametrize("tampered", ["0:9", "1:2", "nonsense", "0:2:1", "price_x"])

@@ -594,6 +594,18 @@ async def plan_choices(session: AsyncSession, checkout: CheckoutSession) -> list
     return choices
 
 
+def _drop_discount_covering_nothing(checkout: CheckoutSession) -> None:
+    coupon = discount_terms(checkout)
+    if coupon is None:
+        return
+    lines = [discounts.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
+    try:
+        discounts.compute_discount(coupon, lines, checkout.currency)
+    except BusinessRuleViolation:
+        checkout.coupon_id = checkout.promotion_code_id = checkout.promotion_code = None
+        checkout.discount = None
+
+
 def _plan_price(prices: Sequence[Price], line: CheckoutLineItem) -> Price:
     """A tier's price on offer: the one the line sells, else the product's default, else the oldest."""
     product = prices[0].product
@@ -607,7 +619,8 @@ def _plan_price(prices: Sequence[Price], line: CheckoutLineItem) -> Price:
 async def change_plan(session: AsyncSession, checkout: CheckoutSession, position: int, rank: int) -> bool:
     """Switch a primary line to another tier of its family, on an open session locked by the caller, and re-price
     every amount; answers whether the line changed. Only a tier :func:`plan_choices` offers is taken (a 422 naming
-    ``plan`` otherwise), so a tampered form can choose among the merchant's plans and nothing else."""
+    ``plan`` otherwise), so a tampered form can choose among the merchant's plans and nothing else. A discount that
+    covers none of the new plan's products is removed: completion would refuse it once the customer had paid."""
     _require_open(checkout)
     for choice in await plan_choices(session, checkout):
         if choice.line.position != position:
@@ -620,6 +633,7 @@ async def change_plan(session: AsyncSession, checkout: CheckoutSession, position
         before = snapshot(checkout)
         choice.line.description = None  # the merchant's words described the plan that is being left
         _sell(choice.line, option.price)
+        _drop_discount_covering_nothing(checkout)
         _price_tiers(checkout)
         await session.flush()
         await record_event(

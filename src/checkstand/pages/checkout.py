@@ -174,7 +174,9 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
             checkout = await checkout_service.lock_session(session, found.account_id, found.id)
             if not checkout_service.is_open(checkout):
                 return await _render(request, session, checkout, status_code=409)
+            code = checkout.promotion_code
             changed = await attempts.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
+            dropped = code if code is not None and checkout.promotion_code is None else None
             await session.commit()
     except InvalidFields as refused:
         return await _rerender(request, token, values, _field_errors(refused), 422)
@@ -185,6 +187,9 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
     if paying and not changed:
         return None
     notice = "Plan changed. Check the new total, then pay." if paying else "Plan changed."
+    if dropped is not None:
+        notice += f" The code {dropped} does not apply to this plan and was removed."
+        values = {**values, "promotion_code": ""}
     return await _rerender(request, token, values, {}, 200, notice=notice)
 
 
