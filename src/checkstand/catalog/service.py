@@ -19,6 +19,7 @@ from checkstand.core import clock
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.metadata import merge_metadata
 from checkstand.core.money import is_currency
 from checkstand.core.pagination import Page, paginate
@@ -126,9 +127,9 @@ async def _locked_product(session: AsyncSession, account_id: str, product_id: st
     """The product, read afresh and locked until the transaction ends. Every write that checks a product against
     its prices takes this lock first, so two racing requests can't each pass a check the other undoes: an archived
     price left as the default, or an active price on a deleted product. (On SQLite writers run one at a time.)"""
-    query = select(Product).where(Product.id == product_id, Product.account_id == account_id).with_for_update()
-    product: Product | None = await session.scalar(query.execution_options(populate_existing=True))
-    return product
+    return await session.scalar(
+        locked(select(Product).where(Product.id == product_id, Product.account_id == account_id))
+    )
 
 
 async def list_products(
@@ -314,10 +315,7 @@ def _prices(account_id: str) -> Select[Price]:
 
 async def get_price(session: AsyncSession, account_id: str, price_id: str) -> Price:
     """The price with its product loaded. Prices are never deleted, so an archived one is found too."""
-    price = await session.scalar(_prices(account_id).where(Price.id == price_id))
-    if price is None:
-        raise NotFound("price", price_id)
-    return price
+    return await one_or_not_found(session, _prices(account_id).where(Price.id == price_id), "price", price_id)
 
 
 async def list_prices(session: AsyncSession, account_id: str, params: ListParams) -> Page[Price]:

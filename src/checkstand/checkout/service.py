@@ -39,6 +39,7 @@ from checkstand.core.errors import (
 )
 from checkstand.core.ids import new_id, new_secret
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers import service as customers
@@ -148,10 +149,9 @@ def _sessions(account_id: str) -> Select[CheckoutSession]:
 
 
 async def get_session(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
-    checkout = await session.scalar(_sessions(account_id).where(CheckoutSession.id == checkout_id))
-    if checkout is None:
-        raise NotFound("checkout_session", checkout_id)
-    return checkout
+    return await one_or_not_found(
+        session, _sessions(account_id).where(CheckoutSession.id == checkout_id), "checkout_session", checkout_id
+    )
 
 
 async def find_by_token(session: AsyncSession, secure_token: str) -> CheckoutSession | None:
@@ -478,15 +478,9 @@ def _price_tiers(checkout: CheckoutSession) -> None:
 
 async def lock_session(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
     """The session, its row locked for this transaction and re-read, so the state checked is the state changed."""
-    checkout = await session.scalar(
-        _sessions(account_id)
-        .where(CheckoutSession.id == checkout_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return await one_or_not_found(
+        session, locked(_sessions(account_id).where(CheckoutSession.id == checkout_id)), "checkout_session", checkout_id
     )
-    if checkout is None:
-        raise NotFound("checkout_session", checkout_id)
-    return checkout
 
 
 def _require_open(checkout: CheckoutSession) -> None:

@@ -18,8 +18,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.errors import Conflict, FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
+from checkstand.core.lookup import one_or_not_found
 from checkstand.custom_fields.models import CustomFieldDefinition
 from checkstand.webhooks.service import record_event, snapshot
 
@@ -319,14 +320,14 @@ async def _find_by_key(
 
 
 async def get_definition(session: AsyncSession, account_id: str, definition_id: str) -> CustomFieldDefinition:
-    definition = await session.scalar(
+    return await one_or_not_found(
+        session,
         select(CustomFieldDefinition).where(
             CustomFieldDefinition.id == definition_id, CustomFieldDefinition.account_id == account_id
-        )
+        ),
+        "custom_field_definition",
+        definition_id,
     )
-    if definition is None:
-        raise NotFound("custom_field_definition", definition_id)
-    return definition
 
 
 async def list_definitions(

@@ -15,6 +15,7 @@ from checkstand.core import clock
 from checkstand.core.errors import Conflict, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import one_or_not_found
 from checkstand.core.metadata import merge_metadata
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
@@ -180,12 +181,12 @@ async def add_address(
 
 
 async def get_customer(session: AsyncSession, account_id: str, customer_id: str) -> Customer:
-    customer = await session.scalar(
-        select(Customer).where(Customer.id == customer_id, Customer.account_id == account_id)
+    return await one_or_not_found(
+        session,
+        select(Customer).where(Customer.id == customer_id, Customer.account_id == account_id),
+        "customer",
+        customer_id,
     )
-    if customer is None:
-        raise NotFound("customer", customer_id)
-    return customer
 
 
 async def get_by_external_id(session: AsyncSession, account_id: str, external_id: str) -> Customer:

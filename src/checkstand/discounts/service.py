@@ -34,6 +34,7 @@ from checkstand.core import clock, money
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import one_or_not_found
 from checkstand.core.metadata import merge_metadata
 from checkstand.core.pagination import Page, paginate
 from checkstand.customers.models import Customer
@@ -463,10 +464,9 @@ async def _count_redemption(
 
 
 async def get_coupon(session: AsyncSession, account_id: str, coupon_id: str) -> Coupon:
-    coupon = await session.scalar(select(Coupon).where(Coupon.id == coupon_id, Coupon.account_id == account_id))
-    if coupon is None:
-        raise NotFound("coupon", coupon_id)
-    return coupon
+    return await one_or_not_found(
+        session, select(Coupon).where(Coupon.id == coupon_id, Coupon.account_id == account_id), "coupon", coupon_id
+    )
 
 
 async def list_coupons(
@@ -750,14 +750,14 @@ async def find_promotion_code(session: AsyncSession, account_id: str, text: str)
 
 
 async def get_promotion_code(session: AsyncSession, account_id: str, code_id: str) -> PromotionCode:
-    code = await session.scalar(
+    return await one_or_not_found(
+        session,
         select(PromotionCode).where(
             PromotionCode.id == code_id, PromotionCode.account_id == account_id, PromotionCode.deleted_at.is_(None)
-        )
+        ),
+        "promotion_code",
+        code_id,
     )
-    if code is None:
-        raise NotFound("promotion_code", code_id)
-    return code
 
 
 async def list_promotion_codes(

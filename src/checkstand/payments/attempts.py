@@ -37,6 +37,7 @@ from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import CheckstandError, Conflict, FieldProblem, InvalidFields, NotFound, RateLimited
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.db import Database
 from checkstand.payments import completion
@@ -164,12 +165,12 @@ async def adapter_for(
 
 
 async def get_attempt(session: AsyncSession, account_id: str, attempt_id: str) -> CheckoutAttempt:
-    attempt = await session.scalar(
-        select(CheckoutAttempt).where(CheckoutAttempt.id == attempt_id, CheckoutAttempt.account_id == account_id)
+    return await one_or_not_found(
+        session,
+        select(CheckoutAttempt).where(CheckoutAttempt.id == attempt_id, CheckoutAttempt.account_id == account_id),
+        "checkout_attempt",
+        attempt_id,
     )
-    if attempt is None:
-        raise NotFound("checkout_attempt", attempt_id)
-    return attempt
 
 
 async def list_attempts(session: AsyncSession, account_id: str, params: ListParams) -> Page[CheckoutAttempt]:

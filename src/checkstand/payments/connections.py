@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.errors import Conflict, FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.money import is_currency
 from checkstand.core.pagination import Page, paginate
 from checkstand.payments.models import Processor, ProcessorRouteEntry
@@ -165,11 +166,8 @@ async def get_processor(
         Processor.id == processor_id, Processor.account_id == account_id, Processor.deleted_at.is_(None)
     )
     if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    processor = await session.scalar(query)
-    if processor is None:
-        raise NotFound("processor", processor_id)
-    return processor
+        query = locked(query)
+    return await one_or_not_found(session, query, "processor", processor_id)
 
 
 async def list_processors(session: AsyncSession, account_id: str, params: ListParams) -> Page[Processor]:

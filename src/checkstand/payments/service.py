@@ -24,6 +24,7 @@ from checkstand.checkout.models import CheckoutSession
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
+from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, PageParams, paginate
 from checkstand.payments.connections import STRIPE
 from checkstand.payments.models import Processor, ProcessorRoute, ProcessorRouteEntry
@@ -88,10 +89,7 @@ async def get_route(session: AsyncSession, account_id: str, route_id: str, *, lo
     query = select(ProcessorRoute).where(ProcessorRoute.id == route_id, ProcessorRoute.account_id == account_id)
     if lock:
         query = query.with_for_update(read=True)
-    route = await session.scalar(query)
-    if route is None:
-        raise NotFound("processor_route", route_id)
-    return route
+    return await one_or_not_found(session, query, "processor_route", route_id)
 
 
 async def list_routes(session: AsyncSession, account_id: str, page: PageParams) -> Page[ProcessorRoute]:
@@ -188,15 +186,12 @@ async def set_default_route(session: AsyncSession, account_id: str, route_id: st
 
 
 async def _lock_route(session: AsyncSession, account_id: str, route_id: str) -> ProcessorRoute:
-    route = await session.scalar(
-        select(ProcessorRoute)
-        .where(ProcessorRoute.id == route_id, ProcessorRoute.account_id == account_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return await one_or_not_found(
+        session,
+        locked(select(ProcessorRoute).where(ProcessorRoute.id == route_id, ProcessorRoute.account_id == account_id)),
+        "processor_route",
+        route_id,
     )
-    if route is None:
-        raise NotFound("processor_route", route_id)
-    return route
 
 
 async def _checked_entries(

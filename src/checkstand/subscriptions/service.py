@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.catalog import service as catalog
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core import clock
-from checkstand.core.errors import Conflict, InvalidFields, NotFound
+from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, register_value_store
 from checkstand.customers import service as customers
@@ -167,10 +168,9 @@ def _subscriptions(account_id: str) -> Select[Subscription]:
 
 
 async def get_subscription(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
-    subscription = await session.scalar(_subscriptions(account_id).where(Subscription.id == subscription_id))
-    if subscription is None:
-        raise NotFound("subscription", subscription_id)
-    return subscription
+    return await one_or_not_found(
+        session, _subscriptions(account_id).where(Subscription.id == subscription_id), "subscription", subscription_id
+    )
 
 
 def _check_state(state: str | None) -> None:
@@ -214,15 +214,12 @@ async def list_by_customer(
 
 async def _locked(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
     """The subscription with its row locked and re-read, so concurrent changes see each other's result."""
-    subscription = await session.scalar(
-        _subscriptions(account_id)
-        .where(Subscription.id == subscription_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return await one_or_not_found(
+        session,
+        locked(_subscriptions(account_id).where(Subscription.id == subscription_id)),
+        "subscription",
+        subscription_id,
     )
-    if subscription is None:
-        raise NotFound("subscription", subscription_id)
-    return subscription
 
 
 def _require_not_canceled(subscription: Subscription) -> None:

@@ -27,6 +27,7 @@ from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.webhooks.event_types import ALL, EVENT_TYPES
 from checkstand.webhooks.models import (
@@ -149,10 +150,9 @@ async def get_endpoint(
     session: AsyncSession, account_id: str, endpoint_id: str, *, for_update: bool = False
 ) -> WebhookEndpoint:
     query = select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.account_id == account_id)
-    endpoint = await session.scalar(query.with_for_update() if for_update else query)
-    if endpoint is None:
-        raise NotFound("webhook_endpoint", endpoint_id)
-    return endpoint
+    return await one_or_not_found(
+        session, query.with_for_update() if for_update else query, "webhook_endpoint", endpoint_id
+    )
 
 
 async def list_endpoints(session: AsyncSession, account_id: str, params: ListParams) -> Page[WebhookEndpoint]:

@@ -22,9 +22,9 @@ from typing import Any, Final, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.core.errors import NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.webhooks.event_types import ALL
 from checkstand.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
@@ -190,10 +190,9 @@ async def list_events(
 
 
 async def get_event(session: AsyncSession, account_id: str, event_id: str) -> Event:
-    event = await session.scalar(select(Event).where(Event.id == event_id, Event.account_id == account_id))
-    if event is None:
-        raise NotFound("event", event_id)
-    return event
+    return await one_or_not_found(
+        session, select(Event).where(Event.id == event_id, Event.account_id == account_id), "event", event_id
+    )
 
 
 async def event_deliveries(

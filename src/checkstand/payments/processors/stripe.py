@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import CheckstandError, NotFound
+from checkstand.core.lookup import one_or_not_found
 from checkstand.core.money import exponent
 from checkstand.core.nul_guard import contains_nul
 from checkstand.payments.connections import STRIPE, open_credentials
@@ -528,9 +529,9 @@ async def _webhook_connection(session: AsyncSession, processor_id: str) -> Proce
     """The Stripe connection a webhook URL names. The URL carries no account: the processor id (128 random bits,
     given to Stripe's dashboard only) is what finds it, and the signature under its secret what trusts it. A
     deactivated connection still receives, since its payments in flight still settle; a deleted one does not."""
-    processor = await session.scalar(
-        select(Processor).where(Processor.id == processor_id, Processor.type == STRIPE, Processor.deleted_at.is_(None))
+    return await one_or_not_found(
+        session,
+        select(Processor).where(Processor.id == processor_id, Processor.type == STRIPE, Processor.deleted_at.is_(None)),
+        "processor",
+        processor_id,
     )
-    if processor is None:
-        raise NotFound("processor", processor_id)
-    return processor

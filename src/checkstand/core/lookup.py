@@ -1,0 +1,30 @@
+"""The two shapes every service's reads share: one object of the account or a 404, and a row locked for a change.
+
+Services build the query (always filtered on the account); these say what happens when it finds nothing, and how a
+row is held for the rest of the transaction.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.core.errors import NotFound
+
+T = TypeVar("T")
+
+
+async def one_or_not_found(session: AsyncSession, query: Select[T], kind: str, object_id: str) -> T:
+    """The object ``query`` finds, or :class:`NotFound` naming ``kind`` and the id the client sent."""
+    found = await session.scalar(query)
+    if found is None:
+        raise NotFound(kind, object_id)
+    return found
+
+
+def locked(query: Select[T]) -> Select[T]:
+    """``query`` locking its row for the rest of the transaction (``FOR UPDATE`` on PostgreSQL; SQLite's writers
+    already run one at a time) and re-reading it, so the state a caller checks is the state it changes."""
+    return query.with_for_update().execution_options(populate_existing=True)
