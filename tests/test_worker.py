@@ -20,9 +20,10 @@ from checkstand.checkout import service as checkout
 from checkstand.core.clock import FrozenClock
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
+from checkstand.events.models import Event
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints
-from checkstand.webhooks.models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
+from checkstand.webhooks.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from checkstand.worker import Worker
 from tests import support
 from tests.conftest import bearer

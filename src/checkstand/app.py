@@ -14,12 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand import __version__
 from checkstand.api import public_checkout, stripe_webhooks
 from checkstand.api.errors import install_error_handlers
+from checkstand.api.http.idempotency import idempotency_guard
+from checkstand.api.http.nul_guard import NulGuardMiddleware
+from checkstand.api.http.request_context import RequestContextMiddleware
+from checkstand.api.http.unit_of_work import UnitOfWorkMiddleware, db_session
 from checkstand.api.paymentkit.routers import ROUTERS as PAYMENTKIT_ROUTERS
 from checkstand.core.crypto import SecretBox
-from checkstand.core.idempotency import idempotency_guard
-from checkstand.core.nul_guard import NulGuardMiddleware
-from checkstand.core.request_context import RequestContextMiddleware
-from checkstand.core.unit_of_work import UnitOfWorkMiddleware, db_session
 from checkstand.db import Database, connect
 from checkstand.pages import checkout as checkout_page
 from checkstand.pages import simulator_3ds

@@ -17,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand import migrations
 from checkstand.accounts import service as accounts
+from checkstand.accounts.models import Account
 from checkstand.app import create_app
 from checkstand.db import connect
+from checkstand.processors import connections
 from checkstand.settings import Settings
 from checkstand.worker import Worker
 
@@ -81,18 +83,30 @@ def serve(
     )
 
 
+async def create_demo_account(session: AsyncSession) -> tuple[Account, accounts.IssuedKey]:
+    """The account the first start makes, with a key and the simulator connected, so a test payment needs no
+    set-up. The CLI's job: it wires accounts and processors together, which neither module should know of."""
+    account = await accounts.create_account(
+        session, name=accounts.DEMO_ACCOUNT_NAME, description="Created on first start."
+    )
+    account.is_demo = True
+    issued = await accounts.create_api_key(session, account, description="Demo key")
+    await connections.connect_simulator(session, account.id)
+    return account, issued
+
+
 def _announce_demo_account(settings: Settings) -> None:
     async def ensure(session: AsyncSession) -> tuple[str, str | None]:
         existing = await accounts.find_demo_account(session)
         if existing is not None:
             return existing.id, None
-        account, issued = await accounts.create_demo_account(session)
+        account, issued = await create_demo_account(session)
         return account.id, issued.secret
 
     account_id, secret = _in_transaction(settings, ensure)
     base = settings.resolved_public_url
     console.print(f"Checkstand is starting at [bold]{base}[/bold]")
-    console.print(f"  API:        {base}/api/   (Paid dialect: {base}/api/v2)")
+    console.print(f"  API:        {base}/api/")
     console.print(f"  API docs:   {base}/docs")
     console.print(f"  Demo account: {account_id}")
     if secret is not None:

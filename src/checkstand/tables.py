@@ -1,9 +1,9 @@
 """Imports every module's tables so ``Base.metadata`` knows them all (for Alembic and the tests)."""
 
 from checkstand.accounts import models as accounts_models
+from checkstand.api.http import idempotency
 from checkstand.catalog import models as catalog_models
 from checkstand.checkout import models as checkout_models
-from checkstand.core import idempotency
 from checkstand.custom_fields import models as custom_fields_models
 from checkstand.customers import models as customers_models
 from checkstand.db import Base

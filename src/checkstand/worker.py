@@ -24,8 +24,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http import idempotency
 from checkstand.checkout import service as checkout
-from checkstand.core import idempotency
 from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
 from checkstand.db import Database

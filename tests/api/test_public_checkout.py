@@ -16,8 +16,8 @@ from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
 from checkstand.payments import attempts
 from checkstand.payments.models import CheckoutAttempt
-from checkstand.payments.processors import simulator as sim
-from checkstand.payments.processors.base import customer_message
+from checkstand.processors import simulator as sim
+from checkstand.processors.base import customer_message
 from tests.payments import flow
 from tests.shop import Plans, Shop
 

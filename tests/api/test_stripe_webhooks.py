@@ -23,10 +23,10 @@ from checkstand.core import clock
 from checkstand.core.clock import FrozenClock
 from checkstand.core.ids import new_id
 from checkstand.db import Database
-from checkstand.payments import connections
-from checkstand.payments.models import Processor, StripeEvent
-from checkstand.payments.processors.base import ChargeRequest, PaymentMethod
-from checkstand.payments.processors.stripe import METADATA_KEY, StripeProcessor
+from checkstand.processors import connections
+from checkstand.processors.base import ChargeRequest, PaymentMethod
+from checkstand.processors.models import Processor, StripeEvent
+from checkstand.processors.stripe import METADATA_KEY, StripeProcessor
 from checkstand.settings import Settings
 from tests.localstripe import SECRET_KEY, SUCCEEDING_METHOD, LocalStripe
 

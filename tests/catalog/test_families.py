@@ -17,7 +17,7 @@ from checkstand.core.errors import BusinessRuleViolation, Conflict, InvalidField
 from checkstand.core.listing import ListParams
 from checkstand.core.pagination import PageParams
 from checkstand.db import Database
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.catalog.conftest import warm_pool
 
 

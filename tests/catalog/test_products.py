@@ -17,7 +17,7 @@ from checkstand.core.errors import Conflict, InvalidFields, NotFound
 from checkstand.core.listing import ListParams
 from checkstand.core.pagination import PageParams
 from checkstand.custom_fields import service as custom_fields
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 
 
 async def _events(session: AsyncSession, aggregate_id: str) -> list[Event]:

@@ -15,9 +15,9 @@ from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.db import Database
 from checkstand.discounts import service as discounts
+from checkstand.events.models import Event
 from checkstand.payments import attempts
 from checkstand.payments.models import Payment
-from checkstand.webhooks.models import Event
 from tests.payments import flow
 from tests.shop import Plans, Shop
 

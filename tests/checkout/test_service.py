@@ -12,7 +12,7 @@ from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.shop import Shop
 
 

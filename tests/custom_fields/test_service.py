@@ -17,7 +17,7 @@ from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.custom_fields import service as custom_fields
 from checkstand.custom_fields.service import CustomFieldDefinition, apply_custom_fields, check_constraints
 from checkstand.customers import service as customers
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 
 # The examples only read definitions created before them, so sharing the function's session is sound.
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -16,7 +16,7 @@ from checkstand.custom_fields import service as custom_fields
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
 from checkstand.db import Database
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 
 
 @pytest.fixture

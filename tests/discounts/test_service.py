@@ -21,7 +21,7 @@ from checkstand.db import Database
 from checkstand.discounts import service as discounts
 from checkstand.discounts.models import Coupon, PromotionCode, Redemption
 from checkstand.discounts.service import Line
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 
 ORDER = [Line(2000)]
 

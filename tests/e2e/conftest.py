@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout
 from checkstand.discounts import service as discounts
-from checkstand.payments.models import SimulatorCharge
-from checkstand.payments.processors.base import Outcome
+from checkstand.processors.base import Outcome
+from checkstand.processors.models import SimulatorCharge
 from tests.payments import flow
 from tests.support import Server, connect_url
 

@@ -27,7 +27,7 @@ from checkstand.pages import checkout as page
 from checkstand.pages import simulator_3ds
 from checkstand.payments import attempts
 from checkstand.payments.models import CheckoutAttempt
-from checkstand.payments.processors.base import customer_message
+from checkstand.processors.base import customer_message
 from checkstand.settings import Settings
 from tests.payments import flow
 from tests.shop import Plans, Shop

@@ -17,9 +17,8 @@ from checkstand.app import create_app
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
 from checkstand.pages import simulator_3ds
-from checkstand.payments import connections
-from checkstand.payments.models import Processor
-from checkstand.payments.processors.base import (
+from checkstand.processors import connections
+from checkstand.processors.base import (
     CardDetails,
     ChargeRequest,
     ChargeResult,
@@ -28,7 +27,8 @@ from checkstand.payments.processors.base import (
     PaymentMethod,
     customer_message,
 )
-from checkstand.payments.processors.simulator import SimulatorProcessor
+from checkstand.processors.models import Processor
+from checkstand.processors.simulator import SimulatorProcessor
 from checkstand.settings import Settings
 
 BOX = SecretBox("test-at-rest-key")

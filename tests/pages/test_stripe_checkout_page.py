@@ -19,9 +19,10 @@ from checkstand.checkout.models import CheckoutSession
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
 from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt, Processor, ProcessorAttempt
-from checkstand.payments.processors.base import customer_message
-from checkstand.payments.processors.stripe import METADATA_KEY
+from checkstand.payments.models import CheckoutAttempt, ProcessorAttempt
+from checkstand.processors.base import customer_message
+from checkstand.processors.models import Processor
+from checkstand.processors.stripe import METADATA_KEY
 from checkstand.settings import Settings
 from tests.localstripe import (
     CHARGE_DECLINED_METHOD,

@@ -11,10 +11,11 @@ from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
-from checkstand.payments import connections
 from checkstand.payments.attempts import Confirmation, CustomerDetails, Gateway
-from checkstand.payments.models import Payment, Processor, SimulatorCharge
-from checkstand.payments.processors.base import CardDetails, PaymentMethod
+from checkstand.payments.models import Payment
+from checkstand.processors import connections
+from checkstand.processors.base import CardDetails, PaymentMethod
+from checkstand.processors.models import Processor, SimulatorCharge
 from checkstand.subscriptions.models import Subscription
 from tests.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
 

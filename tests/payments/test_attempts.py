@@ -16,14 +16,15 @@ from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
 from checkstand.db import Database
 from checkstand.discounts import service as discounts
+from checkstand.events.models import Event
 from checkstand.payments import attempts
-from checkstand.payments import service as routes
-from checkstand.payments.models import CheckoutAttempt, Payment, SimulatorCharge, StripeEvent
-from checkstand.payments.processors import simulator as sim
-from checkstand.payments.processors.base import CUSTOMER_MESSAGES, customer_message
-from checkstand.payments.processors.stripe import Receipt, Settlement, StripeProcessor
+from checkstand.payments.models import CheckoutAttempt, Payment
+from checkstand.processors import routes as routes
+from checkstand.processors import simulator as sim
+from checkstand.processors.base import CUSTOMER_MESSAGES, customer_message
+from checkstand.processors.models import SimulatorCharge, StripeEvent
+from checkstand.processors.stripe import Receipt, Settlement, StripeProcessor
 from checkstand.subscriptions.models import Subscription
-from checkstand.webhooks.models import Event
 from tests.localstripe import CHARGE_DECLINED_METHOD, SUCCEEDING_METHOD, LocalStripe
 from tests.localstripe import SECRET_KEY as STRIPE_KEY
 from tests.localstripe import THREE_DS_CARD as STRIPE_THREE_DS_CARD

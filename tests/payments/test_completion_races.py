@@ -17,8 +17,9 @@ from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.db import Database
 from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt, Payment, SimulatorCharge
-from checkstand.payments.processors import simulator
+from checkstand.payments.models import CheckoutAttempt, Payment
+from checkstand.processors import simulator
+from checkstand.processors.models import SimulatorCharge
 from checkstand.subscriptions.models import Subscription
 from tests import support
 from tests.payments import flow

@@ -17,7 +17,8 @@ from checkstand.checkout import service as checkout
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
 from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt, Payment, SimulatorCharge
+from checkstand.payments.models import CheckoutAttempt, Payment
+from checkstand.processors.models import SimulatorCharge
 from tests.payments import flow
 from tests.shop import Shop
 

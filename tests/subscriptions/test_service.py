@@ -18,9 +18,9 @@ from checkstand.core.pagination import PageParams
 from checkstand.customers import service as customers
 from checkstand.db import Database
 from checkstand.discounts import service as discounts
+from checkstand.events.models import Event
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
-from checkstand.webhooks.models import Event
 from tests.shop import Shop
 from tests.subscriptions.factory import PAYMENT_METHOD, checkout_for, new_subscription, recurring_price, subscribe
 

@@ -18,9 +18,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from checkstand.core.ids import new_id
+from checkstand.events.models import Event
+from checkstand.events.service import event_payload, record_event
 from checkstand.settings import Settings
-from checkstand.webhooks.models import Event
-from checkstand.webhooks.service import event_payload, record_event
 from tests.support import free_port
 
 

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
+from checkstand.events.models import Event
 from checkstand.settings import Settings
-from checkstand.webhooks.models import Event, WebhookDelivery, WebhookEndpoint
+from checkstand.webhooks.models import WebhookDelivery, WebhookEndpoint
 from checkstand.worker import Worker
 from tests.conftest import bearer
 from tests.webhooks.harness import Parcel, Receiver, create_endpoint, parcel_event, quick

@@ -13,7 +13,6 @@ from checkstand.accounts.models import Account, ApiKey
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, NotFound
 from checkstand.core.ids import hash_secret, new_id, new_secret
-from checkstand.payments import connections
 
 SECRET_KEY_PREFIX = "sk"  # noqa: S105 - a prefix, not a secret
 PUBLISHABLE_KEY_PREFIX = "pk"
@@ -51,15 +50,6 @@ async def get_account(session: AsyncSession, account_id: str) -> Account:
 
 async def find_demo_account(session: AsyncSession) -> Account | None:
     return await session.scalar(select(Account).where(Account.is_demo.is_(True)).limit(1))
-
-
-async def create_demo_account(session: AsyncSession) -> tuple[Account, IssuedKey]:
-    account = await create_account(session, name=DEMO_ACCOUNT_NAME, description="Created on first start.")
-    account.is_demo = True
-    issued = await create_api_key(session, account, description="Demo key")
-    # A simulator from the start, so the demo takes a test payment with no set-up.
-    await connections.connect_simulator(session, account.id)
-    return account, issued
 
 
 async def update_brand_settings(session: AsyncSession, account: Account, changes: dict[str, Any]) -> Account:

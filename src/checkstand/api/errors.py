@@ -1,4 +1,4 @@
-"""Exception handlers shared by both dialects: each error is rendered in the dialect of the path it answers."""
+"""Exception handlers: every error is rendered in the PaymentKit dialect's shape (the only dialect served today)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from checkstand.api.paid import PREFIX as PAID_PREFIX
-from checkstand.api.paid.errors import paid_error_body
+from checkstand.api.http.idempotency import IdempotentReplay
+from checkstand.api.http.request_context import request_id
 from checkstand.api.paymentkit.errors import paymentkit_error_body
 from checkstand.core.errors import CheckstandError, InvalidFields
-from checkstand.core.idempotency import IdempotentReplay
-from checkstand.core.request_context import request_id
 
 _HTTP_CODES = {
     401: "not_authenticated",
@@ -38,11 +36,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _render(request: Request, error: CheckstandError) -> JSONResponse:
-    rid = request_id(request)
-    body = (
-        paid_error_body(error, rid) if request.url.path.startswith(PAID_PREFIX) else paymentkit_error_body(error, rid)
-    )
-    return JSONResponse(body, status_code=error.status_code)
+    return JSONResponse(paymentkit_error_body(error, request_id(request)), status_code=error.status_code)
 
 
 async def _business_error(request: Request, error: CheckstandError) -> JSONResponse:

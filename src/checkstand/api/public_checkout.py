@@ -17,14 +17,14 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import WireModel
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
-from checkstand.core.unit_of_work import db_session
 from checkstand.customers import service as customers
 from checkstand.payments import attempts
 from checkstand.payments.models import CheckoutAttempt
-from checkstand.payments.processors.base import CardDetails, PaymentMethod
+from checkstand.processors.base import CardDetails, PaymentMethod
 
 router = APIRouter(prefix="/api/public/checkout", tags=["public checkout"])
 

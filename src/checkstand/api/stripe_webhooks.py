@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.core.crypto import SecretBox
-from checkstand.core.unit_of_work import db_session
 from checkstand.payments import attempts
-from checkstand.payments.processors import stripe as stripe_adapter
+from checkstand.processors import stripe as stripe_adapter
 
 router = APIRouter(prefix="/webhooks/stripe", tags=["stripe webhooks"])
 
@@ -45,7 +45,7 @@ async def receive_stripe_event(
     box: Annotated[SecretBox, Depends(secret_box)],
     stripe_signature: Annotated[str | None, Header(description="Stripe's t=...,v1=... signature.")] = None,
 ) -> WebhookReceipt:
-    """Verify, store once, settle (see :func:`checkstand.payments.processors.stripe.receive_event`)."""
+    """Verify, store once, settle (see :func:`checkstand.processors.stripe.receive_event`)."""
     receipt = await stripe_adapter.receive_event(session, box, processor_id, await request.body(), stripe_signature)
     public_url = request.app.state.settings.resolved_public_url
     await attempts.settle_stripe_event(session, processor_id, receipt, public_url=public_url)

@@ -24,7 +24,7 @@ from checkstand.core.metadata import merge_metadata
 from checkstand.core.money import is_currency
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
 
 Loc = tuple[str | int, ...]
 

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
@@ -45,8 +46,8 @@ from checkstand.custom_fields.service import JsonColumnStore, apply_custom_field
 from checkstand.customers import service as customers
 from checkstand.discounts import service as discounts
 from checkstand.discounts.models import Coupon
-from checkstand.payments import service as payments
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
+from checkstand.processors import routes
 
 DEFAULT_EXPIRY_HOURS: Final = 24
 MIN_EXPIRY_HOURS: Final = 1
@@ -296,7 +297,7 @@ async def _route_problems(session: AsyncSession, account_id: str, route_id: str 
     if route_id is None:
         return []
     try:
-        await payments.get_route(session, account_id, route_id)
+        await routes.get_route(session, account_id, route_id)
     except NotFound:
         return [FieldProblem(loc, f"no processor route {route_id!r} in this account", "not_found")]
     return []
@@ -720,3 +721,34 @@ async def expire_open_sessions(session: AsyncSession) -> int:
     for checkout in due:
         await _mark_expired(session, checkout)
     return len(due)
+
+
+# --- Processor routes named by sessions -----------------------------------------------------------------------------
+
+
+async def delete_processor_route(session: AsyncSession, account_id: str, route_id: str) -> None:
+    """Delete a processor route no checkout session names (nor the account, as its default). Here rather than in
+    :mod:`checkstand.processors.routes` because sessions are what name routes, and processors sit below checkout.
+    The route row is locked first: a session storing the route locks it shared (:func:`routes.get_route`), so the
+    two can't both succeed."""
+    route = await routes.lock_route(session, account_id, route_id)
+    checkout_id = await session.scalar(
+        select(CheckoutSession.id)
+        .where(
+            CheckoutSession.account_id == account_id,
+            or_(CheckoutSession.processor_route_id == route.id, _cascade_names(session, route.id)),
+        )
+        .limit(1)
+    )
+    named_by = None if checkout_id is None else f"the route of checkout session {checkout_id!r}"
+    await routes.delete_route(session, account_id, route.id, named_by=named_by)
+
+
+def _cascade_names(session: AsyncSession, route_id: str) -> ColumnElement[bool]:
+    """Whether a session's ``cascade_routes`` (a JSON array of route ids and nulls) holds ``route_id``."""
+    if session.get_bind().dialect.name == "postgresql":
+        # jsonb's ``?`` is true for a string element of a top-level array.
+        contains: ColumnElement[bool] = type_coerce(CheckoutSession.cascade_routes, JSONB).has_key(route_id)
+        return contains
+    elements = func.json_each(CheckoutSession.cascade_routes).table_valued("value")
+    return exists(select(1).select_from(elements).where(elements.c.value == route_id))

@@ -1,4 +1,4 @@
-"""The list query every PaymentKit list endpoint shares: ``limit``, ``offset``, ``filter`` (a JSON object),
+"""The list query every list endpoint shares: ``limit``, ``offset``, ``filter`` (a JSON object),
 ``sortBy``, ``sortOrder`` (1 or -1) and ``search``, as the SDK sends them.
 
 Each resource declares which fields may be filtered, sorted and searched (:class:`ListSpec`); anything else is a
@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
-from fastapi import Depends, Query
 from sqlalchemy import ColumnElement, Select, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from checkstand.core.errors import InvalidFields
-from checkstand.core.pagination import MAX_LIMIT, MAX_OFFSET, PageParams
+from checkstand.core.pagination import PageParams
 
 T = TypeVar("T")
 
@@ -32,31 +31,7 @@ class ListParams:
     search: str | None = None
 
 
-def list_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items at most.")] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip.")] = 0,
-    filter: Annotated[
-        str | None, Query(max_length=2000, description='Exact-match conditions as a JSON object, e.g. {"state":"open"}')
-    ] = None,
-    sort_by: Annotated[str | None, Query(alias="sortBy", max_length=64, description="Field to sort by.")] = None,
-    sort_order: Annotated[int | None, Query(alias="sortOrder", description="1 ascending, -1 descending.")] = None,
-    search: Annotated[str | None, Query(max_length=200, description="Case-insensitive keyword.")] = None,
-) -> ListParams:
-    if sort_order not in (None, 1, -1):
-        raise InvalidFields.one(("query", "sortOrder"), "must be 1 (ascending) or -1 (descending)")
-    return ListParams(
-        page=PageParams(limit=limit, offset=offset),
-        filters=_parse_filter(filter),
-        sort_by=sort_by,
-        descending=sort_order != 1,
-        search=search.strip() or None if search else None,
-    )
-
-
-ListQuery = Annotated[ListParams, Depends(list_params)]
-
-
-def _parse_filter(raw: str | None) -> dict[str, Scalar]:
+def parse_filter(raw: str | None) -> dict[str, Scalar]:
     if not raw:
         return {}
     try:

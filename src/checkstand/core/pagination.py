@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from fastapi import Depends, Query
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,16 +20,6 @@ MAX_OFFSET = 2**31 - 1
 class PageParams:
     limit: int = 20
     offset: int = 0
-
-
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items at most.")] = 20,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many items to skip.")] = 0,
-) -> PageParams:
-    return PageParams(limit=limit, offset=offset)
-
-
-Pagination = Annotated[PageParams, Depends(page_params)]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from checkstand.core.errors import Conflict, FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.core.lookup import one_or_not_found
 from checkstand.custom_fields.models import CustomFieldDefinition
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
 
 __all__ = [
     "DATA_TYPES",

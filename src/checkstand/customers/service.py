@@ -20,7 +20,7 @@ from checkstand.core.metadata import merge_metadata
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers.models import Customer
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
 
 ENTITY_TYPE: Final = "customer"
 ADDRESS_FIELDS: Final = ("line1", "line2", "line3", "city", "state", "zip_code", "country")

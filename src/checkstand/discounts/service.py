@@ -39,7 +39,7 @@ from checkstand.core.metadata import merge_metadata
 from checkstand.core.pagination import Page, paginate
 from checkstand.customers.models import Customer
 from checkstand.discounts.models import Coupon, PromotionCode, Redemption
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
 
 AMOUNT_OFF: Final = "amount_off"
 PERCENT_OFF: Final = "percent_off"

@@ -11,7 +11,7 @@ forbids scripts, other hosts' assets but https images (the merchant's logo), fra
 token) and caching.
 
 The card form is that of the processor the session's primary tier charges first
-(:func:`checkstand.payments.service.page_processor`): the simulator's own fields, or Stripe's Payment Element.
+(:func:`checkstand.payments.attempts.page_processor`): the simulator's own fields, or Stripe's Payment Element.
 Stripe's needs JavaScript (Stripe.js turns the card into a ``pm_...`` id in the browser, and a card number is
 refused here), so a Stripe page alone allows scripts: ours from ``'self'`` and Stripe.js from the origin of
 ``CHECKSTAND_STRIPE_JS_URL``, with the frames and API origin Stripe documents, and still nothing inline. A Stripe
@@ -39,18 +39,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from checkstand.accounts import service as accounts
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
 from checkstand.core.money import format_money
-from checkstand.core.unit_of_work import db_session
 from checkstand.pages.theme import accent_theme
 from checkstand.payments import attempts, completion
-from checkstand.payments import service as payment_routes
-from checkstand.payments.connections import STRIPE
 from checkstand.payments.models import CheckoutAttempt
-from checkstand.payments.processors.base import CardDetails, PaymentMethod
-from checkstand.payments.processors.stripe import stripe_amount
+from checkstand.processors.base import CardDetails, PaymentMethod
+from checkstand.processors.connections import STRIPE
+from checkstand.processors.stripe import stripe_amount
 
 router = APIRouter(prefix="/c", tags=["hosted checkout"], include_in_schema=False)
 
@@ -196,7 +195,7 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
 async def _pay(request: Request, token: str, form: FormData, values: dict[str, str]) -> Response:
     errors = _local_errors(values)
     async with _gateway(request).database.reading() as session:
-        processor = await payment_routes.page_processor(session, await attempts.find_by_token(session, token))
+        processor = await attempts.page_processor(session, await attempts.find_by_token(session, token))
     if processor is None:
         return await _rerender(request, token, values, {}, 409, alert=NO_PROCESSOR)
     if processor.type == STRIPE:
@@ -360,7 +359,7 @@ async def _render(
         for choice in choices[:1]
         for option in choice.options
     ]
-    processor = await payment_routes.page_processor(session, checkout)
+    processor = await attempts.page_processor(session, checkout)
     stripe_form = None
     if processor is not None and processor.type == STRIPE:
         # What Stripe's Payment Element shows and checks (deferred intent): the first charge's amount, in Stripe's

@@ -24,12 +24,12 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.core.money import format_money
-from checkstand.core.unit_of_work import db_session
-from checkstand.payments.models import SimulatorCharge
-from checkstand.payments.processors import simulator
-from checkstand.payments.processors.base import Outcome
+from checkstand.processors import simulator
+from checkstand.processors.base import Outcome
+from checkstand.processors.models import SimulatorCharge
 
 router = APIRouter(prefix=simulator.CHALLENGE_PATH.rstrip("/"), tags=["simulator"], include_in_schema=False)
 

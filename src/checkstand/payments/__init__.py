@@ -1,1 +1,1 @@
-"""Processor connections, processor routes, checkout attempts, payments and the processors themselves."""
+"""Paying a checkout session: checkout attempts over processor routes and cascade tiers, recovery, completion."""

@@ -40,11 +40,11 @@ from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.db import Database
+from checkstand.events.service import record_event
 from checkstand.payments import completion
-from checkstand.payments import service as routes
-from checkstand.payments.connections import SIMULATOR, STRIPE, open_credentials
-from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Processor, ProcessorAttempt, StripeEvent
-from checkstand.payments.processors.base import (
+from checkstand.payments.models import AttemptTransition, CheckoutAttempt, ProcessorAttempt
+from checkstand.processors import routes
+from checkstand.processors.base import (
     AMOUNT_MAY_FIX,
     ChargeRequest,
     ChargeResult,
@@ -55,9 +55,10 @@ from checkstand.payments.processors.base import (
     ProcessorAdapter,
     customer_message,
 )
-from checkstand.payments.processors.simulator import SAVED_METHOD_PREFIX, SimulatorProcessor
-from checkstand.payments.processors.stripe import Receipt, Settlement, StripeProcessor
-from checkstand.webhooks.service import record_event
+from checkstand.processors.connections import SIMULATOR, STRIPE, open_credentials
+from checkstand.processors.models import Processor, StripeEvent
+from checkstand.processors.simulator import SAVED_METHOD_PREFIX, SimulatorProcessor
+from checkstand.processors.stripe import Receipt, Settlement, StripeProcessor
 
 ATTEMPT_PREFIX: Final = "catt"
 PROCESSOR_ATTEMPT_PREFIX: Final = "patt"
@@ -521,6 +522,22 @@ async def _next_charge(
     return None
 
 
+async def page_processor(session: AsyncSession, checkout: CheckoutSession) -> Processor | None:
+    """The processor whose card form the hosted page shows: the first the session's primary tier would charge.
+
+    A Stripe connection without a publishable key is passed over, since Stripe.js can't run without one; a card
+    typed into the next processor's form would pass it over too (card numbers never reach Stripe). None when no
+    processor of the route can take the page's payment: the page then says so and offers no form."""
+    choices = await routes.processors_for_charge(
+        session, checkout.account_id, currency=checkout.currency, route_id=checkout.processor_route_id
+    )
+    for choice in choices:
+        showable = choice.processor.type != STRIPE or choice.processor.publishable_key is not None
+        if choice.usable and choice.disposition == routes.CHARGE_AND_SETUP and showable:
+            return choice.processor
+    return None
+
+
 def _takes(processor: Processor, method: PaymentMethod) -> bool:
     """Whether the processor can charge this kind of payment method. Card numbers reach only the simulator (a real
     processor is paid with its own payment method id), and each processor knows only its own method ids."""
@@ -630,7 +647,7 @@ async def _move(session: AsyncSession, attempt: CheckoutAttempt, to_state: str, 
 async def apply_settlement(
     session: AsyncSession, processor_id: str, settlement: Settlement, *, public_url: str
 ) -> bool:
-    """What a Stripe event says of a charge (:func:`checkstand.payments.processors.stripe.receive_event`), applied
+    """What a Stripe event says of a charge (:func:`checkstand.processors.stripe.receive_event`), applied
     to its attempt: a challenge decided in Stripe.js completes or fails it as a resume would. A charge still being
     called is left to the request calling it, unless it succeeded (recording success early is always right;
     recording a decline there would cut its route short). Returns whether anything was applied."""

@@ -17,9 +17,9 @@ from checkstand.checkout.models import CheckoutSession
 from checkstand.core.ids import new_id
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
+from checkstand.events.service import record_event
 from checkstand.payments.models import CheckoutAttempt, Payment, ProcessorAttempt
 from checkstand.subscriptions import service as subscriptions
-from checkstand.webhooks.service import record_event
 
 PAYMENT_PREFIX: Final = "pay"
 PAYMENT_SUCCEEDED: Final = "succeeded"

@@ -26,8 +26,8 @@ from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, register_value_store
 from checkstand.customers import service as customers
+from checkstand.events.service import record_event, snapshot
 from checkstand.subscriptions.models import ACTIVE, CANCELED, STATUSES, TRIALING, Subscription, SubscriptionItem
-from checkstand.webhooks.service import record_event, snapshot
 
 TRIAL_EXTENSION: Final = "trial_extension"
 # ``by-customer`` answers with a bare list (the SDK's shape); the newest this many keep that answer bounded.

@@ -1,1 +1,1 @@
-"""Events (the transactional outbox), webhook endpoints and their delivery."""
+"""Webhook endpoints and the delivery of recorded events to them."""

@@ -40,10 +40,18 @@ from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
 from checkstand.db import Database
+from checkstand.events.models import Event
+from checkstand.events.service import event_envelope
 from checkstand.settings import Settings
 from checkstand.webhooks.endpoints import mark_failing, mark_healthy, signing_secrets
-from checkstand.webhooks.models import Event, WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
-from checkstand.webhooks.service import FAILED, PENDING, SUCCEEDED, event_envelope
+from checkstand.webhooks.models import (
+    FAILED,
+    PENDING,
+    SUCCEEDED,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
 
 logger = logging.getLogger(__name__)
 

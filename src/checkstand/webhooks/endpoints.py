@@ -29,15 +29,17 @@ from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
-from checkstand.webhooks.event_types import ALL, EVENT_TYPES
+from checkstand.events.models import Event
+from checkstand.events.service import get_event, record_event, snapshot
+from checkstand.events.types import ALL, EVENT_TYPES
 from checkstand.webhooks.models import (
-    Event,
+    FAILED,
+    PENDING,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
     WebhookEndpointSecret,
 )
-from checkstand.webhooks.service import FAILED, PENDING, get_event, record_event, snapshot
 
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 SECRET_BYTES: Final = 32

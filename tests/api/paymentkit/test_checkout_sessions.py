@@ -14,7 +14,7 @@ from checkstand.catalog import service as catalog
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.clock import FrozenClock
 from checkstand.discounts.models import Coupon
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.conftest import bearer
 from tests.shop import Shop
 

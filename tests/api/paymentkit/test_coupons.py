@@ -15,7 +15,7 @@ from checkstand.catalog import service as catalog
 from checkstand.core import clock
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.conftest import bearer
 
 Merchant = tuple[str, str]

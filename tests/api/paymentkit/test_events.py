@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
 from checkstand.core.clock import FrozenClock
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.conftest import bearer
 from tests.webhooks.harness import Parcel, create_endpoint, parcel_event
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
 from checkstand.catalog.models import Price as PriceRow
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.conftest import bearer
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.conftest import bearer
 
 

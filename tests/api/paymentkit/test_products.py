@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.accounts import service as accounts
 from checkstand.catalog.models import Product as ProductRow
 from checkstand.core.clock import FrozenClock
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
 from tests.conftest import bearer
 
 

@@ -14,8 +14,9 @@ from standardwebhooks import Webhook
 
 from checkstand.accounts import service as accounts
 from checkstand.core.clock import FrozenClock
-from checkstand.webhooks.event_types import EVENT_TYPES
-from checkstand.webhooks.models import Event, WebhookEndpoint, WebhookEndpointSecret
+from checkstand.events.models import Event
+from checkstand.events.types import EVENT_TYPES
+from checkstand.webhooks.models import WebhookEndpoint, WebhookEndpointSecret
 from tests.conftest import bearer
 
 Merchant = tuple[str, str]

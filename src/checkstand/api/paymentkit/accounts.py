@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
 from checkstand.accounts.models import Account, ApiKey
+from checkstand.api.http.auth import AccountId, CurrentPrincipal
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel, json_or_form_body
-from checkstand.core.auth import AccountId, CurrentPrincipal
-from checkstand.core.unit_of_work import db_session
-from checkstand.payments import service as payments
+from checkstand.processors import routes as payments
 
 router = APIRouter(prefix="/api/accounts", tags=["accounts"])
 

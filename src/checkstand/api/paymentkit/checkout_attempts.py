@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel
-from checkstand.core.auth import AccountId
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
+from checkstand.events.service import event_payload
 from checkstand.payments import attempts as attempts_service
 from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Payment, ProcessorAttempt
-from checkstand.webhooks.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/checkout-attempts", tags=["checkout-attempts"])
 

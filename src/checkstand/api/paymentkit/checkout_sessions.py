@@ -9,13 +9,13 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
-from checkstand.core.auth import AccountId
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/checkout-sessions", tags=["checkout-sessions"])
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from starlette.datastructures import UploadFile
 
 from checkstand.core import metadata
-from checkstand.core.nul_guard import contains_nul
+from checkstand.core.nul import contains_nul
 from checkstand.core.pagination import Page
 
 M = TypeVar("M", bound=BaseModel)
@@ -27,7 +27,7 @@ Metadata = Annotated[
 
 class WireModel(BaseModel):
     """Requests refuse unknown fields, so a misspelt parameter is a 422 rather than silently ignored, and NUL
-    characters anywhere (see :mod:`checkstand.core.nul_guard`)."""
+    characters anywhere (see :mod:`checkstand.api.http.nul_guard`)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -11,14 +11,14 @@ from pydantic import AwareDatetime, Field, StringConstraints, ValidationError, m
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId, CurrentPrincipal
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.core import clock, metadata
-from checkstand.core.auth import AccountId, CurrentPrincipal
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
 from checkstand.discounts import service as discounts
 from checkstand.discounts.models import Coupon
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/coupons", tags=["coupons"])
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel
-from checkstand.core.auth import AccountId
-from checkstand.core.unit_of_work import db_session
 from checkstand.custom_fields import service as custom_fields
 from checkstand.custom_fields.models import CustomFieldDefinition
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/custom-field-definitions", tags=["custom-field-definitions"])
 

@@ -11,15 +11,15 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
-from checkstand.core.auth import AccountId
 from checkstand.core.errors import InvalidFields
-from checkstand.core.listing import ListQuery
 from checkstand.core.money import is_currency
-from checkstand.core.unit_of_work import db_session
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/customers", tags=["customers"])
 

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
-from checkstand.core.auth import AccountId
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
+from checkstand.events import service as events
+from checkstand.events.models import Event
 from checkstand.webhooks import endpoints as webhook_endpoints
-from checkstand.webhooks import service as events
-from checkstand.webhooks.models import Event, WebhookDelivery, WebhookDeliveryAttempt
+from checkstand.webhooks import service as deliveries
+from checkstand.webhooks.models import PENDING, WebhookDelivery, WebhookDeliveryAttempt
 
 router = APIRouter(prefix="/api/{account_id}/events", tags=["events"])
 
@@ -73,7 +75,7 @@ class EventDeliveryOut(ResponseModel):
             attempt_count=delivery.attempt_count,
             last_attempt_at=delivery.last_attempt_at,
             delivered_at=delivery.delivered_at,
-            next_retry_at=delivery.next_attempt_at if delivery.status == events.PENDING else None,
+            next_retry_at=delivery.next_attempt_at if delivery.status == PENDING else None,
             response_status=delivery.response_status,
             error=delivery.error,
             created=delivery.created_at,
@@ -149,14 +151,14 @@ async def get_event(account_id: AccountId, event_id: str, session: Session) -> E
 
 @router.get("/{event_id}/deliveries")
 async def list_event_deliveries(account_id: AccountId, event_id: str, session: Session) -> list[EventDeliveryOut]:
-    rows = await events.event_deliveries(session, account_id, event_id)
+    rows = await deliveries.event_deliveries(session, account_id, event_id)
     return [EventDeliveryOut.of(delivery, url) for delivery, url in rows]
 
 
 @router.get("/{event_id}/full")
 async def get_event_with_deliveries(account_id: AccountId, event_id: str, session: Session) -> EventWithDeliveriesOut:
     event = await events.get_event(session, account_id, event_id)
-    rows = await events.event_deliveries(session, account_id, event_id)
+    rows = await deliveries.event_deliveries(session, account_id, event_id)
     return EventWithDeliveriesOut(
         event=EventOut.of(event), deliveries=[EventDeliveryOut.of(delivery, url) for delivery, url in rows]
     )

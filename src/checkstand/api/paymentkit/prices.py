@@ -9,6 +9,9 @@ from fastapi import APIRouter, Depends, status
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import PageOut, WireModel
 from checkstand.api.paymentkit.products import (
     CustomFieldChanges,
@@ -21,10 +24,7 @@ from checkstand.api.paymentkit.products import (
 )
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
-from checkstand.core.auth import AccountId
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/prices", tags=["prices"])
 

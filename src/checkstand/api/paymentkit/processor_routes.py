@@ -10,13 +10,14 @@ from fastapi import APIRouter, Depends, Response, status
 from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import Pagination
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel
-from checkstand.core.auth import AccountId
-from checkstand.core.pagination import Pagination
-from checkstand.core.unit_of_work import db_session
-from checkstand.payments import service as payments
-from checkstand.payments.models import ProcessorRoute
-from checkstand.webhooks.service import event_payload
+from checkstand.checkout import service as checkout_service
+from checkstand.events.service import event_payload
+from checkstand.processors import routes
+from checkstand.processors.models import ProcessorRoute
 
 router = APIRouter(prefix="/api/{account_id}/processor-routes", tags=["processor-routes"])
 
@@ -36,7 +37,7 @@ class ProcessorRouteCreate(WireModel):
     name: RouteName
     description: Description | None = None
     processors: list[RouteProcessorIn] = Field(
-        description=f"1 to {payments.MAX_ROUTE_PROCESSORS} distinct processors, in the order to try them."
+        description=f"1 to {routes.MAX_ROUTE_PROCESSORS} distinct processors, in the order to try them."
     )
 
 
@@ -54,8 +55,8 @@ class ProcessorRouteUpdate(WireModel):
         return value
 
 
-def _steps(processors: list[RouteProcessorIn]) -> list[payments.RouteStep]:
-    return [payments.RouteStep(step.processor_id, step.disposition) for step in processors]
+def _steps(processors: list[RouteProcessorIn]) -> list[routes.RouteStep]:
+    return [routes.RouteStep(step.processor_id, step.disposition) for step in processors]
 
 
 class RouteProcessorOut(ResponseModel):
@@ -98,7 +99,7 @@ def render(route: ProcessorRoute) -> dict[str, Any]:
 @router.get("/")
 async def list_processor_routes(account_id: AccountId, page: Pagination, session: Session) -> ProcessorRouteList:
     """Newest first."""
-    found = await payments.list_routes(session, account_id, page)
+    found = await routes.list_routes(session, account_id, page)
     return ProcessorRouteList(
         data=[ProcessorRouteOut.of(route) for route in found.items],
         total=found.total,
@@ -111,7 +112,7 @@ async def list_processor_routes(account_id: AccountId, page: Pagination, session
 async def create_processor_route(
     account_id: AccountId, body: ProcessorRouteCreate, session: Session
 ) -> ProcessorRouteOut:
-    route = await payments.create_route(
+    route = await routes.create_route(
         session, account_id, name=body.name, description=body.description, processors=_steps(body.processors)
     )
     return ProcessorRouteOut.of(route)
@@ -119,7 +120,7 @@ async def create_processor_route(
 
 @router.get("/{route_id}")
 async def get_processor_route(account_id: AccountId, route_id: str, session: Session) -> ProcessorRouteOut:
-    return ProcessorRouteOut.of(await payments.get_route(session, account_id, route_id, lock=False))
+    return ProcessorRouteOut.of(await routes.get_route(session, account_id, route_id, lock=False))
 
 
 @router.patch("/{route_id}")
@@ -129,11 +130,11 @@ async def update_processor_route(
     changes: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"processors"})
     if body.processors is not None:
         changes["processors"] = _steps(body.processors)
-    return ProcessorRouteOut.of(await payments.update_route(session, account_id, route_id, changes))
+    return ProcessorRouteOut.of(await routes.update_route(session, account_id, route_id, changes))
 
 
 @router.delete("/{route_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_processor_route(account_id: AccountId, route_id: str, session: Session) -> Response:
     """Refused (409 ``route_in_use``) while the route is the account's default or a checkout session names it."""
-    await payments.delete_route(session, account_id, route_id)
+    await checkout_service.delete_processor_route(session, account_id, route_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -15,14 +15,14 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
-from checkstand.core.auth import AccountId
 from checkstand.core.crypto import SecretBox
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
-from checkstand.payments import connections
-from checkstand.payments.models import Processor
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
+from checkstand.processors import connections
+from checkstand.processors.models import Processor
 
 router = APIRouter(prefix="/api/{account_id}/processors", tags=["processors"])
 

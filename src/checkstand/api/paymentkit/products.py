@@ -10,15 +10,15 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price, Product
 from checkstand.core import metadata
-from checkstand.core.auth import AccountId
 from checkstand.core.errors import InvalidFields
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/products", tags=["products"])
 

@@ -10,16 +10,16 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.coupons import Count, Currency, MetadataChanges, MetadataIn
 from checkstand.core import money
-from checkstand.core.auth import AccountId
 from checkstand.core.errors import BusinessRuleViolation, InvalidFields
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
 from checkstand.discounts import service as discounts
 from checkstand.discounts.models import PromotionCode, Redemption
-from checkstand.webhooks.service import event_payload
+from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/promotion-codes", tags=["promotion-codes"])
 

@@ -13,16 +13,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel
 from checkstand.api.paymentkit.customers import CustomerOut
 from checkstand.api.paymentkit.products import PriceOut
-from checkstand.core.auth import AccountId
 from checkstand.core.errors import InvalidFields
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
+from checkstand.events.service import event_payload
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription, SubscriptionItem
-from checkstand.webhooks.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/subscriptions", tags=["subscriptions"])
 

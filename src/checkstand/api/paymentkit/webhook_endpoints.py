@@ -9,15 +9,15 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.auth import AccountId
+from checkstand.api.http.query import ListQuery
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
-from checkstand.core.auth import AccountId
 from checkstand.core.crypto import SecretBox
-from checkstand.core.listing import ListQuery
-from checkstand.core.unit_of_work import db_session
+from checkstand.events.service import event_payload
+from checkstand.events.types import ALL, EVENT_TYPES
 from checkstand.webhooks import endpoints as webhook_endpoints
-from checkstand.webhooks.event_types import ALL, EVENT_TYPES
 from checkstand.webhooks.models import WebhookEndpoint
-from checkstand.webhooks.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/webhook-endpoints", tags=["webhook-endpoints"])
 

@@ -4,25 +4,11 @@ silent difference from SQLite. Refused at the edge instead, for the path and que
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from checkstand.core.request_context import request_id
-
-NUL = "\x00"
-
-
-def contains_nul(value: Any) -> bool:
-    """Whether any string in a JSON-like value (keys included) holds a NUL."""
-    if isinstance(value, str):
-        return NUL in value
-    if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(contains_nul(item) for item in value)
-    return False
+from checkstand.api.http.request_context import request_id
+from checkstand.core.nul import NUL
 
 
 class NulGuardMiddleware:

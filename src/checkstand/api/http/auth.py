@@ -9,8 +9,8 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
+from checkstand.api.http.unit_of_work import db_session
 from checkstand.core.errors import NotAuthenticated, NotFound, PermissionDenied
-from checkstand.core.unit_of_work import db_session
 
 
 @dataclass(frozen=True)

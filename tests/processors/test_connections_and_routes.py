@@ -12,14 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
 from checkstand.checkout import service as checkout
+from checkstand.cli import create_demo_account
 from checkstand.core.clock import FrozenClock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import Conflict, InvalidFields, NotFound
-from checkstand.payments import connections
-from checkstand.payments import service as payments
-from checkstand.payments.models import Processor
-from checkstand.payments.service import RouteStep
-from checkstand.webhooks.models import Event
+from checkstand.events.models import Event
+from checkstand.processors import connections, routes
+from checkstand.processors.models import Processor
+from checkstand.processors.routes import RouteStep
 from tests.shop import Shop
 
 BOX = SecretBox("test-at-rest-key")
@@ -194,13 +194,13 @@ async def test_a_simulator_can_be_switched_unavailable_but_gets_no_credentials(
 async def test_a_processor_in_a_route_cant_be_deleted(session: AsyncSession, account_id: str) -> None:
     kept = await stripe(session, account_id)
     other = await simulator(session, account_id)
-    route = await payments.create_route(session, account_id, name="Main", processors=[RouteStep(kept.id)])
+    route = await routes.create_route(session, account_id, name="Main", processors=[RouteStep(kept.id)])
     with pytest.raises(Conflict) as raised:
         await connections.delete_processor(session, account_id, kept.id)
     assert raised.value.code == "processor_in_use"
     assert route.id in raised.value.detail
 
-    await payments.update_route(session, account_id, route.id, {"processors": [RouteStep(other.id)]})
+    await routes.update_route(session, account_id, route.id, {"processors": [RouteStep(other.id)]})
     deleted = await connections.delete_processor(session, account_id, kept.id)
     assert (deleted.is_active, deleted.sealed_credentials, deleted.secret_key_last4) == (False, None, None)
     assert deleted.deleted_at is not None
@@ -208,7 +208,7 @@ async def test_a_processor_in_a_route_cant_be_deleted(session: AsyncSession, acc
         await connections.get_processor(session, account_id, kept.id)
     assert await session.scalar(select(Event.type).where(Event.type == "processor.deleted")) == "processor.deleted"
     with pytest.raises(InvalidFields) as invalid:
-        await payments.create_route(session, account_id, name="Gone", processors=[RouteStep(kept.id)])
+        await routes.create_route(session, account_id, name="Gone", processors=[RouteStep(kept.id)])
     assert set(locs(invalid)) == {("body", "processors", 0, "processor_id")}
 
 
@@ -222,16 +222,16 @@ async def test_processors_are_the_accounts_own(session: AsyncSession, account_id
     with pytest.raises(NotFound):
         await connections.delete_processor(session, account_id, theirs.id)
     with pytest.raises(InvalidFields) as raised:
-        await payments.create_route(session, account_id, name="R", processors=[RouteStep(theirs.id)])
+        await routes.create_route(session, account_id, name="R", processors=[RouteStep(theirs.id)])
     assert locs(raised) == {("body", "processors", 0, "processor_id"): "not_found"}
 
 
 async def test_the_demo_account_starts_with_a_simulator(session: AsyncSession) -> None:
-    account, _ = await accounts.create_demo_account(session)
+    account, _ = await create_demo_account(session)
     connected = await session.scalars(select(Processor).where(Processor.account_id == account.id))
     [processor] = connected.all()
     assert (processor.name, processor.type, processor.is_active) == ("Simulator", "simulator", True)
-    choices = await payments.processors_for_charge(session, account.id, currency="USD", route_id=None)
+    choices = await routes.processors_for_charge(session, account.id, currency="USD", route_id=None)
     assert [(choice.processor.id, choice.usable) for choice in choices] == [(processor.id, True)]
 
 
@@ -240,7 +240,7 @@ async def test_the_demo_account_starts_with_a_simulator(session: AsyncSession) -
 
 async def test_a_route_keeps_its_processors_in_order(session: AsyncSession, account_id: str) -> None:
     first, second = await simulator(session, account_id, "A"), await stripe(session, account_id, "B")
-    route = await payments.create_route(
+    route = await routes.create_route(
         session,
         account_id,
         name="Main",
@@ -254,11 +254,11 @@ async def test_a_route_keeps_its_processors_in_order(session: AsyncSession, acco
     ]
     await session.commit()
     session.expunge_all()
-    route = await payments.update_route(
+    route = await routes.update_route(
         session, account_id, route.id, {"processors": [RouteStep(first.id), RouteStep(second.id)], "description": None}
     )
     session.expunge_all()
-    again = await payments.get_route(session, account_id, route.id, lock=False)
+    again = await routes.get_route(session, account_id, route.id, lock=False)
     assert [e.processor_id for e in again.entries] == [first.id, second.id]
     assert again.description is None
     event = await session.scalar(select(Event).where(Event.type == "processor_route.updated"))
@@ -270,7 +270,7 @@ async def test_a_route_keeps_its_processors_in_order(session: AsyncSession, acco
 async def test_route_steps_are_checked(session: AsyncSession, account_id: str) -> None:
     processor = await simulator(session, account_id)
     with pytest.raises(InvalidFields) as raised:
-        await payments.create_route(
+        await routes.create_route(
             session,
             account_id,
             name="R",
@@ -281,25 +281,25 @@ async def test_route_steps_are_checked(session: AsyncSession, account_id: str) -
         ("body", "processors", 2, "processor_id"): "value_error",
         ("body", "processors", 2, "disposition"): "enum",
     }
-    for steps in ([], [RouteStep(processor.id)] * (payments.MAX_ROUTE_PROCESSORS + 1)):
+    for steps in ([], [RouteStep(processor.id)] * (routes.MAX_ROUTE_PROCESSORS + 1)):
         with pytest.raises(InvalidFields) as raised:
-            await payments.create_route(session, account_id, name="R", processors=steps)
+            await routes.create_route(session, account_id, name="R", processors=steps)
         assert set(locs(raised)) == {("body", "processors")}
 
 
 async def test_a_default_route_cant_be_deleted_until_cleared(session: AsyncSession, account_id: str) -> None:
     processor = await simulator(session, account_id)
-    route = await payments.create_route(session, account_id, name="R", processors=[RouteStep(processor.id)])
-    assert await payments.set_default_route(session, account_id, route.id) == route.id
+    route = await routes.create_route(session, account_id, name="R", processors=[RouteStep(processor.id)])
+    assert await routes.set_default_route(session, account_id, route.id) == route.id
     with pytest.raises(Conflict) as raised:
-        await payments.delete_route(session, account_id, route.id)
+        await checkout.delete_processor_route(session, account_id, route.id)
     assert raised.value.code == "route_in_use"
     assert "default" in raised.value.detail
 
-    assert await payments.set_default_route(session, account_id, None) is None
-    await payments.delete_route(session, account_id, route.id)
+    assert await routes.set_default_route(session, account_id, None) is None
+    await checkout.delete_processor_route(session, account_id, route.id)
     with pytest.raises(NotFound):
-        await payments.get_route(session, account_id, route.id)
+        await routes.get_route(session, account_id, route.id)
     assert await session.scalar(
         select(Event.type).where(Event.aggregate_id == route.id).order_by(Event.seq.desc())
     ) == ("processor_route.deleted")
@@ -307,23 +307,23 @@ async def test_a_default_route_cant_be_deleted_until_cleared(session: AsyncSessi
 
 async def test_another_accounts_route_cant_be_the_default(session: AsyncSession, account_id: str) -> None:
     other = await accounts.create_account(session, name="Other")
-    theirs = await payments.create_route(
+    theirs = await routes.create_route(
         session, other.id, name="R", processors=[RouteStep((await simulator(session, other.id)).id)]
     )
     with pytest.raises(InvalidFields) as raised:
-        await payments.set_default_route(session, account_id, theirs.id)
+        await routes.set_default_route(session, account_id, theirs.id)
     assert locs(raised) == {("body", "default_processor_route_id"): "not_found"}
     with pytest.raises(NotFound):
-        await payments.get_route(session, account_id, theirs.id)
+        await routes.get_route(session, account_id, theirs.id)
     with pytest.raises(NotFound):
-        await payments.delete_route(session, account_id, theirs.id)
+        await checkout.delete_processor_route(session, account_id, theirs.id)
 
 
 async def test_a_route_a_checkout_session_names_cant_be_deleted(session: AsyncSession, shop: Shop) -> None:
     """Named as the session's own route, or only as the route of one of its cascade tiers."""
     processor = await simulator(session, shop.account_id)
     own, tiered, free = [
-        await payments.create_route(session, shop.account_id, name=name, processors=[RouteStep(processor.id)])
+        await routes.create_route(session, shop.account_id, name=name, processors=[RouteStep(processor.id)])
         for name in ("own", "tiered", "free")
     ]
     items = [checkout.LineItemSpec(price_id=shop.tshirt)]
@@ -343,10 +343,10 @@ async def test_a_route_a_checkout_session_names_cant_be_deleted(session: AsyncSe
     )
     for route in (own, tiered):
         with pytest.raises(Conflict) as raised:
-            await payments.delete_route(session, shop.account_id, route.id)
+            await checkout.delete_processor_route(session, shop.account_id, route.id)
         assert raised.value.code == "route_in_use"
         assert created.id in raised.value.detail
-    await payments.delete_route(session, shop.account_id, free.id)
+    await checkout.delete_processor_route(session, shop.account_id, free.id)
 
 
 # --- Choosing processors for a charge --------------------------------------------------------------------------
@@ -360,13 +360,13 @@ async def test_the_sessions_route_wins_then_the_default_then_every_processor(
         connected.append(await simulator(session, account_id, name))
         frozen_clock.advance(timedelta(seconds=1))
     first, second, third = connected
-    default = await payments.create_route(session, account_id, name="D", processors=[RouteStep(second.id)])
-    chosen = await payments.create_route(
+    default = await routes.create_route(session, account_id, name="D", processors=[RouteStep(second.id)])
+    chosen = await routes.create_route(
         session, account_id, name="S", processors=[RouteStep(third.id), RouteStep(first.id, "setup_only")]
     )
 
     async def order(route_id: str | None) -> list[tuple[str, str]]:
-        choices = await payments.processors_for_charge(session, account_id, currency="usd", route_id=route_id)
+        choices = await routes.processors_for_charge(session, account_id, currency="usd", route_id=route_id)
         return [(choice.processor.name, choice.disposition) for choice in choices]
 
     assert await order(None) == [
@@ -374,7 +374,7 @@ async def test_the_sessions_route_wins_then_the_default_then_every_processor(
         ("second", "charge_and_setup"),
         ("third", "charge_and_setup"),
     ]
-    await payments.set_default_route(session, account_id, default.id)
+    await routes.set_default_route(session, account_id, default.id)
     assert await order(None) == [("second", "charge_and_setup")]
     assert await order(chosen.id) == [("third", "charge_and_setup"), ("first", "setup_only")]
     with pytest.raises(NotFound):
@@ -387,19 +387,19 @@ async def test_skipped_processors_say_why_and_a_route_is_never_widened(session: 
     yen_only = await simulator(session, account_id, "yen", currencies=["jpy"])
     await connections.update_processor(session, account_id, off.id, {"is_active": False}, BOX)
     await connections.update_processor(session, account_id, down.id, {"is_available": False}, BOX)
-    route = await payments.create_route(
+    route = await routes.create_route(
         session, account_id, name="R", processors=[RouteStep(p.id) for p in (off, down, yen_only)]
     )
-    choices = await payments.processors_for_charge(session, account_id, currency="EUR", route_id=route.id)
+    choices = await routes.processors_for_charge(session, account_id, currency="EUR", route_id=route.id)
     assert [(c.processor.name, c.skip_reason) for c in choices] == [
-        ("off", payments.SKIP_INACTIVE),
-        ("down", payments.SKIP_UNAVAILABLE),
-        ("yen", payments.SKIP_CURRENCY),
+        ("off", routes.SKIP_INACTIVE),
+        ("down", routes.SKIP_UNAVAILABLE),
+        ("yen", routes.SKIP_CURRENCY),
     ]
     assert not any(choice.usable for choice in choices)
     # A fourth processor that would take euros is not borrowed by the route.
     await simulator(session, account_id, "spare")
-    again = await payments.processors_for_charge(session, account_id, currency="eur", route_id=route.id)
+    again = await routes.processors_for_charge(session, account_id, currency="eur", route_id=route.id)
     assert [c.processor.name for c in again] == ["off", "down", "yen"]
 
 
@@ -427,10 +427,8 @@ async def test_a_choice_is_usable_exactly_when_active_available_and_in_currency(
         changes = {"is_active": active, "is_available": available}
         made.append(await connections.update_processor(session, account_id, processor.id, changes, BOX))
     order = data.draw(st.permutations(range(len(made))))
-    route = await payments.create_route(
-        session, account_id, name="R", processors=[RouteStep(made[i].id) for i in order]
-    )
-    choices = await payments.processors_for_charge(session, account_id, currency=currency, route_id=route.id)
+    route = await routes.create_route(session, account_id, name="R", processors=[RouteStep(made[i].id) for i in order])
+    choices = await routes.processors_for_charge(session, account_id, currency=currency, route_id=route.id)
     assert [choice.processor.id for choice in choices] == [made[i].id for i in order]
     for choice, index in zip(choices, order, strict=True):
         active, available, codes = states[index]

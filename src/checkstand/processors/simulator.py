@@ -45,9 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.core import clock
 from checkstand.core.errors import Conflict
 from checkstand.core.ids import new_id, new_secret
-from checkstand.payments.connections import SIMULATOR
-from checkstand.payments.models import Processor, SimulatorCharge
-from checkstand.payments.processors.base import (
+from checkstand.processors.base import (
     CardDetails,
     ChargeRequest,
     ChargeResult,
@@ -55,6 +53,8 @@ from checkstand.payments.processors.base import (
     Outcome,
     PaymentMethod,
 )
+from checkstand.processors.connections import SIMULATOR
+from checkstand.processors.models import Processor, SimulatorCharge
 
 CHARGE_PREFIX: Final = "simch"
 SAVED_METHOD_PREFIX: Final = "simpm"
@@ -135,7 +135,7 @@ def _judge_card(card: CardDetails) -> _Verdict:
 
 
 class SimulatorProcessor:
-    """The simulator behind :class:`~checkstand.payments.processors.base.ProcessorAdapter`, for one connection.
+    """The simulator behind :class:`~checkstand.processors.base.ProcessorAdapter`, for one connection.
 
     ``public_url`` is the base of the challenge page's URL handed to customers (``Settings.resolved_public_url``).
     It writes through ``session`` and never commits: the caller's unit of work does."""

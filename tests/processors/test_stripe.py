@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from checkstand.core.ids import new_id
 from checkstand.core.money import currency_codes, to_major
-from checkstand.payments.processors.base import (
+from checkstand.processors.base import (
     CardDetails,
     ChargeRequest,
     DeclineCode,
@@ -24,7 +24,7 @@ from checkstand.payments.processors.base import (
     PaymentMethod,
     customer_message,
 )
-from checkstand.payments.processors.stripe import (
+from checkstand.processors.stripe import (
     METADATA_KEY,
     STRIPE_EXPONENTS,
     StripeProcessor,

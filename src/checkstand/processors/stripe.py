@@ -56,10 +56,10 @@ from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import CheckstandError, NotFound
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.money import exponent
-from checkstand.core.nul_guard import contains_nul
-from checkstand.payments.connections import STRIPE, open_credentials
-from checkstand.payments.models import Processor, StripeEvent
-from checkstand.payments.processors.base import ChargeRequest, ChargeResult, DeclineCode, Outcome, OutcomeUnknown
+from checkstand.core.nul import contains_nul
+from checkstand.processors.base import ChargeRequest, ChargeResult, DeclineCode, Outcome, OutcomeUnknown
+from checkstand.processors.connections import STRIPE, open_credentials
+from checkstand.processors.models import Processor, StripeEvent
 
 if TYPE_CHECKING:
     from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
@@ -120,7 +120,7 @@ class StripeUnavailable(CheckstandError):
 
 
 class StripeProcessor:
-    """One Stripe account behind :class:`~checkstand.payments.processors.base.ProcessorAdapter`.
+    """One Stripe account behind :class:`~checkstand.processors.base.ProcessorAdapter`.
 
     ``api_base`` points the client at another server than ``api.stripe.com`` (localstripe, in tests). It owns an
     HTTP connection pool: use it as ``async with StripeProcessor(...) as adapter`` (or call :meth:`aclose`)."""

@@ -5,7 +5,7 @@ before they reach the session, so no plaintext credential is ever bound into SQL
 :func:`open_credentials` is the one way back. Deleting a connection keeps its row for the payment attempts that name
 it, but forgets its credentials; it is refused while a processor route names the processor. The check locks the
 processor row (``FOR UPDATE`` on PostgreSQL; SQLite runs one writer at a time), and a route being stored locks its
-processors shared first (:mod:`checkstand.payments.service`), so the two can't both succeed.
+processors shared first (:mod:`checkstand.processors.routes`), so the two can't both succeed.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.money import is_currency
 from checkstand.core.pagination import Page, paginate
-from checkstand.payments.models import Processor, ProcessorRouteEntry
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
+from checkstand.processors.models import Processor, ProcessorRouteEntry
 
 SIMULATOR: Final = "simulator"
 STRIPE: Final = "stripe"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import checkstand
-from checkstand.webhooks.event_types import EVENT_TYPES
+from checkstand.events.types import EVENT_TYPES
 
 RECORDED = re.compile(r'type="([a-z_]+\.[a-z_]+)"')
 

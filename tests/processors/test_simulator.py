@@ -19,9 +19,8 @@ from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import Conflict
 from checkstand.core.ids import new_id
 from checkstand.db import Database
-from checkstand.payments import connections
-from checkstand.payments.models import Processor, SimulatorCharge
-from checkstand.payments.processors.base import (
+from checkstand.processors import connections
+from checkstand.processors.base import (
     CardDetails,
     ChargeRequest,
     ChargeResult,
@@ -30,7 +29,8 @@ from checkstand.payments.processors.base import (
     PaymentMethod,
     customer_message,
 )
-from checkstand.payments.processors.simulator import TEST_CARDS, SimulatorProcessor, decide_challenge, find_challenge
+from checkstand.processors.models import Processor, SimulatorCharge
+from checkstand.processors.simulator import TEST_CARDS, SimulatorProcessor, decide_challenge, find_challenge
 
 BOX = SecretBox("test-at-rest-key")
 PUBLIC_URL = "http://checkstand.test"

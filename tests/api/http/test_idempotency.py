@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts.models import ApiKey
-from checkstand.core import idempotency
+from checkstand.api.http import idempotency
+from checkstand.api.http.idempotency import IdempotencyRecord
 from checkstand.core.clock import FrozenClock
-from checkstand.core.idempotency import IdempotencyRecord
 from tests.conftest import bearer
 from tests.support import Server
 

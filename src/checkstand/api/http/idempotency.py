@@ -2,7 +2,7 @@
 
 The key is claimed in a transaction of its own before the handler runs, so a concurrent duplicate sees the claim and
 gets 409 instead of doing the work twice. The response is stored in the same transaction as the request's effects
-(see :mod:`checkstand.core.unit_of_work`), so a replay always matches what was done. A request that fails with a 5xx
+(see :mod:`checkstand.api.http.unit_of_work`), so a replay always matches what was done. A request that fails with a 5xx
 releases its claim, so it can be retried with the same key. Keys are kept for ``CHECKSTAND_IDEMPOTENCY_TTL_SECONDS``.
 """
 
@@ -21,10 +21,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from checkstand.api.http.auth import CurrentPrincipal
+from checkstand.api.http.unit_of_work import CLAIM_STATE_KEY, db_session
 from checkstand.core import clock
-from checkstand.core.auth import CurrentPrincipal
 from checkstand.core.errors import BusinessRuleViolation, Conflict, InvalidFields
-from checkstand.core.unit_of_work import CLAIM_STATE_KEY, db_session
 from checkstand.db import Base
 
 HEADER = "Idempotency-Key"

@@ -1,12 +1,12 @@
 """Processor routes, and the rule that picks which processors a charge tries.
 
-A route is an ordered list of the account's processors (:mod:`checkstand.payments.connections`), each with a
+A route is an ordered list of the account's processors (:mod:`checkstand.processors.connections`), each with a
 disposition. A charge uses the session's route, else the account's default route, else every connected processor in
 the order they were connected (:func:`processors_for_charge`). A route can't be deleted while the account's default
-or a checkout session names it. The check locks the route row (``FOR UPDATE`` on PostgreSQL; SQLite runs one writer
-at a time), and whoever stores a reference locks the row shared first (:func:`get_route`), so a delete and a new
-reference racing each other can't both succeed. Storing a route likewise locks its processors shared, so none is
-deleted from under it.
+or a checkout session names it (checkout checks the latter: it owns sessions). The check locks the route row
+(``FOR UPDATE`` on PostgreSQL; SQLite runs one writer at a time), and whoever stores a reference locks the row
+shared first (:func:`get_route`), so a delete and a new reference racing each other can't both succeed. Storing a
+route likewise locks its processors shared, so none is deleted from under it.
 """
 
 from __future__ import annotations
@@ -15,20 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, exists, func, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts.models import Account
-from checkstand.checkout.models import CheckoutSession
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, PageParams, paginate
-from checkstand.payments.connections import STRIPE
-from checkstand.payments.models import Processor, ProcessorRoute, ProcessorRouteEntry
-from checkstand.webhooks.service import record_event, snapshot
+from checkstand.events.service import record_event, snapshot
+from checkstand.processors.models import Processor, ProcessorRoute, ProcessorRouteEntry
 
 CHARGE_AND_SETUP: Final = "charge_and_setup"
 SETUP_ONLY: Final = "setup_only"
@@ -106,7 +103,7 @@ async def update_route(
     session: AsyncSession, account_id: str, route_id: str, changes: Mapping[str, Any]
 ) -> ProcessorRoute:
     """Change ``name``, ``description`` or ``processors`` (replaced as a whole, in the order given)."""
-    route = await _lock_route(session, account_id, route_id)
+    route = await lock_route(session, account_id, route_id)
     entries = await _checked_entries(session, account_id, changes["processors"]) if "processors" in changes else None
     before = snapshot(route)
     if "name" in changes:
@@ -125,10 +122,13 @@ async def update_route(
     return route
 
 
-async def delete_route(session: AsyncSession, account_id: str, route_id: str) -> None:
-    """Delete a route nothing references (not the account's default, no checkout session)."""
-    route = await _lock_route(session, account_id, route_id)
-    reference = await route_referenced_by(session, account_id, route.id)
+async def delete_route(session: AsyncSession, account_id: str, route_id: str, *, named_by: str | None = None) -> None:
+    """Delete a route that is not the account's default. ``named_by`` is what else still names it, in words, as
+    the caller found it under the route's lock (:func:`lock_route`): checkout sessions name routes, and this module
+    sits below checkout, so checkout asks (``checkout.service.delete_processor_route``)."""
+    route = await lock_route(session, account_id, route_id)
+    default = await session.scalar(select(Account.default_processor_route_id).where(Account.id == account_id))
+    reference = "the account's default route" if default == route.id else named_by
     if reference is not None:
         raise Conflict(
             f"Processor route {route.id!r} is in use as {reference}; it can't be deleted.", code="route_in_use"
@@ -136,33 +136,6 @@ async def delete_route(session: AsyncSession, account_id: str, route_id: str) ->
     await record_event(session, account_id=account_id, type="processor_route.deleted", obj=route)
     await session.delete(route)
     await session.flush()
-
-
-async def route_referenced_by(session: AsyncSession, account_id: str, route_id: str) -> str | None:
-    """What keeps the route from being deleted, in words, or None when nothing does: the account's default
-    route, or a checkout session naming it for its own card checkout or for one of its cascade tiers."""
-    default = await session.scalar(select(Account.default_processor_route_id).where(Account.id == account_id))
-    if default == route_id:
-        return "the account's default route"
-    checkout_id = await session.scalar(
-        select(CheckoutSession.id)
-        .where(
-            CheckoutSession.account_id == account_id,
-            or_(CheckoutSession.processor_route_id == route_id, _cascade_names(session, route_id)),
-        )
-        .limit(1)
-    )
-    return None if checkout_id is None else f"the route of checkout session {checkout_id!r}"
-
-
-def _cascade_names(session: AsyncSession, route_id: str) -> ColumnElement[bool]:
-    """Whether a session's ``cascade_routes`` (a JSON array of route ids and nulls) holds ``route_id``."""
-    if session.get_bind().dialect.name == "postgresql":
-        # jsonb's ``?`` is true for a string element of a top-level array.
-        contains: ColumnElement[bool] = type_coerce(CheckoutSession.cascade_routes, JSONB).has_key(route_id)
-        return contains
-    elements = func.json_each(CheckoutSession.cascade_routes).table_valued("value")
-    return exists(select(1).select_from(elements).where(elements.c.value == route_id))
 
 
 async def set_default_route(session: AsyncSession, account_id: str, route_id: str | None) -> str | None:
@@ -185,7 +158,7 @@ async def set_default_route(session: AsyncSession, account_id: str, route_id: st
     return account.default_processor_route_id
 
 
-async def _lock_route(session: AsyncSession, account_id: str, route_id: str) -> ProcessorRoute:
+async def lock_route(session: AsyncSession, account_id: str, route_id: str) -> ProcessorRoute:
     return await one_or_not_found(
         session,
         locked(select(ProcessorRoute).where(ProcessorRoute.id == route_id, ProcessorRoute.account_id == account_id)),
@@ -270,22 +243,6 @@ async def processors_for_charge(
         steps = [(processor, CHARGE_AND_SETUP) for processor in connected]
     code = currency.lower()
     return [ProcessorChoice(processor, disposition, _skip_reason(processor, code)) for processor, disposition in steps]
-
-
-async def page_processor(session: AsyncSession, checkout: CheckoutSession) -> Processor | None:
-    """The processor whose card form the hosted page shows: the first the session's primary tier would charge.
-
-    A Stripe connection without a publishable key is passed over, since Stripe.js can't run without one; a card
-    typed into the next processor's form would pass it over too (card numbers never reach Stripe). None when no
-    processor of the route can take the page's payment: the page then says so and offers no form."""
-    choices = await processors_for_charge(
-        session, checkout.account_id, currency=checkout.currency, route_id=checkout.processor_route_id
-    )
-    for choice in choices:
-        showable = choice.processor.type != STRIPE or choice.processor.publishable_key is not None
-        if choice.usable and choice.disposition == CHARGE_AND_SETUP and showable:
-            return choice.processor
-    return None
 
 
 def _skip_reason(processor: Processor, currency: str) -> str | None:

@@ -1,0 +1,1 @@
+"""HTTP plumbing both dialects share: the API key check, the idempotency guard, middlewares, query dependencies."""

@@ -1,0 +1,1 @@
+"""Payment processors: connections (sealed credentials), routes, and the adapters (simulator, Stripe)."""
