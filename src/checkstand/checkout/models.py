@@ -57,6 +57,9 @@ class CheckoutSession(TimestampedMixin, Base):
     discount: Mapped[dict[str, Any] | None]
     processor_route_id: Mapped[str | None] = mapped_column(String(64))
     three_ds_mode: Mapped[str | None] = mapped_column(String(32))
+    # The checkout attempt paying the session right now, if any: while it is set, nothing that changes the amount
+    # may change (the processor is charging that amount).
+    paying_attempt_id: Mapped[str | None] = mapped_column(String(64))
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     subscription_custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     session_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
