@@ -5,13 +5,18 @@ process memory, so any number of workers can share one PostgreSQL database (on S
 that picks rows to act on claims them with ``.with_for_update(skip_locked=True)``: on PostgreSQL two workers then
 never take the same row, and on SQLite (which ignores the clause) the write lock each job's transaction takes
 (``BEGIN IMMEDIATE``) already lets one worker in at a time. The job re-checks the row's state in its query, so a
-row another worker has just handled no longer matches.
+row another worker has just handled no longer matches. A job that calls payment processors (recovery) is given the
+database instead (:func:`database_jobs`) and opens its own short transactions: no processor call may hold one open.
 
 Webhook delivery runs beside the jobs (:class:`~checkstand.webhooks.delivery.Dispatcher`): it leases what it
-claims, so a worker that dies mid-delivery loses nothing; the delivery is claimed again after its lease.
+claims, so a worker that dies mid-delivery loses nothing; the delivery is claimed again after its lease. The worker
+hands it the dialect that renders webhook bodies (PaymentKit's ``Event``), so delivery itself knows no dialect.
 
-On :meth:`Worker.stop` (SIGTERM) the worker claims nothing more, finishes the deliveries and the job in hand, and
-returns.
+Each round the worker records a heartbeat in the database (at most every ``worker_heartbeat_seconds``), which
+``/readyz`` and ``/metrics`` read on any process.
+
+On :meth:`Worker.stop` (SIGTERM) the worker claims nothing more, finishes the deliveries and the job in hand, removes
+its heartbeat, and returns.
 """
 
 from __future__ import annotations
@@ -19,17 +24,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http import idempotency
+from checkstand.api.paymentkit.event_wire import webhook_body
 from checkstand.checkout import service as checkout
+from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
 from checkstand.db import Database
-from checkstand.payments import attempts
+from checkstand.heartbeats import service as heartbeats
+from checkstand.payments.adapters import Gateway
+from checkstand.payments.recovery import recover_stuck_attempts
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.delivery import Dispatcher
@@ -37,6 +49,10 @@ from checkstand.webhooks.delivery import Dispatcher
 logger = logging.getLogger(__name__)
 
 Job = Callable[[AsyncSession], Awaitable[int]]
+"""A job that runs in one transaction, which the worker opens and commits."""
+DatabaseJob = Callable[[Database], Awaitable[int]]
+"""A job that opens its own short transactions, because it calls payment processors between them: no processor call
+may hold a transaction open."""
 
 
 def jobs(settings: Settings) -> dict[str, Job]:
@@ -46,17 +62,22 @@ def jobs(settings: Settings) -> dict[str, Job]:
     async def disable_failing_webhook_endpoints(session: AsyncSession) -> int:
         return await webhook_endpoints.disable_failing_endpoints(session, failing_for=failing_for)
 
-    box = SecretBox(settings.resolved_secret_key)
-
-    async def recover_checkout_attempts(session: AsyncSession) -> int:
-        return await attempts.recover_stuck_attempts(session, public_url=settings.resolved_public_url, box=box)
-
     return {
         "expire_checkout_sessions": checkout.expire_open_sessions,
         "disable_failing_webhook_endpoints": disable_failing_webhook_endpoints,
         "purge_idempotency_keys": idempotency.purge_expired,
-        "recover_checkout_attempts": recover_checkout_attempts,
+        "purge_worker_heartbeats": heartbeats.purge_stale,
     }
+
+
+def database_jobs(settings: Settings) -> dict[str, DatabaseJob]:
+    """The periodic jobs given the database rather than a transaction; they run after :func:`jobs`."""
+    box = SecretBox(*settings.at_rest_keys)
+
+    async def recover_checkout_attempts(database: Database) -> int:
+        return await recover_stuck_attempts(Gateway(database, settings.resolved_public_url, box))
+
+    return {"recover_checkout_attempts": recover_checkout_attempts}
 
 
 class Worker:
@@ -64,8 +85,10 @@ class Worker:
         self.database = database
         self.settings = settings
         self.id = new_id("wkr")
-        self.dispatcher = Dispatcher(database, settings, worker_id=self.id)
+        self.dispatcher = Dispatcher(database, settings, worker_id=self.id, render=webhook_body)
         self._stopping = asyncio.Event()
+        self._started_at = clock.now()
+        self._next_beat = 0.0  # time.monotonic() at which the next heartbeat is due
 
     def stop(self) -> None:
         """Ask the worker to finish what it holds and return."""
@@ -83,10 +106,40 @@ class Worker:
                     await session.rollback()
                     logger.exception("job %s failed; it runs again next round", name)
                     done[name] = 0
+        for name, database_job in database_jobs(self.settings).items():
+            try:
+                done[name] = await database_job(self.database)
+            except Exception:
+                logger.exception("job %s failed; it runs again next round", name)
+                done[name] = 0
         return done
 
+    async def beat(self) -> None:
+        """Record that this worker is alive, unless it did so less than ``worker_heartbeat_seconds`` ago. A failure
+        is logged, not raised: the jobs may still run, and a missing heartbeat is what /readyz reports."""
+        if time.monotonic() < self._next_beat:
+            return
+        try:
+            async with self.database.writing() as session:
+                await heartbeats.beat(
+                    session, self.id, hostname=socket.gethostname(), pid=os.getpid(), started_at=self._started_at
+                )
+                await session.commit()
+            self._next_beat = time.monotonic() + self.settings.worker_heartbeat_seconds
+        except Exception:
+            logger.exception("could not record the heartbeat of worker %s; trying again next round", self.id)
+
+    async def _forget(self) -> None:
+        try:
+            async with self.database.writing() as session:
+                await heartbeats.forget(session, self.id)
+                await session.commit()
+        except Exception:
+            logger.exception("could not remove the heartbeat of worker %s; it is purged once stale", self.id)
+
     async def run_once(self) -> dict[str, int]:
-        """One round of everything: the periodic jobs, then every delivery due now."""
+        """One round of everything: the heartbeat, the periodic jobs, then every delivery due now."""
+        await self.beat()
         done = await self.run_jobs()
         done["deliver_webhooks"] = await self.dispatcher.deliver_due()
         return done
@@ -94,10 +147,12 @@ class Worker:
     async def run(self) -> None:
         logger.info("worker started (%s)", self.id)
         await asyncio.gather(self._run_jobs_until_stopped(), self.dispatcher.run(self._stopping))
+        await self._forget()
         logger.info("worker stopped (%s)", self.id)
 
     async def _run_jobs_until_stopped(self) -> None:
         while not self._stopping.is_set():
+            await self.beat()
             done = await self.run_jobs()
             if any(done.values()):
                 continue

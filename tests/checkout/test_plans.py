@@ -14,10 +14,10 @@ from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.db import Database
-from checkstand.discounts import service as discounts
+from checkstand.discounts import coupons, promotion_codes
 from checkstand.events.models import Event
-from checkstand.payments import attempts
-from checkstand.payments.models import Payment
+from checkstand.payments import flow as payment_flow
+from checkstand.payments.models import SUCCEEDED, Payment
 from tests.payments import flow
 from tests.shop import Plans, Shop
 
@@ -80,7 +80,7 @@ async def test_changing_plan_re_prices_the_line_the_discount_and_every_total(
     locked = await lock(session, opened)
     await checkout.apply_promotion_code(session, locked, shop.percent_code)
 
-    changed = await attempts.change_plan(session, locked, 0, 3)
+    changed = await checkout.change_plan(session, locked, 0, 3)
     await session.commit()
 
     assert changed is True
@@ -99,24 +99,24 @@ async def test_a_code_that_covers_none_of_the_new_plan_is_removed_and_the_paymen
     session: AsyncSession, database: Database, plans: Plans
 ) -> None:
     basic = await catalog.get_price(session, plans.account_id, plans.basic)
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session, plans.account_id, discount_type="percent_off", percent_off_bp=5_000, product_ids=[basic.product_id]
     )
-    await discounts.create_promotion_code(session, plans.account_id, coupon_id=coupon.id, code="BASICHALF")
+    await promotion_codes.create_promotion_code(session, plans.account_id, coupon_id=coupon.id, code="BASICHALF")
     await flow.simulator(session, plans.account_id)
     opened = await flow.open_session(session, plans.account_id, [plans.basic])
     locked = await lock(session, opened)
     await checkout.apply_promotion_code(session, locked, "BASICHALF")
     assert locked.amount_total_atom == 250
 
-    await attempts.change_plan(session, locked, 0, 2)
+    await checkout.change_plan(session, locked, 0, 2)
     await session.commit()
 
     assert (locked.promotion_code, locked.coupon_id, locked.discount) == (None, None, None)
     assert (locked.amount_discount_atom, locked.amount_total_atom) == (0, 1500)
     # Completion would have refused the code after the charge; with it gone, paying completes.
-    paid = await attempts.confirm(flow.gateway(database), opened.secure_token, flow.paying())
-    assert paid.state == attempts.SUCCEEDED
+    paid = await payment_flow.confirm(flow.gateway(database), opened.secure_token, flow.paying())
+    assert paid.state == SUCCEEDED
 
 
 async def test_choosing_the_plan_already_priced_changes_nothing(session: AsyncSession, plans: Plans) -> None:
@@ -135,7 +135,7 @@ async def test_a_plan_not_offered_is_refused_and_changes_nothing(
     with pytest.raises(InvalidFields) as refused:
         await checkout.change_plan(session, await lock(session, opened), position, rank)
 
-    assert [(p.loc, p.type) for p in refused.value.problems] == [(("body", "plan"), "plan_not_offered")]
+    assert [(p.path, p.type) for p in refused.value.problems] == [(("plan",), "plan_not_offered")]
     assert (opened.amount_total_atom, checkout.tier_items(opened, 0)[0].price_id) == (500, plans.basic)
 
 
@@ -159,19 +159,18 @@ async def test_a_plan_change_racing_a_payment_never_charges_another_amount_than_
     async def change(rank: int) -> str:
         try:
             async with database.writing() as own:
-                found = await attempts.find_by_token(own, token)
-                await attempts.change_plan(own, await lock(own, found), 0, rank)
+                await checkout.change_plan(own, await checkout.lock_open_session(own, token), 0, rank)
                 await own.commit()
         except Conflict as refused:
             return refused.code
         return "changed"
 
     async def pay() -> str:
-        return (await attempts.confirm(flow.gateway(database), token, flow.paying())).state
+        return (await payment_flow.confirm(flow.gateway(database), token, flow.paying())).state
 
     outcomes = await asyncio.gather(pay(), *(change(rank) for rank in (3, 2, 3, 1, 2, 3)))
 
-    assert outcomes[0] == attempts.SUCCEEDED
+    assert outcomes[0] == SUCCEEDED
     assert set(outcomes[1:]) <= {"changed", "checkout_attempt_in_progress", "checkout_session_completed"}
     async with database.reading() as fresh:
         sold = await checkout.get_session(fresh, plans.account_id, opened.id)

@@ -22,10 +22,10 @@ from checkstand.checkout.models import CheckoutSession
 from checkstand.core.clock import FrozenClock
 from checkstand.customers import service as customers
 from checkstand.db import Database
-from checkstand.discounts import service as discounts
+from checkstand.discounts import coupons, promotion_codes
 from checkstand.pages import checkout as page
 from checkstand.pages import simulator_3ds
-from checkstand.payments import attempts
+from checkstand.payments import rate_limits
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.processors.base import customer_message
 from checkstand.settings import Settings
@@ -232,7 +232,7 @@ async def test_repeated_declines_are_rate_limited_and_the_page_says_so(
     browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
 ) -> None:
     token = await csrf(browser, f"/c/{opened.secure_token}")
-    for _ in range(attempts.MAX_FAILED_PER_SESSION):
+    for _ in range(rate_limits.MAX_FAILED_PER_SESSION):
         declined = await browser.post(f"/c/{opened.secure_token}", data=form(token, flow.INSUFFICIENT_FUNDS_CARD))
         assert declined.status_code == 200
 
@@ -241,7 +241,7 @@ async def test_repeated_declines_are_rate_limited_and_the_page_says_so(
     assert limited.status_code == 429
     assert "Too many failed payments" in limited.text
     assert 'name="card_number"' in limited.text
-    assert await attempt_count(database) == attempts.MAX_FAILED_PER_SESSION
+    assert await attempt_count(database) == rate_limits.MAX_FAILED_PER_SESSION
 
 
 async def test_bad_fields_are_tied_to_their_field_and_change_nothing(
@@ -430,10 +430,10 @@ async def test_a_code_the_new_plan_is_not_covered_by_is_removed_and_the_customer
     browser: httpx.AsyncClient, session: AsyncSession, plans: Plans, plan_session: CheckoutSession
 ) -> None:
     basic = await catalog.get_price(session, plans.account_id, plans.basic)
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session, plans.account_id, discount_type="percent_off", percent_off_bp=5_000, product_ids=[basic.product_id]
     )
-    await discounts.create_promotion_code(session, plans.account_id, coupon_id=coupon.id, code="BASICHALF")
+    await promotion_codes.create_promotion_code(session, plans.account_id, coupon_id=coupon.id, code="BASICHALF")
     await session.commit()
     token = await csrf(browser, f"/c/{plan_session.secure_token}")
     applied = await browser.post(

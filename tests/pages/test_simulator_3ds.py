@@ -47,9 +47,8 @@ class Challenge:
     async def confirm(self, database: Database, settings: Settings) -> ChargeResult:
         """What the payment flow learns, from a session of its own."""
         assert self.charge.processor_reference is not None
-        async with database.reading() as session:
-            adapter = SimulatorProcessor(session, self.processor, public_url=settings.resolved_public_url)
-            return await adapter.confirm(self.charge.processor_reference)
+        adapter = SimulatorProcessor(database, self.processor, public_url=settings.resolved_public_url)
+        return await adapter.confirm(self.charge.processor_reference)
 
 
 @pytest.fixture
@@ -65,6 +64,7 @@ async def browser(settings: Settings, database: Database) -> AsyncIterator[httpx
 
 async def start_challenge(
     session: AsyncSession,
+    database: Database,
     settings: Settings,
     *,
     amount_atom: int = 1234,
@@ -73,7 +73,8 @@ async def start_challenge(
 ) -> Challenge:
     account = await accounts.create_account(session, name=MERCHANT)
     processor = await connections.create_processor(session, account.id, BOX, name="Sim", type="simulator")
-    adapter = SimulatorProcessor(session, processor, public_url=settings.resolved_public_url)
+    await session.commit()
+    adapter = SimulatorProcessor(database, processor, public_url=settings.resolved_public_url)
     charge = await adapter.charge(
         ChargeRequest(
             idempotency_key="attempt-1",
@@ -83,7 +84,6 @@ async def start_challenge(
             return_url=return_url,
         )
     )
-    await session.commit()
     assert charge.outcome is Outcome.REQUIRES_ACTION
     assert charge.action_url is not None
     assert charge.action_url.startswith(settings.resolved_public_url)
@@ -91,8 +91,8 @@ async def start_challenge(
 
 
 @pytest.fixture
-async def challenge(session: AsyncSession, settings: Settings) -> Challenge:
-    return await start_challenge(session, settings)
+async def challenge(session: AsyncSession, database: Database, settings: Settings) -> Challenge:
+    return await start_challenge(session, database, settings)
 
 
 def sends_back(answered: httpx.Response) -> bool:
@@ -122,9 +122,15 @@ def assert_locked_down(response: httpx.Response, form_action: str = "'self' http
     ("amount_atom", "currency", "shown"), [(1234, "usd", "$12.34"), (1234, "jpy", "¥1,234"), (1234, "kwd", "KWD1.234")]
 )
 async def test_the_page_shows_the_amount_and_merchant_and_asks(
-    browser: httpx.AsyncClient, session: AsyncSession, settings: Settings, amount_atom: int, currency: str, shown: str
+    database: Database,
+    browser: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    amount_atom: int,
+    currency: str,
+    shown: str,
 ) -> None:
-    challenge = await start_challenge(session, settings, amount_atom=amount_atom, currency=currency)
+    challenge = await start_challenge(session, database, settings, amount_atom=amount_atom, currency=currency)
     page = await browser.get(challenge.path)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
@@ -189,8 +195,8 @@ async def test_a_missing_or_wrong_csrf_token_is_refused_and_changes_nothing(
 async def test_another_challenges_csrf_token_is_refused(
     browser: httpx.AsyncClient, session: AsyncSession, settings: Settings, database: Database
 ) -> None:
-    mine = await start_challenge(session, settings)
-    theirs = await start_challenge(session, settings)
+    mine = await start_challenge(session, database, settings)
+    theirs = await start_challenge(session, database, settings)
     token = await csrf_token(browser, theirs.path)
     assert token != await csrf_token(browser, mine.path)
     refused = await browser.post(mine.path, data={"csrf_token": token, "decision": "approve"})
@@ -264,7 +270,7 @@ async def test_an_answer_other_than_approve_or_fail_is_a_field_error(
 async def test_without_a_return_url_the_answer_is_shown_on_the_page(
     browser: httpx.AsyncClient, session: AsyncSession, settings: Settings, database: Database
 ) -> None:
-    challenge = await start_challenge(session, settings, return_url=None)
+    challenge = await start_challenge(session, database, settings, return_url=None)
     token = await csrf_token(browser, challenge.path)
     answered = await browser.post(challenge.path, data={"csrf_token": token, "decision": "approve"})
     assert answered.status_code == 200

@@ -18,8 +18,7 @@ from checkstand.app import create_app
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
-from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt, ProcessorAttempt
+from checkstand.payments.models import FAILED, REQUIRES_ACTION, CheckoutAttempt, ProcessorAttempt
 from checkstand.processors.base import customer_message
 from checkstand.processors.models import Processor
 from checkstand.processors.stripe import METADATA_KEY
@@ -217,7 +216,7 @@ async def test_three_d_secure_goes_through_the_authenticate_page_and_back_to_the
     attempt_id = target.query.removeprefix("checkout_attempt_id=")
     # The public API hands a custom front end the same page.
     public = await client.get(f"/api/public/checkout/{opened.secure_token}/attempts/{attempt_id}")
-    assert public.json()["state"] == attempts.REQUIRES_ACTION
+    assert public.json()["state"] == REQUIRES_ACTION
     assert public.json()["next_action"]["url"] == challenged.headers["location"]
 
     challenge = await client.get(f"{target.path}?{target.query}")
@@ -275,7 +274,7 @@ async def test_a_declined_payment_method_shows_our_message_and_the_form_again(
     assert declined.status_code == 200
     async with database.reading() as fresh:
         [attempt] = await fresh.scalars(select(CheckoutAttempt))
-    assert attempt.state == attempts.FAILED
+    assert attempt.state == FAILED
     message = customer_message(attempt.decline_code)
     assert f'<p class="alert" role="alert">{message}</p>' in declined.text
     # localstripe's own words go to the merchant only.

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from checkstand.payments import attempts
+from checkstand.payments import flow as payment_flow
 from tests import support
 from tests.payments import flow
 
@@ -18,12 +18,12 @@ from tests.payments import flow
 async def main(database_url: str, secure_token: str) -> None:
     database = support.connect_url(database_url)
     async with database.writing() as session:
-        _attempt, pending = await attempts.begin_attempt(
+        _attempt, pending = await payment_flow.begin_attempt(
             session, secure_token, flow.paying(), public_url=flow.PUBLIC_URL
         )
         await session.commit()
     assert pending is not None
-    result = await attempts.call_processor(flow.gateway(database), pending)
+    result = await payment_flow.call_processor(flow.gateway(database), pending)
     print(f"charged: {result.outcome.value}", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
 

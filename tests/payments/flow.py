@@ -11,7 +11,8 @@ from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
-from checkstand.payments.attempts import Confirmation, CustomerDetails, Gateway
+from checkstand.payments.adapters import Gateway
+from checkstand.payments.flow import Confirmation, CustomerDetails
 from checkstand.payments.models import Payment
 from checkstand.processors import connections
 from checkstand.processors.base import CardDetails, PaymentMethod
@@ -21,6 +22,7 @@ from tests.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
 
 BOX = SecretBox("test-at-rest-key")
 PUBLIC_URL = "http://checkstand.test"
+STRIPE_WEBHOOK_SECRET = "whsec_localstripe000000000001"
 GOOD_CARD = "4242424242424242"
 THREE_DS_CARD = "4000002760003184"
 INSUFFICIENT_FUNDS_CARD = "4000000000009995"
@@ -85,7 +87,7 @@ async def stripe(
         type="stripe",
         currencies=["usd"],
         secret_key=STRIPE_SECRET_KEY,
-        webhook_secret="whsec_localstripe000000000001",
+        webhook_secret=STRIPE_WEBHOOK_SECRET,
         api_base=api_base,
         publishable_key=publishable_key,
     )

@@ -16,8 +16,10 @@ from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.db import Database
-from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt, Payment
+from checkstand.payments import flow as payment_flow
+from checkstand.payments import service as payments_service
+from checkstand.payments import three_d_secure
+from checkstand.payments.models import SUCCEEDED, CheckoutAttempt, Payment
 from checkstand.processors import simulator
 from checkstand.processors.models import SimulatorCharge
 from checkstand.subscriptions.models import Subscription
@@ -120,7 +122,7 @@ async def test_concurrent_resumes_after_a_challenge_complete_once(
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.monthly])
     gateway = flow.gateway(database)
-    waiting = await attempts.confirm(gateway, created.secure_token, flow.paying(flow.card(flow.THREE_DS_CARD)))
+    waiting = await payment_flow.confirm(gateway, created.secure_token, flow.paying(flow.card(flow.THREE_DS_CARD)))
     assert waiting.action_url is not None
     async with database.writing() as writing:
         charge = await simulator.find_challenge(writing, waiting.action_url.rsplit("/", 1)[1])
@@ -128,12 +130,14 @@ async def test_concurrent_resumes_after_a_challenge_complete_once(
         await simulator.decide_challenge(writing, charge, approve=True)
         await writing.commit()
 
-    settled = await asyncio.gather(*(attempts.resume(gateway, created.secure_token, waiting.id) for _ in range(5)))
+    settled = await asyncio.gather(
+        *(three_d_secure.resume(gateway, created.secure_token, waiting.id) for _ in range(5))
+    )
 
-    assert {attempt.state for attempt in settled} == {attempts.SUCCEEDED}
+    assert {attempt.state for attempt in settled} == {SUCCEEDED}
     async with database.reading() as fresh:
         assert await flow.count(fresh, Payment, shop.account_id) == 1
         assert await flow.count(fresh, Subscription, shop.account_id) == 1
         assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 1
-        final = await attempts.get_attempt(fresh, shop.account_id, waiting.id)
-    assert [t.to_state for t in final.transitions].count(attempts.SUCCEEDED) == 1
+        final = await payments_service.get_attempt(fresh, shop.account_id, waiting.id)
+    assert [t.to_state for t in final.transitions].count(SUCCEEDED) == 1

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.checkout import service as checkout
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
-from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt, Payment
+from checkstand.payments import flow as payment_flow
+from checkstand.payments import recovery
+from checkstand.payments.models import FAILED, PROCESSING, REQUIRES_ACTION, SUCCEEDED, CheckoutAttempt, Payment
 from checkstand.processors.models import SimulatorCharge
 from tests.payments import flow
 from tests.shop import Shop
@@ -26,10 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def recover(database: Database) -> int:
-    async with database.writing() as session:
-        settled = await attempts.recover_stuck_attempts(session, public_url=flow.PUBLIC_URL, box=flow.BOX)
-        await session.commit()
-    return settled
+    return await recovery.recover_stuck_attempts(flow.gateway(database))
 
 
 async def only_attempt(database: Database) -> CheckoutAttempt:
@@ -57,7 +55,7 @@ async def test_a_process_killed_after_the_charge_is_completed_by_recovery_with_o
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert "charged: succeeded" in crashed.stdout
     left = await only_attempt(database)
-    assert left.state == attempts.PROCESSING
+    assert left.state == PROCESSING
     async with database.reading() as fresh:
         assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 1
         assert await flow.count(fresh, Payment, shop.account_id) == 0
@@ -65,12 +63,12 @@ async def test_a_process_killed_after_the_charge_is_completed_by_recovery_with_o
     # Within the lease the attempt may still belong to a live request: recovery leaves it be.
     assert await recover(database) == 0
     # The child ran on the real clock, a little after this test's clock was frozen.
-    frozen_clock.advance(attempts.RECOVERY_LEASE + timedelta(minutes=1))
+    frozen_clock.advance(recovery.RECOVERY_LEASE + timedelta(minutes=1))
     assert await recover(database) == 1
     assert await recover(database) == 0
 
     settled = await only_attempt(database)
-    assert settled.state == attempts.SUCCEEDED
+    assert settled.state == SUCCEEDED
     async with database.reading() as fresh:
         assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 1
         assert await flow.count(fresh, Payment, shop.account_id) == 1
@@ -85,21 +83,21 @@ async def test_a_charge_the_processor_never_received_fails_the_attempt_without_c
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
     async with database.writing() as writing:
-        await attempts.begin_attempt(writing, created.secure_token, flow.paying(), public_url=flow.PUBLIC_URL)
+        await payment_flow.begin_attempt(writing, created.secure_token, flow.paying(), public_url=flow.PUBLIC_URL)
         await writing.commit()
 
-    frozen_clock.advance(attempts.RECOVERY_LEASE + timedelta(seconds=1))
+    frozen_clock.advance(recovery.RECOVERY_LEASE + timedelta(seconds=1))
     assert await recover(database) == 1
 
     settled = await only_attempt(database)
-    assert settled.state == attempts.FAILED
+    assert settled.state == FAILED
     assert [p.charge_status for p in settled.processor_attempts] == ["unavailable"]
     async with database.reading() as fresh:
         assert await flow.count(fresh, SimulatorCharge, shop.account_id) == 0
         assert checkout.state(await checkout.get_session(fresh, shop.account_id, created.id)) == "open"
     # The session is free for the customer's next try.
-    again = await attempts.confirm(flow.gateway(database), created.secure_token, flow.paying())
-    assert again.state == attempts.SUCCEEDED
+    again = await payment_flow.confirm(flow.gateway(database), created.secure_token, flow.paying())
+    assert again.state == SUCCEEDED
 
 
 async def test_an_abandoned_challenge_fails_after_its_time_and_frees_the_session(
@@ -108,16 +106,16 @@ async def test_an_abandoned_challenge_fails_after_its_time_and_frees_the_session
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
     gateway = flow.gateway(database)
-    waiting = await attempts.confirm(gateway, created.secure_token, flow.paying(flow.card(flow.THREE_DS_CARD)))
-    assert waiting.state == attempts.REQUIRES_ACTION
+    waiting = await payment_flow.confirm(gateway, created.secure_token, flow.paying(flow.card(flow.THREE_DS_CARD)))
+    assert waiting.state == REQUIRES_ACTION
 
-    frozen_clock.advance(attempts.ACTION_TIMEOUT - timedelta(seconds=1))
+    frozen_clock.advance(recovery.ACTION_TIMEOUT - timedelta(seconds=1))
     assert await recover(database) == 0
     frozen_clock.advance(timedelta(seconds=2))
     assert await recover(database) == 1
 
     settled = await only_attempt(database)
-    assert settled.state == attempts.FAILED
+    assert settled.state == FAILED
     assert settled.decline_code == "authentication_failed"
-    paid = await attempts.confirm(gateway, created.secure_token, flow.paying())
-    assert paid.state == attempts.SUCCEEDED
+    paid = await payment_flow.confirm(gateway, created.secure_token, flow.paying())
+    assert paid.state == SUCCEEDED

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
-from checkstand.accounts.models import Account
 from checkstand.core.clock import FrozenClock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import Conflict
@@ -68,7 +67,7 @@ def with_check_digit(body: str) -> str:
 @pytest.fixture
 async def account_id(session: AsyncSession) -> str:
     account = await accounts.create_account(session, name="Simulated shop")
-    await session.flush()
+    await session.commit()
     return account.id
 
 
@@ -80,13 +79,21 @@ async def processor(session: AsyncSession, account_id: str) -> Processor:
 
 
 @pytest.fixture
-def simulator(session: AsyncSession, processor: Processor) -> SimulatorProcessor:
-    return SimulatorProcessor(session, processor, public_url=PUBLIC_URL)
+def simulator(database: Database, processor: Processor) -> SimulatorProcessor:
+    return SimulatorProcessor(database, processor, public_url=PUBLIC_URL)
 
 
-async def rows(session: AsyncSession, processor: Processor) -> list[SimulatorCharge]:
-    query = select(SimulatorCharge).where(SimulatorCharge.processor_id == processor.id)
-    return list((await session.scalars(query.execution_options(populate_existing=True))).all())
+async def rows(database: Database, processor: Processor) -> list[SimulatorCharge]:
+    """The connection's charges, read in a transaction of the test's own: the simulator commits in its own, and on
+    SQLite a test holding a write transaction open would keep it waiting."""
+    async with database.reading() as reader:
+        query = select(SimulatorCharge).where(SimulatorCharge.processor_id == processor.id)
+        return list((await reader.scalars(query)).all())
+
+
+async def stored_charge(database: Database, reference: str | None) -> SimulatorCharge | None:
+    async with database.reading() as reader:
+        return await reader.get(SimulatorCharge, reference)
 
 
 # --- Test cards and card checks --------------------------------------------------------------------------------
@@ -112,8 +119,8 @@ async def rows(session: AsyncSession, processor: Processor) -> list[SimulatorCha
     ],
 )
 async def test_each_test_card_answers_as_on_stripe(
+    database: Database,
     simulator: SimulatorProcessor,
-    session: AsyncSession,
     processor: Processor,
     number: str,
     outcome: Outcome,
@@ -121,7 +128,6 @@ async def test_each_test_card_answers_as_on_stripe(
     message: str | None,
 ) -> None:
     result = await simulator.charge(charge_request(card(number)))
-    await session.commit()
     assert result.outcome is outcome
     assert result.decline_code == decline_code
     assert result.processor_reference is not None
@@ -136,7 +142,7 @@ async def test_each_test_card_answers_as_on_stripe(
     else:
         assert result.action_url is None
     # Recorded, and of the card only its last four digits.
-    [row] = await rows(session, processor)
+    [row] = await rows(database, processor)
     assert (row.id, row.status, row.decline_code, row.card_last4) == (
         result.processor_reference,
         outcome,
@@ -227,72 +233,77 @@ async def test_one_digit_changed_is_an_incorrect_number(
 
 @pytest.mark.parametrize("switch", ["is_available", "is_active"])
 async def test_a_switched_off_connection_is_unavailable_and_charges_nothing(
-    session: AsyncSession, processor: Processor, switch: str
+    database: Database, session: AsyncSession, processor: Processor, switch: str
 ) -> None:
     await connections.update_processor(session, processor.account_id, processor.id, {switch: False}, BOX)
     await session.commit()
-    simulator = SimulatorProcessor(session, processor, public_url=PUBLIC_URL)
+    simulator = SimulatorProcessor(database, processor, public_url=PUBLIC_URL)
     request = charge_request(card("4242424242424242"))
     result = await simulator.charge(request)
     assert result.outcome is Outcome.UNAVAILABLE
     assert result.retryable
     assert result.processor_reference is None
-    assert await rows(session, processor) == []
+    assert await rows(database, processor) == []
     assert await simulator.lookup(request.idempotency_key) is None
 
 
 async def test_a_currency_the_connection_lacks_is_unavailable(
-    session: AsyncSession, account_id: str, simulator: SimulatorProcessor, processor: Processor
+    database: Database, account_id: str, simulator: SimulatorProcessor, processor: Processor
 ) -> None:
     result = await simulator.charge(charge_request(card("4242424242424242"), currency="chf"))
     assert result.outcome is Outcome.UNAVAILABLE
     assert result.processor_message == "The simulator connection doesn't take CHF."
-    assert await rows(session, processor) == []
+    assert await rows(database, processor) == []
     # Currencies are compared without regard to case, and stored lower-case.
     taken = await simulator.charge(charge_request(card("4242424242424242"), currency="EUR"))
     assert taken.outcome is Outcome.SUCCEEDED
-    assert [row.currency for row in await rows(session, processor)] == ["eur"]
+    assert [row.currency for row in await rows(database, processor)] == ["eur"]
 
 
 # --- Idempotency ---------------------------------------------------------------------------------------------------
 
 
 async def test_a_repeated_key_answers_the_first_result_and_charges_once(
-    simulator: SimulatorProcessor, session: AsyncSession, processor: Processor
+    database: Database, simulator: SimulatorProcessor, session: AsyncSession, processor: Processor
 ) -> None:
     first = await simulator.charge(charge_request(card("4000000000009995"), key="order-1"))
-    await session.commit()
     # Even another card: the key, not the card, identifies the charge.
     again = await simulator.charge(charge_request(card("4242424242424242"), key="order-1"))
     assert again == first
     assert first.decline_code == DeclineCode.INSUFFICIENT_FUNDS
     assert await simulator.lookup("order-1") == first
     assert await simulator.lookup("order-2") is None
-    assert len(await rows(session, processor)) == 1
+    assert len(await rows(database, processor)) == 1
 
     # An outage doesn't hide a charge already made: a caller recovering after a crash must learn of it.
     await connections.update_processor(session, processor.account_id, processor.id, {"is_available": False}, BOX)
+    await session.commit()
     assert await simulator.charge(charge_request(card("4242424242424242"), key="order-1")) == first
 
 
 @pytest.mark.parametrize(("amount_atom", "currency"), [(1235, "usd"), (1234, "eur")])
 async def test_a_repeated_key_with_another_amount_is_a_bug(
-    simulator: SimulatorProcessor, session: AsyncSession, processor: Processor, amount_atom: int, currency: str
+    database: Database,
+    simulator: SimulatorProcessor,
+    processor: Processor,
+    amount_atom: int,
+    currency: str,
 ) -> None:
     await simulator.charge(charge_request(card("4242424242424242"), key="order-1"))
     with pytest.raises(ValueError, match="order-1"):
         await simulator.charge(
             charge_request(card("4242424242424242"), key="order-1", amount_atom=amount_atom, currency=currency)
         )
-    assert len(await rows(session, processor)) == 1
+    assert len(await rows(database, processor)) == 1
 
 
 async def test_keys_are_scoped_to_the_connection(
-    session: AsyncSession, account_id: str, simulator: SimulatorProcessor, processor: Processor
+    database: Database, session: AsyncSession, account_id: str, simulator: SimulatorProcessor, processor: Processor
 ) -> None:
     other = await connections.create_processor(session, account_id, BOX, name="Sim 2", type="simulator")
+    await session.commit()
     first = await simulator.charge(charge_request(card("4242424242424242"), key="shared"))
-    second = await SimulatorProcessor(session, other, public_url=PUBLIC_URL).charge(
+    second = await SimulatorProcessor(database, other, public_url=PUBLIC_URL).charge(
         charge_request(card("4000000000000002"), key="shared")
     )
     assert first.processor_reference != second.processor_reference
@@ -300,51 +311,45 @@ async def test_keys_are_scoped_to_the_connection(
 
 
 async def test_concurrent_charges_with_one_key_charge_once(database: Database, processor: Processor) -> None:
-    """Eight sessions charge with one key at once: on PostgreSQL they all miss each other's uncommitted row and
-    race on the unique constraint; SQLite runs writers one after another."""
+    """Eight charges with one key at once, each in its own transactions: on PostgreSQL they all miss each other's
+    uncommitted row and race on the unique constraint; SQLite runs writers one after another."""
     request = charge_request(card("4242424242424242"), key="double-click", save_payment_method=True)
+    simulator = SimulatorProcessor(database, processor, public_url=PUBLIC_URL)
 
-    async def charge_in_own_session() -> ChargeResult:
-        async with database.writing() as own:
-            result = await SimulatorProcessor(own, processor, public_url=PUBLIC_URL).charge(request)
-            await own.commit()
-            return result
-
-    results = await asyncio.gather(*(charge_in_own_session() for _ in range(8)))
+    results = await asyncio.gather(*(simulator.charge(request) for _ in range(8)))
     assert len(set(results)) == 1
     assert results[0].outcome is Outcome.SUCCEEDED
     assert results[0].saved_payment_method is not None
-    async with database.reading() as check:
-        count = select(func.count()).select_from(SimulatorCharge).where(SimulatorCharge.processor_id == processor.id)
-        assert await check.scalar(count) == 1
+    assert len(await rows(database, processor)) == 1
 
 
-async def test_the_racer_that_loses_on_the_constraint_answers_the_winner_and_keeps_its_own_work(
+async def test_a_charge_that_loses_the_race_on_its_key_answers_the_winners_charge(
     database: Database, processor: Processor, backend: str
 ) -> None:
-    """The second charge starts while the first is uncommitted. On PostgreSQL it can't see the first row, so its
-    insert waits on the unique index and fails once the first commits; only its savepoint is undone, not the
-    account its caller made before. On SQLite it waits for the write lock instead, then finds the row."""
-    request = charge_request(card("4242424242424242"), key="k")
-    async with database.writing() as first_session, database.writing() as second_session:
-        first = await SimulatorProcessor(first_session, processor, public_url=PUBLIC_URL).charge(request)
-
-        async def second() -> ChargeResult:
-            await accounts.create_account(second_session, name="Made before the charge")
-            result = await SimulatorProcessor(second_session, processor, public_url=PUBLIC_URL).charge(request)
-            await second_session.commit()
-            return result
-
-        racing = asyncio.create_task(second())
+    """A charge with the same key is uncommitted when this one starts. On PostgreSQL this one can't see it, so its
+    insert waits on the unique index and fails once the other commits; it then answers the winner's charge. On
+    SQLite it waits for the write lock instead, then finds the row."""
+    simulator = SimulatorProcessor(database, processor, public_url=PUBLIC_URL)
+    async with database.writing() as winning:
+        winner = SimulatorCharge(
+            id=new_id("simch"),
+            account_id=processor.account_id,
+            processor_id=processor.id,
+            idempotency_key="k",
+            amount_atom=1234,
+            currency="usd",
+            card_last4="4242",
+            status=Outcome.SUCCEEDED,
+        )
+        winning.add(winner)
+        await winning.flush()
+        racing = asyncio.create_task(simulator.charge(charge_request(card("4000000000000002"), key="k")))
         if backend == "postgresql":
             await _until_a_query_waits_on_a_lock(database)
-        await first_session.commit()
-        assert await racing == first
-    async with database.reading() as check:
-        made = select(func.count()).select_from(Account).where(Account.name == "Made before the charge")
-        assert await check.scalar(made) == 1
-        count = select(func.count()).select_from(SimulatorCharge).where(SimulatorCharge.processor_id == processor.id)
-        assert await check.scalar(count) == 1
+        await winning.commit()
+    result = await racing
+    assert (result.outcome, result.processor_reference) == (Outcome.SUCCEEDED, winner.id)
+    assert len(await rows(database, processor)) == 1
 
 
 async def _until_a_query_waits_on_a_lock(database: Database) -> None:
@@ -366,7 +371,7 @@ async def _until_a_query_waits_on_a_lock(database: Database) -> None:
 
 
 async def test_a_saved_card_is_charged_again_as_the_card_it_was(
-    simulator: SimulatorProcessor, session: AsyncSession, processor: Processor
+    database: Database, simulator: SimulatorProcessor, processor: Processor
 ) -> None:
     saved = await simulator.charge(charge_request(card("4242424242424242"), save_payment_method=True))
     assert saved.saved_payment_method is not None
@@ -378,22 +383,22 @@ async def test_a_saved_card_is_charged_again_as_the_card_it_was(
     # Saving it again answers the same reference rather than a second one.
     again = await simulator.charge(charge_request(reuse, save_payment_method=True))
     assert again.saved_payment_method == saved.saved_payment_method
-    assert [row.card_last4 for row in await rows(session, processor)] == ["4242"] * 3
+    assert [row.card_last4 for row in await rows(database, processor)] == ["4242"] * 3
 
     # Without save_payment_method nothing is saved.
     assert (await simulator.charge(charge_request(card("4242424242424242")))).saved_payment_method is None
 
 
-async def test_a_declined_card_is_not_saved(simulator: SimulatorProcessor, session: AsyncSession) -> None:
+async def test_a_declined_card_is_not_saved(database: Database, simulator: SimulatorProcessor) -> None:
     declined = await simulator.charge(charge_request(card("4000000000000002"), save_payment_method=True))
     assert (declined.outcome, declined.saved_payment_method) == (Outcome.DECLINED, None)
-    stored = await session.get(SimulatorCharge, declined.processor_reference)
+    stored = await stored_charge(database, declined.processor_reference)
     assert stored is not None
     assert stored.saved_payment_method is None
 
 
 async def test_a_saved_card_is_only_known_to_its_own_connection(
-    simulator: SimulatorProcessor, session: AsyncSession, account_id: str
+    database: Database, simulator: SimulatorProcessor, session: AsyncSession, account_id: str
 ) -> None:
     saved = await simulator.charge(charge_request(card("4242424242424242"), save_payment_method=True))
     assert saved.saved_payment_method is not None
@@ -403,8 +408,9 @@ async def test_a_saved_card_is_only_known_to_its_own_connection(
         await connections.create_processor(session, account_id, BOX, name="Sim 2", type="simulator"),
         await connections.create_processor(session, other_account.id, BOX, name="Theirs", type="simulator"),
     ]
+    await session.commit()
     for stranger in strangers:
-        result = await SimulatorProcessor(session, stranger, public_url=PUBLIC_URL).charge(charge_request(reuse))
+        result = await SimulatorProcessor(database, stranger, public_url=PUBLIC_URL).charge(charge_request(reuse))
         assert (result.outcome, result.decline_code) == (Outcome.DECLINED, DeclineCode.GENERIC_DECLINE)
         assert result.processor_message == "The simulator declined the payment method: generic_decline."
     made_up = await simulator.charge(charge_request(PaymentMethod(processor_reference="simpm_nothing")))
@@ -412,13 +418,13 @@ async def test_a_saved_card_is_only_known_to_its_own_connection(
 
 
 async def test_a_saved_3ds_card_asks_for_its_challenge_on_every_charge(
-    simulator: SimulatorProcessor, session: AsyncSession
+    database: Database, simulator: SimulatorProcessor
 ) -> None:
     first = await simulator.charge(charge_request(card("4000002760003184"), save_payment_method=True))
     # Not saved while the customer hasn't authenticated.
     assert (first.outcome, first.saved_payment_method) == (Outcome.REQUIRES_ACTION, None)
     assert first.processor_reference is not None
-    await _decide(session, first, approve=True)
+    await _decide(database, first, approve=True)
     approved = await simulator.confirm(first.processor_reference)
     assert approved.outcome is Outcome.SUCCEEDED
     assert approved.saved_payment_method is not None
@@ -429,19 +435,19 @@ async def test_a_saved_3ds_card_asks_for_its_challenge_on_every_charge(
     assert renewal.outcome is Outcome.REQUIRES_ACTION
     assert renewal.action_url is not None
     assert renewal.action_url != first.action_url
-    stored = await session.get(SimulatorCharge, renewal.processor_reference)
+    stored = await stored_charge(database, renewal.processor_reference)
     assert stored is not None
     assert stored.card_last4 == "3184"
 
 
-async def test_a_failed_challenge_saves_nothing(simulator: SimulatorProcessor, session: AsyncSession) -> None:
+async def test_a_failed_challenge_saves_nothing(database: Database, simulator: SimulatorProcessor) -> None:
     first = await simulator.charge(charge_request(card("4000002760003184"), save_payment_method=True))
-    await _decide(session, first, approve=False)
+    await _decide(database, first, approve=False)
     assert first.processor_reference is not None
     failed = await simulator.confirm(first.processor_reference)
     assert (failed.outcome, failed.saved_payment_method) == (Outcome.DECLINED, None)
     # The reference kept for a successful answer can't be charged either.
-    stored = await session.get(SimulatorCharge, first.processor_reference)
+    stored = await stored_charge(database, first.processor_reference)
     assert stored is not None
     assert stored.saved_payment_method is not None
     reuse = await simulator.charge(charge_request(PaymentMethod(processor_reference=stored.saved_payment_method)))
@@ -451,17 +457,26 @@ async def test_a_failed_challenge_saves_nothing(simulator: SimulatorProcessor, s
 # --- 3-D Secure ----------------------------------------------------------------------------------------------------
 
 
-async def _decide(session: AsyncSession, result: ChargeResult, *, approve: bool) -> SimulatorCharge:
+async def _decide(database: Database, result: ChargeResult, *, approve: bool) -> SimulatorCharge:
+    """The customer's answer on the challenge page, committed."""
+    async with database.writing() as writing:
+        charge = await _challenge(writing, result)
+        decided = await decide_challenge(writing, charge, approve=approve)
+        await writing.commit()
+    return decided
+
+
+async def _challenge(session: AsyncSession, result: ChargeResult) -> SimulatorCharge:
     assert result.action_url is not None
     charge = await find_challenge(session, result.action_url.rsplit("/", 1)[1])
     assert charge is not None
     assert charge.id == result.processor_reference
-    return await decide_challenge(session, charge, approve=approve)
+    return charge
 
 
 @pytest.mark.parametrize("three_ds_mode", [None, "first_3ds_wins", "prefer_non_3ds"])
 async def test_confirm_tells_the_customers_answer(
-    simulator: SimulatorProcessor, session: AsyncSession, three_ds_mode: str | None
+    database: Database, simulator: SimulatorProcessor, three_ds_mode: str | None
 ) -> None:
     challenged = await simulator.charge(
         charge_request(card("4000002760003184"), return_url="https://shop.test/back", three_ds_mode=three_ds_mode)
@@ -469,33 +484,34 @@ async def test_confirm_tells_the_customers_answer(
     assert challenged.outcome is Outcome.REQUIRES_ACTION
     assert challenged.processor_reference is not None
     assert await simulator.confirm(challenged.processor_reference) == challenged
-    charge = await _decide(session, challenged, approve=True)
+    charge = await _decide(database, challenged, approve=True)
     assert charge.return_url == "https://shop.test/back"
     approved = await simulator.confirm(challenged.processor_reference)
     assert (approved.outcome, approved.decline_code, approved.action_url) == (Outcome.SUCCEEDED, None, None)
     # The key answers the decided result too.
-    stored = await session.get(SimulatorCharge, challenged.processor_reference)
+    stored = await stored_charge(database, challenged.processor_reference)
     assert stored is not None
     assert await simulator.lookup(stored.idempotency_key) == approved
 
 
 async def test_a_failed_challenge_declines_with_authentication_failed(
-    simulator: SimulatorProcessor, session: AsyncSession
+    database: Database, simulator: SimulatorProcessor
 ) -> None:
     challenged = await simulator.charge(charge_request(card("4000002760003184")))
     assert challenged.processor_reference is not None
-    await _decide(session, challenged, approve=False)
+    await _decide(database, challenged, approve=False)
     failed = await simulator.confirm(challenged.processor_reference)
     assert (failed.outcome, failed.decline_code) == (Outcome.DECLINED, DeclineCode.AUTHENTICATION_FAILED)
     assert not failed.retryable
     assert customer_message(failed.decline_code) == "We are unable to authenticate your payment method."
 
 
-async def test_a_challenge_is_decided_once(simulator: SimulatorProcessor, session: AsyncSession) -> None:
+async def test_a_challenge_is_decided_once(database: Database, simulator: SimulatorProcessor) -> None:
     challenged = await simulator.charge(charge_request(card("4000002760003184")))
-    charge = await _decide(session, challenged, approve=False)
-    with pytest.raises(Conflict) as raised:
-        await decide_challenge(session, charge, approve=True)
+    charge = await _decide(database, challenged, approve=False)
+    async with database.writing() as writing:
+        with pytest.raises(Conflict) as raised:
+            await decide_challenge(writing, await _challenge(writing, challenged), approve=True)
     assert raised.value.code == "challenge_already_decided"
     assert charge.status == Outcome.DECLINED
     assert challenged.processor_reference is not None
@@ -503,13 +519,14 @@ async def test_a_challenge_is_decided_once(simulator: SimulatorProcessor, sessio
 
 
 async def test_confirm_knows_only_its_own_connections_charges(
-    simulator: SimulatorProcessor, session: AsyncSession, account_id: str
+    database: Database, simulator: SimulatorProcessor, session: AsyncSession, account_id: str
 ) -> None:
     challenged = await simulator.charge(charge_request(card("4000002760003184")))
     assert challenged.processor_reference is not None
     other = await connections.create_processor(session, account_id, BOX, name="Sim 2", type="simulator")
+    await session.commit()
     with pytest.raises(ValueError, match="no simulator charge"):
-        await SimulatorProcessor(session, other, public_url=PUBLIC_URL).confirm(challenged.processor_reference)
+        await SimulatorProcessor(database, other, public_url=PUBLIC_URL).confirm(challenged.processor_reference)
     with pytest.raises(ValueError, match="no simulator charge"):
         await simulator.confirm("simch_unknown")
 
@@ -536,14 +553,20 @@ async def test_confirm_knows_only_its_own_connections_charges(
     ],
 )
 async def test_mistakes_of_the_caller_raise_and_charge_nothing(
-    simulator: SimulatorProcessor, session: AsyncSession, processor: Processor, request_: ChargeRequest, message: str
+    database: Database,
+    simulator: SimulatorProcessor,
+    processor: Processor,
+    request_: ChargeRequest,
+    message: str,
 ) -> None:
     with pytest.raises(ValueError, match=message):
         await simulator.charge(request_)
-    assert await rows(session, processor) == []
+    assert await rows(database, processor) == []
 
 
-async def test_only_a_simulator_connection_makes_a_simulator(session: AsyncSession, account_id: str) -> None:
+async def test_only_a_simulator_connection_makes_a_simulator(
+    database: Database, session: AsyncSession, account_id: str
+) -> None:
     stripe = await connections.create_processor(
         session,
         account_id,
@@ -555,7 +578,7 @@ async def test_only_a_simulator_connection_makes_a_simulator(session: AsyncSessi
         webhook_secret="whsec_Tq1rkUu1W8mWnCyb2uXcGq0yYg5Qv3sE",
     )
     with pytest.raises(ValueError, match="not a simulator"):
-        SimulatorProcessor(session, stripe, public_url=PUBLIC_URL)
+        SimulatorProcessor(database, stripe, public_url=PUBLIC_URL)
 
 
 async def test_a_zero_amount_verifies_and_saves_the_card(simulator: SimulatorProcessor) -> None:

@@ -5,7 +5,7 @@ No API key and no idempotency guard: whoever holds the token is the customer. So
 customer may see (no metadata, no processor references, no ids but the session's and the attempt's), and confirming
 is rate-limited per session and per client IP. Confirm and resume don't use the request's unit of work: a payment is
 committed as processing before the processor is called and recorded after, each step its own transaction
-(:mod:`checkstand.payments.attempts`), so they run on the app's database directly.
+(:mod:`checkstand.payments.flow`), so they run on the app's database directly.
 """
 
 from __future__ import annotations
@@ -13,30 +13,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.gateway import PaymentGateway
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import WireModel
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.customers import service as customers
-from checkstand.payments import attempts
-from checkstand.payments.models import CheckoutAttempt
+from checkstand.payments import flow, three_d_secure
+from checkstand.payments.adapters import Gateway
+from checkstand.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, CheckoutAttempt
+from checkstand.payments.service import attempt_of_session
 from checkstand.processors.base import CardDetails, PaymentMethod
 
 router = APIRouter(prefix="/api/public/checkout", tags=["public checkout"])
 
-Session = Annotated[AsyncSession, Depends(db_session)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class CardIn(WireModel):
-    number: Annotated[str, StringConstraints(min_length=1, max_length=30)]
+    """Digits are ASCII only: other scripts' digits (superscript, Arabic-Indic, full-width) are a 422 here, as
+    they are on the page (:mod:`checkstand.pages.form_fields`). Spaces and dashes may separate a number's groups."""
+
+    number: Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=r"^[0-9][0-9 -]*$")]
     exp_month: Annotated[int, Field(ge=1, le=12)]
     exp_year: Annotated[int, Field(ge=0, le=9999)]
-    cvc: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+    cvc: Annotated[str, StringConstraints(min_length=1, max_length=8, pattern=r"^[0-9]+$")]
 
 
 class PaymentMethodIn(WireModel):
@@ -130,17 +135,15 @@ class PublicAttempt(BaseModel):
 
     @classmethod
     def of(cls, attempt: CheckoutAttempt, checkout: CheckoutSession) -> PublicAttempt:
-        waiting = attempt.state == attempts.REQUIRES_ACTION and attempt.action_url is not None
+        waiting = attempt.state == REQUIRES_ACTION and attempt.action_url is not None
         return cls(
             id=attempt.id,
             state=attempt.state,
             tier=attempt.tier,
-            error_message=attempt.error_message_for_customer if attempt.state == attempts.FAILED else None,
-            decline_code=attempt.decline_code if attempt.state == attempts.FAILED else None,
+            error_message=attempt.error_message_for_customer if attempt.state == FAILED else None,
+            decline_code=attempt.decline_code if attempt.state == FAILED else None,
             next_action=NextAction(url=attempt.action_url or "") if waiting else None,
-            redirect_url=(
-                checkout_service.success_redirect_url(checkout) if attempt.state == attempts.SUCCEEDED else None
-            ),
+            redirect_url=(checkout_service.success_redirect_url(checkout) if attempt.state == SUCCEEDED else None),
         )
 
 
@@ -161,26 +164,17 @@ class PublicCheckout(BaseModel):
     return_url: str
 
 
-def _gateway(request: Request) -> attempts.Gateway:
-    return attempts.Gateway(
-        database=request.app.state.database,
-        public_url=request.app.state.settings.resolved_public_url,
-        box=request.app.state.secret_box,
-    )
-
-
 @router.get("/{secure_token}")
 async def get_checkout(secure_token: Token, session: Session) -> PublicCheckout:
-    return await _view(session, await attempts.find_by_token(session, secure_token))
+    return await _view(session, await checkout_service.get_by_token(session, secure_token))
 
 
 @router.post("/{secure_token}/plan")
 async def change_plan(secure_token: Token, body: PlanIn, session: Session) -> PublicCheckout:
     """Switch a line to another tier of its family (one of ``plan_choices``); every amount is re-priced by the
     server. Refused while a payment is in flight (409) and for a plan not offered (422)."""
-    found = await attempts.find_by_token(session, secure_token)
-    checkout = await checkout_service.lock_session(session, found.account_id, found.id)
-    await attempts.change_plan(session, checkout, body.line_position, body.rank)
+    checkout = await checkout_service.lock_open_session(session, secure_token)
+    await checkout_service.change_plan(session, checkout, body.line_position, body.rank)
     return await _view(session, checkout)
 
 
@@ -236,27 +230,27 @@ async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheck
 
 
 @router.post("/{secure_token}/confirm")
-async def confirm_checkout(secure_token: Token, body: ConfirmIn, request: Request) -> PublicAttempt:
+async def confirm_checkout(
+    secure_token: Token, body: ConfirmIn, request: Request, gateway: PaymentGateway
+) -> PublicAttempt:
     """Pay, from the primary tier down the cascade; answers the attempt as it stands: succeeded (with where to go),
     failed (with the customer's message; the session stays open), or requires_action (with the challenge to open)."""
-    gateway = _gateway(request)
-    confirmation = attempts.Confirmation(
+    confirmation = flow.Confirmation(
         payment_method=body.payment_method.to_method(),
-        customer=attempts.CustomerDetails(name=body.customer.name, email=body.customer.email),
+        customer=flow.CustomerDetails(name=body.customer.name, email=body.customer.email),
         promotion_code=body.promotion_code,
         client_ip=request.client.host if request.client else None,
     )
-    attempt = await attempts.confirm(gateway, secure_token, confirmation)
+    attempt = await flow.confirm(gateway, secure_token, confirmation)
     return await _public_attempt(gateway, secure_token, attempt)
 
 
 @router.post("/{secure_token}/attempts/{attempt_id}/resume")
 async def resume_attempt(
-    secure_token: Token, attempt_id: Annotated[str, StringConstraints(max_length=64)], request: Request
+    secure_token: Token, attempt_id: Annotated[str, StringConstraints(max_length=64)], gateway: PaymentGateway
 ) -> PublicAttempt:
     """After the 3-D Secure challenge: settle the attempt with what the customer decided there."""
-    gateway = _gateway(request)
-    attempt = await attempts.resume(gateway, secure_token, attempt_id)
+    attempt = await three_d_secure.resume(gateway, secure_token, attempt_id)
     return await _public_attempt(gateway, secure_token, attempt)
 
 
@@ -264,11 +258,11 @@ async def resume_attempt(
 async def get_attempt(
     secure_token: Token, attempt_id: Annotated[str, StringConstraints(max_length=64)], session: Session
 ) -> PublicAttempt:
-    checkout = await attempts.find_by_token(session, secure_token)
-    return PublicAttempt.of(await attempts.attempt_of_session(session, checkout, attempt_id), checkout)
+    checkout = await checkout_service.get_by_token(session, secure_token)
+    return PublicAttempt.of(await attempt_of_session(session, checkout, attempt_id), checkout)
 
 
-async def _public_attempt(gateway: attempts.Gateway, secure_token: str, attempt: CheckoutAttempt) -> PublicAttempt:
+async def _public_attempt(gateway: Gateway, secure_token: str, attempt: CheckoutAttempt) -> PublicAttempt:
     async with gateway.database.reading() as session:
-        checkout = await attempts.find_by_token(session, secure_token)
+        checkout = await checkout_service.get_by_token(session, secure_token)
     return PublicAttempt.of(attempt, checkout)

@@ -11,24 +11,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Header, Request
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.api.http.unit_of_work import db_session
-from checkstand.core.crypto import SecretBox
-from checkstand.payments import attempts
-from checkstand.processors import stripe as stripe_adapter
+from checkstand.api.http.gateway import PaymentGateway
+from checkstand.payments import stripe_events
 
 router = APIRouter(prefix="/webhooks/stripe", tags=["stripe webhooks"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
-
-
-def secret_box(request: Request) -> SecretBox:
-    """The app's at-rest key, which opens the connection's webhook secret."""
-    box: SecretBox = request.app.state.secret_box
-    return box
 
 
 class WebhookReceipt(BaseModel):
@@ -41,12 +30,10 @@ class WebhookReceipt(BaseModel):
 async def receive_stripe_event(
     processor_id: str,
     request: Request,
-    session: Session,
-    box: Annotated[SecretBox, Depends(secret_box)],
+    gateway: PaymentGateway,
     stripe_signature: Annotated[str | None, Header(description="Stripe's t=...,v1=... signature.")] = None,
 ) -> WebhookReceipt:
-    """Verify, store once, settle (see :func:`checkstand.processors.stripe.receive_event`)."""
-    receipt = await stripe_adapter.receive_event(session, box, processor_id, await request.body(), stripe_signature)
-    public_url = request.app.state.settings.resolved_public_url
-    await attempts.settle_stripe_event(session, processor_id, receipt, public_url=public_url)
+    """Verify, store once, settle (see :mod:`checkstand.payments.stripe_events`). Not in the request's unit of work:
+    Stripe is asked about the event between two short transactions of its own."""
+    receipt = await stripe_events.receive_stripe_event(gateway, processor_id, await request.body(), stripe_signature)
     return WebhookReceipt(received=True, event_id=receipt.event_id, duplicate=receipt.duplicate)

@@ -4,16 +4,17 @@ Amounts are always the server's: line items are snapshotted from the catalog (a 
 leaves an open or finished session as it was), the discount from the coupon's terms at the time it was applied.
 Every change of an open session locks its row first (``FOR UPDATE`` on PostgreSQL; SQLite's writers already run one
 at a time) and re-reads its state inside the lock, so concurrent complete, expire and add-line-item requests leave
-one consistent state.
+one consistent state. A customer's change or payment starts from :func:`lock_open_session`. While an attempt pays a
+session (:func:`begin_payment` until :func:`end_payment`) nothing that could change what is charged may change: the
+processor is charging the amount the session had when the payment began.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
-from urllib.parse import urlsplit
+from typing import Any, Final, Protocol
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
@@ -34,6 +35,7 @@ from checkstand.core.errors import (
     BusinessRuleViolation,
     CheckstandError,
     Conflict,
+    FieldPath,
     FieldProblem,
     InvalidFields,
     NotFound,
@@ -41,10 +43,12 @@ from checkstand.core.errors import (
 from checkstand.core.ids import new_id, new_secret
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
+from checkstand.core.money import amount_limit, max_amount_atom
 from checkstand.core.pagination import Page, paginate
+from checkstand.core.urls import UrlProblem, parse_web_url
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers import service as customers
-from checkstand.discounts import service as discounts
+from checkstand.discounts import maths, promotion_codes, redemptions
 from checkstand.discounts.models import Coupon
 from checkstand.events.service import record_event, snapshot
 from checkstand.processors import routes
@@ -54,11 +58,11 @@ MIN_EXPIRY_HOURS: Final = 1
 MAX_EXPIRY_HOURS: Final = 720
 MAX_LINE_ITEMS: Final = 100
 MAX_CASCADE_TIERS: Final = 10
+# Stripe's largest line quantity; a line's amount and every tier's total are capped too (core.money).
+MAX_QUANTITY: Final = 999_999
 SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 SECURE_TOKEN_PREFIX: Final = "cst"  # noqa: S105 - a prefix, not a secret
 EXPIRY_BATCH: Final = 100
-
-Loc = tuple[str | int, ...]
 
 # Deleting a custom field definition deletes its values here too.
 register_value_store("checkout_session", JsonColumnStore(CheckoutSession.custom_fields, CheckoutSession.account_id))
@@ -122,9 +126,7 @@ class NewCheckoutSession:
 
 def state(checkout: CheckoutSession, now: datetime | None = None) -> str:
     """What the session is now: an open session past ``expires_at`` is expired even before the worker records it."""
-    if checkout.status == OPEN and (now or clock.now()) >= checkout.expires_at:
-        return EXPIRED
-    return checkout.status
+    return checkout.state_at(now or clock.now())
 
 
 def is_open(checkout: CheckoutSession) -> bool:
@@ -160,6 +162,14 @@ async def find_by_token(session: AsyncSession, secure_token: str) -> CheckoutSes
     return await session.scalar(select(CheckoutSession).where(CheckoutSession.secure_token == secure_token))
 
 
+async def get_by_token(session: AsyncSession, secure_token: str) -> CheckoutSession:
+    """The session a customer's token opens, whatever its state; an unknown token is a 404 that names no token."""
+    checkout = await find_by_token(session, secure_token)
+    if checkout is None:
+        raise NotFound("checkout_session", "(token)")
+    return checkout
+
+
 async def list_sessions(session: AsyncSession, account_id: str, params: ListParams) -> Page[CheckoutSession]:
     """``filter`` may also name a ``state`` (open, success, expired), matched as :func:`state` computes it."""
     query = _sessions(account_id)
@@ -180,45 +190,48 @@ def _state_condition(wanted: object, now: datetime) -> Any:
         )
     if wanted == SUCCESS:
         return CheckoutSession.status == SUCCESS
-    raise InvalidFields.one(("query", "filter"), "state must be one of open, success, expired")
+    raise InvalidFields.one(("filter",), "state must be one of open, success, expired")
 
 
 # --- Creating -------------------------------------------------------------------------------------------------------
 
 
-def check_redirect_url(url: str, loc: Loc) -> list[FieldProblem]:
-    """A URL the customer is sent to: http or https only (no ``javascript:`` or ``data:``), a host, and no
-    credentials, which would end up in the customer's browser history."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return [FieldProblem(loc, "must be an absolute http or https URL", "url_scheme")]
-    if parts.username is not None or parts.password is not None:
-        return [FieldProblem(loc, "must not contain credentials", "url_credentials")]
-    return []
+def _line_items_path(tier: int) -> FieldPath:
+    """Where a tier's line items are in :class:`NewCheckoutSession`: the primary tier's own, or a cascade tier's."""
+    return ("line_items",) if tier == PRIMARY_TIER else ("cascade_tiers", tier - 1, "line_items")
+
+
+def check_redirect_url(url: str, path: FieldPath) -> tuple[str, list[FieldProblem]]:
+    """A URL the customer is sent to, normalised as stored (:mod:`checkstand.core.urls`: an internationalised host
+    punycoded), or what is wrong with it: http or https only (no ``javascript:`` or ``data:``), a host, no
+    credentials (they would end up in the customer's browser history), nothing a header or a policy can't carry."""
+    try:
+        return parse_web_url(url).text, []
+    except UrlProblem as problem:
+        return url, [FieldProblem(path, problem.message, problem.type)]
 
 
 async def create_session(session: AsyncSession, account_id: str, spec: NewCheckoutSession) -> CheckoutSession:
     """Check everything, snapshot the line items, price every tier, and record ``checkout_session.created``.
 
     Every field problem is reported at once (422 naming each field), and nothing is stored when there is one."""
-    problems = check_redirect_url(spec.success_url, ("body", "success_url"))
-    problems += check_redirect_url(spec.return_url, ("body", "return_url"))
+    success_url, problems = check_redirect_url(spec.success_url, ("success_url",))
+    return_url, return_problems = check_redirect_url(spec.return_url, ("return_url",))
+    problems += return_problems
     if not MIN_EXPIRY_HOURS <= spec.expires_in_hours <= MAX_EXPIRY_HOURS:
         problems.append(
-            FieldProblem(
-                ("body", "expires_in_hours"), f"must be between {MIN_EXPIRY_HOURS} and {MAX_EXPIRY_HOURS} hours"
-            )
+            FieldProblem(("expires_in_hours",), f"must be between {MIN_EXPIRY_HOURS} and {MAX_EXPIRY_HOURS} hours")
         )
     if spec.coupon_id is not None and spec.promotion_code is not None:
-        problems.append(FieldProblem(("body", "promotion_code"), "give coupon_id or promotion_code, not both"))
+        problems.append(FieldProblem(("promotion_code",), "give coupon_id or promotion_code, not both"))
     if spec.customer_id is not None:
         problems += await _customer_problems(session, account_id, spec.customer_id)
-    problems += await _route_problems(session, account_id, spec.processor_route_id, ("body", "processor_route_id"))
+    problems += await _route_problems(session, account_id, spec.processor_route_id, ("processor_route_id",))
 
     tiers: list[list[Price]] = []
     for tier, items in enumerate([spec.line_items, *(t.line_items for t in spec.cascade_tiers)]):
-        loc: Loc = ("body", "line_items") if tier == PRIMARY_TIER else ("body", "cascade_line_items", tier - 1)
-        prices, price_problems = await _sellable_prices(session, account_id, items, loc)
+        path = _line_items_path(tier)
+        prices, price_problems = await _sellable_prices(session, account_id, items, path)
         tiers.append(prices)
         problems += price_problems
     for index, tier_spec in enumerate(spec.cascade_tiers):
@@ -226,14 +239,14 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
             session,
             account_id,
             tier_spec.processor_route_id,
-            ("body", "cascade_line_items", index, "processor_route_id"),
+            ("cascade_tiers", index, "processor_route_id"),
         )
     if problems:
         raise InvalidFields(problems)
 
     priced = [price for prices in tiers for price in prices]
     currency = priced[0].currency
-    problems = _mixture_problems(tiers)
+    problems = _mixture_problems(tiers, currency, _new_line_path)
     if problems:
         raise InvalidFields(problems)
 
@@ -247,7 +260,7 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
             "subscription",
             {},
             spec.subscription_custom_fields,
-            loc=("body", "params_for_sub", "custom_fields"),
+            path=("subscription_custom_fields",),
         )
 
     now = clock.now()
@@ -257,8 +270,8 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
         secure_token=new_secret(SECURE_TOKEN_PREFIX),
         customer_id=spec.customer_id,
         status=OPEN,
-        success_url=spec.success_url,
-        return_url=spec.return_url,
+        success_url=success_url,
+        return_url=return_url,
         expires_in_hours=spec.expires_in_hours,
         expires_at=now + timedelta(hours=spec.expires_in_hours),
         currency=currency,
@@ -289,68 +302,106 @@ async def _customer_problems(session: AsyncSession, account_id: str, customer_id
     try:
         await customers.get_customer(session, account_id, customer_id)
     except NotFound:
-        return [FieldProblem(("body", "customer_id"), f"no customer {customer_id!r} in this account", "not_found")]
+        return [FieldProblem(("customer_id",), f"no customer {customer_id!r} in this account", "not_found")]
     return []
 
 
-async def _route_problems(session: AsyncSession, account_id: str, route_id: str | None, loc: Loc) -> list[FieldProblem]:
+async def _route_problems(
+    session: AsyncSession, account_id: str, route_id: str | None, path: FieldPath
+) -> list[FieldProblem]:
     if route_id is None:
         return []
     try:
         await routes.get_route(session, account_id, route_id)
     except NotFound:
-        return [FieldProblem(loc, f"no processor route {route_id!r} in this account", "not_found")]
+        return [FieldProblem(path, f"no processor route {route_id!r} in this account", "not_found")]
     return []
 
 
 async def _sellable_prices(
-    session: AsyncSession, account_id: str, items: Sequence[LineItemSpec], loc: Loc
+    session: AsyncSession, account_id: str, items: Sequence[LineItemSpec], path: FieldPath
 ) -> tuple[list[Price], list[FieldProblem]]:
     prices: list[Price] = []
     problems: list[FieldProblem] = []
     if not items:
-        problems.append(FieldProblem(loc, "at least one line item is needed", "too_short"))
+        problems.append(FieldProblem(path, "at least one line item is needed", "too_short"))
     if len(items) > MAX_LINE_ITEMS:
-        problems.append(FieldProblem(loc, f"at most {MAX_LINE_ITEMS} line items", "too_long"))
+        problems.append(FieldProblem(path, f"at most {MAX_LINE_ITEMS} line items", "too_long"))
     for index, item in enumerate(items):
-        if item.quantity < 1:
-            problems.append(FieldProblem((*loc, index, "quantity"), "must be at least 1", "greater_than_equal"))
+        if not 1 <= item.quantity <= MAX_QUANTITY:
+            kind = "greater_than_equal" if item.quantity < 1 else "less_than_equal"
+            problems.append(FieldProblem((*path, index, "quantity"), f"must be from 1 to {MAX_QUANTITY}", kind))
         try:
-            prices.append(await catalog.get_sellable_price(session, account_id, item.price_id))
+            price = await catalog.get_sellable_price(session, account_id, item.price_id)
         except NotFound:
-            problems.append(FieldProblem((*loc, index, "price_id"), f"no price {item.price_id!r}", "not_found"))
+            problems.append(FieldProblem((*path, index, "price_id"), f"no price {item.price_id!r}", "not_found"))
         except BusinessRuleViolation as refusal:
-            problems.append(FieldProblem((*loc, index, "price_id"), refusal.detail, refusal.code))
+            problems.append(FieldProblem((*path, index, "price_id"), refusal.detail, refusal.code))
+        else:
+            prices.append(price)
+            if 1 <= item.quantity <= MAX_QUANTITY and price.unit_amount_atom * item.quantity > max_amount_atom(
+                price.currency
+            ):
+                problems.append(
+                    FieldProblem(
+                        (*path, index, "quantity"),
+                        f"the line's amount (unit amount times quantity) must be {amount_limit(price.currency)}",
+                        "amount_too_large",
+                    )
+                )
     return prices, problems
 
 
-def _mixture_problems(tiers: Sequence[Sequence[Price]]) -> list[FieldProblem]:
+class _Sold(Protocol):
+    """What a line sells, as a price or as a line's snapshot of one: what the mixture rules look at."""
+
+    @property
+    def currency(self) -> str: ...
+
+    @property
+    def recurring_interval(self) -> str | None: ...
+
+    @property
+    def recurring_interval_count(self) -> int | None: ...
+
+
+LinePath = Callable[[int, int | None], FieldPath]
+"""Where a refused line's price is named (a tier and the line's index), or a whole tier's lines (index None)."""
+
+
+def _mixture_problems(tiers: Sequence[Sequence[_Sold]], currency: str, where: LinePath) -> list[FieldProblem]:
     """One currency for the whole session, and one billing interval for its recurring prices (as Stripe requires:
-    they become one subscription)."""
-    currency = tiers[PRIMARY_TIER][0].currency
+    they become one subscription). Checked when a session is created and when a line is added to it."""
     problems: list[FieldProblem] = []
-    for tier, prices in enumerate(tiers):
-        loc: Loc = ("body", "line_items") if tier == PRIMARY_TIER else ("body", "cascade_line_items", tier - 1)
+    for tier, lines in enumerate(tiers):
         intervals = set()
-        for index, price in enumerate(prices):
-            if price.currency != currency:
+        for index, line in enumerate(lines):
+            if line.currency != currency:
                 problems.append(
                     FieldProblem(
-                        (*loc, index, "price_id"),
-                        f"price is in {price.currency.upper()}, the session in {currency.upper()}: "
+                        where(tier, index),
+                        f"price is in {line.currency.upper()}, the session in {currency.upper()}: "
                         "a session has one currency",
                         "currency_mismatch",
                     )
                 )
-            if price.recurring_interval is not None:
-                intervals.add((price.recurring_interval, price.recurring_interval_count))
+            if line.recurring_interval is not None:
+                intervals.add((line.recurring_interval, line.recurring_interval_count))
         if len(intervals) > 1:
             problems.append(
                 FieldProblem(
-                    loc, "recurring prices in one session must share their billing interval", "interval_mismatch"
+                    where(tier, None),
+                    "recurring prices in one session must share their billing interval",
+                    "interval_mismatch",
                 )
             )
     return problems
+
+
+def _new_line_path(tier: int, index: int | None) -> FieldPath:
+    """A line's price in :class:`NewCheckoutSession`, or a tier's line items as a whole."""
+    path = _line_items_path(tier)
+    return path if index is None else (*path, index, "price_id")
 
 
 def _line_item(account_id: str, tier: int, position: int, price: Price, item: LineItemSpec) -> CheckoutLineItem:
@@ -401,9 +452,9 @@ async def _apply_discount(
 ) -> None:
     """Check the coupon or code now (422 naming the field, with the reason as its type) and keep its terms."""
     field_name = "coupon_id" if coupon_id is not None else "promotion_code"
-    lines = [discounts.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
+    lines = [maths.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
     try:
-        applied = await discounts.resolve_discount(
+        applied = await redemptions.resolve_discount(
             session,
             checkout.account_id,
             coupon_id=coupon_id,
@@ -413,9 +464,9 @@ async def _apply_discount(
             lines=lines,
         )
     except NotFound as missing:
-        raise InvalidFields.one(("body", field_name), missing.detail, "not_found") from missing
+        raise InvalidFields.one((field_name,), missing.detail, "not_found") from missing
     except BusinessRuleViolation as refusal:
-        raise InvalidFields.one(("body", field_name), refusal.detail, refusal.code) from refusal
+        raise InvalidFields.one((field_name,), refusal.detail, refusal.code) from refusal
     checkout.coupon_id = applied.coupon.id
     checkout.promotion_code_id = applied.promotion_code.id if applied.promotion_code else None
     checkout.promotion_code = applied.promotion_code.code if applied.promotion_code else None
@@ -423,14 +474,16 @@ async def _apply_discount(
 
 
 async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession, code: str) -> None:
-    """A code the customer typed, on an open session locked by the caller: checked now (a 422 naming
-    ``promotion_code``, with the reason) and applied to every tier's amount. Its use is counted at completion."""
-    if checkout.promotion_code is not None and discounts.normalize_code(checkout.promotion_code) == (
-        discounts.normalize_code(code)
+    """A code the customer typed, on a session locked by the caller (open and not being paid, or a 409): checked now
+    (a 422 naming ``promotion_code``, with the reason) and applied to every tier's amount. Its use is counted at
+    completion."""
+    _require_changeable(checkout)
+    if checkout.promotion_code is not None and promotion_codes.normalize_code(checkout.promotion_code) == (
+        promotion_codes.normalize_code(code)
     ):
         return
     if checkout.discount is not None:
-        raise InvalidFields.one(("body", "promotion_code"), "the session already has a discount", "discount_applied")
+        raise InvalidFields.one(("promotion_code",), "the session already has a discount", "discount_applied")
     before = snapshot(checkout)
     await _apply_discount(session, checkout, None, code)
     _price_tiers(checkout)
@@ -450,21 +503,27 @@ def discount_terms(checkout: CheckoutSession) -> Coupon | None:
 def _tier_discount(coupon: Coupon | None, items: Sequence[CheckoutLineItem], currency: str) -> int:
     if coupon is None or not items:
         return 0
-    lines = [discounts.Line(item.amount_subtotal_atom, item.product_id) for item in items]
+    lines = [maths.Line(item.amount_subtotal_atom, item.product_id) for item in items]
     try:
-        return discounts.compute_discount(coupon, lines, currency).amount_atom
+        return maths.compute_discount(coupon, lines, currency).amount_atom
     except BusinessRuleViolation:
         # A fallback tier may sell other products than the primary one the coupon was checked against.
         return 0
 
 
 def _price_tiers(checkout: CheckoutSession) -> None:
-    """Recompute every tier's total from the snapshots; the primary tier's parts go to the ``amount_*`` columns."""
+    """Recompute every tier's total from the snapshots; the primary tier's parts go to the ``amount_*`` columns.
+    A tier whose lines add up past the currency's cap is refused (422) before anything is stored."""
     coupon = discount_terms(checkout)
     totals: list[int] = []
     for tier in range(tier_count(checkout)):
         items = tier_items(checkout, tier)
         subtotal = sum(item.amount_subtotal_atom for item in items)
+        if subtotal > max_amount_atom(checkout.currency):
+            path = _line_items_path(tier)
+            raise InvalidFields.one(
+                path, f"the line items' total must be {amount_limit(checkout.currency)}", "amount_too_large"
+            )
         discount = _tier_discount(coupon, items, checkout.currency)
         totals.append(subtotal - discount)
         if tier == PRIMARY_TIER:
@@ -484,21 +543,57 @@ async def lock_session(session: AsyncSession, account_id: str, checkout_id: str)
     )
 
 
+async def lock_open_session(session: AsyncSession, secure_token: str) -> CheckoutSession:
+    """The open session a customer's token opens, its row locked for this transaction and re-read: what a customer's
+    change or payment starts from. An unknown token is a 404, a closed session a 409."""
+    found = await get_by_token(session, secure_token)
+    checkout = await lock_session(session, found.account_id, found.id)
+    _require_open(checkout)
+    return checkout
+
+
 def _require_open(checkout: CheckoutSession) -> None:
     current = state(checkout)
     if current != OPEN:
         raise Conflict(
-            f"Checkout session {checkout.id!r} is {current}; only an open session can be changed.",
+            f"Checkout session {checkout.id!r} is {current}; only an open session can be changed or paid.",
             code="checkout_session_completed" if current == SUCCESS else "checkout_session_expired",
         )
+
+
+def begin_payment(checkout: CheckoutSession, attempt_id: str) -> None:
+    """The attempt pays the session (locked by the caller) from now on: until :func:`end_payment`, nothing that
+    changes what it charges may change, and no other attempt may start (a 409 ``checkout_attempt_in_progress``)."""
+    _require_unpaid(checkout)
+    checkout.paying_attempt_id = attempt_id
+
+
+def end_payment(checkout: CheckoutSession, attempt_id: str) -> None:
+    """The attempt has settled (succeeded, failed, or given up by recovery): the session may change again."""
+    if checkout.paying_attempt_id == attempt_id:
+        checkout.paying_attempt_id = None
+
+
+def _require_unpaid(checkout: CheckoutSession) -> None:
+    if checkout.paying_attempt_id is not None:
+        raise Conflict(
+            f"Checkout attempt {checkout.paying_attempt_id!r} of this session is still in progress.",
+            code="checkout_attempt_in_progress",
+        )
+
+
+def _require_changeable(checkout: CheckoutSession) -> None:
+    """Open, and not being paid: the processor is charging the amount the session had when its payment began."""
+    _require_open(checkout)
+    _require_unpaid(checkout)
 
 
 async def update_route(
     session: AsyncSession, account_id: str, checkout_id: str, route_id: str | None
 ) -> CheckoutSession:
     checkout = await lock_session(session, account_id, checkout_id)
-    _require_open(checkout)
-    if problems := await _route_problems(session, account_id, route_id, ("body", "processor_route_id")):
+    _require_changeable(checkout)
+    if problems := await _route_problems(session, account_id, route_id, ("processor_route_id",)):
         raise InvalidFields(problems)
     before = snapshot(checkout)
     checkout.processor_route_id = route_id
@@ -512,31 +607,18 @@ async def add_line_item(
 ) -> CheckoutLineItem:
     """Add a line to the primary tier of an open session and re-price it."""
     checkout = await lock_session(session, account_id, checkout_id)
-    _require_open(checkout)
+    _require_changeable(checkout)
     primary = tier_items(checkout, PRIMARY_TIER)
     if len(primary) >= MAX_LINE_ITEMS:
-        raise InvalidFields.one(("body", "price_id"), f"a session has at most {MAX_LINE_ITEMS} line items", "too_long")
-    prices, problems = await _sellable_prices(session, account_id, [item], ("body",))
+        raise InvalidFields.one(("price_id",), f"a session has at most {MAX_LINE_ITEMS} line items", "too_long")
+    prices, problems = await _sellable_prices(session, account_id, [item], ())
     if problems:
-        raise InvalidFields([FieldProblem(("body", *p.loc[2:]), p.msg, p.type) for p in problems])
+        raise InvalidFields([FieldProblem(p.path[1:], p.msg, p.type) for p in problems])
     price = prices[0]
-    if price.currency != checkout.currency:
-        raise InvalidFields.one(
-            ("body", "price_id"),
-            f"price is in {price.currency.upper()}, the session in {checkout.currency.upper()}",
-            "currency_mismatch",
-        )
-    intervals = {(i.recurring_interval, i.recurring_interval_count) for i in primary if i.recurring_interval}
-    if (
-        price.recurring_interval
-        and intervals
-        and (price.recurring_interval, price.recurring_interval_count) not in intervals
-    ):
-        raise InvalidFields.one(
-            ("body", "price_id"),
-            "recurring prices in one session must share their billing interval",
-            "interval_mismatch",
-        )
+    # The lines sold already pass these rules: a problem is the new price's.
+    lines: list[_Sold] = [*primary, price]
+    if problems := _mixture_problems([lines], checkout.currency, lambda _tier, _index: ("price_id",)):
+        raise InvalidFields(problems)
     before = snapshot(checkout)
     line = _line_item(account_id, PRIMARY_TIER, len(primary), price, item)
     checkout.line_items.append(line)
@@ -593,9 +675,9 @@ def _drop_discount_covering_nothing(checkout: CheckoutSession) -> None:
     coupon = discount_terms(checkout)
     if coupon is None:
         return
-    lines = [discounts.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
+    lines = [maths.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
     try:
-        discounts.compute_discount(coupon, lines, checkout.currency)
+        maths.compute_discount(coupon, lines, checkout.currency)
     except BusinessRuleViolation:
         checkout.coupon_id = checkout.promotion_code_id = checkout.promotion_code = None
         checkout.discount = None
@@ -616,7 +698,7 @@ async def change_plan(session: AsyncSession, checkout: CheckoutSession, position
     every amount; answers whether the line changed. Only a tier :func:`plan_choices` offers is taken (a 422 naming
     ``plan`` otherwise), so a tampered form can choose among the merchant's plans and nothing else. A discount that
     covers none of the new plan's products is removed: completion would refuse it once the customer had paid."""
-    _require_open(checkout)
+    _require_changeable(checkout)
     for choice in await plan_choices(session, checkout):
         if choice.line.position != position:
             continue
@@ -635,13 +717,13 @@ async def change_plan(session: AsyncSession, checkout: CheckoutSession, position
             session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
         )
         return True
-    raise InvalidFields.one(("body", "plan"), "choose one of the plans offered", "plan_not_offered")
+    raise InvalidFields.one(("plan",), "choose one of the plans offered", "plan_not_offered")
 
 
 async def complete_without_payment(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
     """The merchant's completion of a session that needs no payment (a 100 % discount, a free plan)."""
     checkout = await lock_session(session, account_id, checkout_id)
-    _require_open(checkout)
+    _require_changeable(checkout)
     if checkout.amount_total_atom > 0:
         raise BusinessRuleViolation(
             f"Checkout session {checkout_id!r} has {checkout.amount_total_atom} to pay in "
@@ -671,16 +753,16 @@ async def _redeem_discount(session: AsyncSession, checkout: CheckoutSession, tie
     coupon_id = None if checkout.promotion_code else checkout.coupon_id
     items = tier_items(checkout, tier)
     try:
-        applied = await discounts.resolve_discount(
+        applied = await redemptions.resolve_discount(
             session,
             checkout.account_id,
             coupon_id=coupon_id,
             promotion_code=checkout.promotion_code,
             customer_id=checkout.customer_id,
             currency=checkout.currency,
-            lines=[discounts.Line(item.amount_subtotal_atom, item.product_id) for item in items],
+            lines=[maths.Line(item.amount_subtotal_atom, item.product_id) for item in items],
         )
-        await discounts.redeem(session, checkout.account_id, applied, customer_id=checkout.customer_id)
+        await redemptions.redeem(session, checkout.account_id, applied, customer_id=checkout.customer_id)
     except CheckstandError as refusal:
         raise BusinessRuleViolation(
             f"The session's discount can no longer be used: {refusal.detail}", code=refusal.code

@@ -2,7 +2,8 @@
 
 Server-rendered and complete without JavaScript: one plain form that either applies a promotion code or pays. It
 goes through the same service calls as the public checkout API (:mod:`checkstand.api.public_checkout`), so every
-business rule (amounts, rate limits, one charge per session) lives in :mod:`checkstand.payments.attempts`, and no
+business rule (amounts, rate limits, one charge per session) lives in the services (:mod:`checkstand.checkout.service`,
+:mod:`checkstand.payments.flow`), and no
 amount is ever read from the form. The page shows only what a customer may see: no metadata, no internal ids.
 
 Posts carry a CSRF token that is an HMAC of the secure token under the server's secret key (as the simulator's
@@ -11,7 +12,7 @@ forbids scripts, other hosts' assets but https images (the merchant's logo), fra
 token) and caching.
 
 The card form is that of the processor the session's primary tier charges first
-(:func:`checkstand.payments.attempts.page_processor`): the simulator's own fields, or Stripe's Payment Element.
+(:func:`checkstand.payments.hosted_pages.page_processor`): the simulator's own fields, or Stripe's Payment Element.
 Stripe's needs JavaScript (Stripe.js turns the card into a ``pm_...`` id in the browser, and a card number is
 refused here), so a Stripe page alone allows scripts: ours from ``'self'`` and Stripe.js from the origin of
 ``CHECKSTAND_STRIPE_JS_URL``, with the frames and API origin Stripe documents, and still nothing inline. A Stripe
@@ -26,12 +27,12 @@ import hashlib
 import hmac
 import re
 from pathlib import Path
-from typing import Annotated, Final
-from urllib.parse import urlencode, urlsplit
+from typing import Final
+from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
@@ -39,21 +40,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
 from checkstand.accounts import service as accounts
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.gateway import payment_gateway
+from checkstand.api.http.unit_of_work import Session
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
 from checkstand.core.money import format_money
+from checkstand.core.urls import origin_of
+from checkstand.pages import form_fields
 from checkstand.pages.theme import accent_theme
-from checkstand.payments import attempts, completion
-from checkstand.payments.models import CheckoutAttempt
+from checkstand.payments import completion, flow, three_d_secure
+from checkstand.payments.hosted_pages import page_processor
+from checkstand.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, CheckoutAttempt
 from checkstand.processors.base import CardDetails, PaymentMethod
 from checkstand.processors.connections import STRIPE
 from checkstand.processors.stripe import stripe_amount
 
 router = APIRouter(prefix="/c", tags=["hosted checkout"], include_in_schema=False)
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 # The page's stylesheet: the app mounts this at STATIC_PATH (``style-src 'self'`` allows nothing inline).
 STATIC_PATH: Final = "/static"
@@ -65,7 +68,7 @@ APPLY: Final = "apply"
 PAY: Final = "pay"
 CHANGE_PLAN: Final = "plan"
 # A plan option's value on the page: the line's position and the family tier's rank (ids stay off the page).
-_PLAN_VALUE: Final = re.compile(r"^(\d{1,3}):(-?\d{1,9})$")
+_PLAN_VALUE: Final = re.compile(r"^([0-9]{1,3}):(-?[0-9]{1,9})$")  # ASCII digits: \d takes any script's
 ATTEMPT_PARAM: Final = "checkout_attempt_id"
 PAYMENT_METHOD_FIELD: Final = "payment_method_id"
 STRIPE_SCRIPT: Final = "checkout-stripe.js"
@@ -73,6 +76,9 @@ STRIPE_SCRIPT: Final = "checkout-stripe.js"
 STRIPE_FRAME_ORIGIN: Final = "https://hooks.stripe.com"
 STRIPE_API_ORIGIN: Final = "https://api.stripe.com"
 NO_PROCESSOR: Final = "Card payments aren't available for this checkout right now. Please contact the merchant."
+IN_PROGRESS: Final = "A payment for this checkout is already in progress."
+NUL_FORM: Final = "The form held a character that can't be sent (NUL). Check what you typed and try again."
+NUL_FIELD: Final = "Remove the invisible NUL character."
 # A Stripe payment method id as the public API takes it: at most 255 characters.
 _STRIPE_METHOD: Final = re.compile(r"^pm_[0-9A-Za-z_]{1,252}$")
 # The simulator's card fields: a Stripe page refuses a post carrying any of them.
@@ -102,7 +108,7 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
     if attempt_id is None or len(attempt_id) > MAX_TOKEN_LENGTH:
         return await _render(request, session, checkout)
     try:
-        attempt = await attempts.resume(_gateway(request), token, attempt_id)
+        attempt = await three_d_secure.resume(payment_gateway(request), token, attempt_id)
     except NotFound:
         return await _render(request, session, checkout)
     return await _outcome(request, token, attempt)
@@ -124,8 +130,7 @@ async def theme(token: str, session: Session) -> Response:
 @router.post("/{token}", response_class=HTMLResponse)
 async def submit_checkout(request: Request, token: str) -> Response:
     """Apply a promotion code or pay, whichever button was pressed; only the server's amounts are ever charged."""
-    gateway = _gateway(request)
-    async with gateway.database.reading() as session:
+    async with payment_gateway(request).database.reading() as session:
         checkout = await _find(session, token)
     if checkout is None:
         return _not_found()
@@ -134,6 +139,11 @@ async def submit_checkout(request: Request, token: str) -> Response:
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), _csrf_token(request, token).encode()):
         return _page("checkout_closed.html", status_code=403, success_url=None, refused=True, return_url=None)
     values = {name: _text(form, name) for name in _FIELDS if name not in _SECRET_FIELDS}
+    if with_nul := form_fields.fields_with_nul(form):
+        # Refused before anything is read further or stored; the page comes back without the character.
+        shown = {name: form_fields.without_nul(value) for name, value in values.items()}
+        errors = {name: NUL_FIELD for name in with_nul if name in _FIELDS and name not in _SECRET_FIELDS}
+        return await _rerender(request, token, shown, errors, 422, alert=NUL_FORM)
     action = _text(form, ACTION_FIELD)
     if action == APPLY:
         return await _apply_code(request, token, values)
@@ -150,15 +160,15 @@ async def _apply_code(request: Request, token: str, values: dict[str, str]) -> R
     if not code:
         return await _rerender(request, token, values, {"promotion_code": "Enter a promotion code."}, 422)
     try:
-        async with _gateway(request).database.writing() as session:
-            found = await attempts.find_by_token(session, token)
-            checkout = await checkout_service.lock_session(session, found.account_id, found.id)
-            if not checkout_service.is_open(checkout):
-                return await _render(request, session, checkout, status_code=409)
-            await attempts.apply_promotion_code(session, checkout, code)
+        async with payment_gateway(request).database.writing() as session:
+            checkout = await checkout_service.lock_open_session(session, token)
+            await checkout_service.apply_promotion_code(session, checkout, code)
             await session.commit()
     except InvalidFields as refused:
         return await _rerender(request, token, values, _field_errors(refused), 422)
+    except Conflict:
+        # Closed meanwhile (the closed page says so), or a payment in flight.
+        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
     return await _rerender(request, token, values, {}, 200, notice="Promotion code applied.")
 
 
@@ -168,21 +178,16 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
     if chosen is None:
         return await _rerender(request, token, values, {"plan": "Choose one of the plans offered."}, 422)
     try:
-        async with _gateway(request).database.writing() as session:
-            found = await attempts.find_by_token(session, token)
-            checkout = await checkout_service.lock_session(session, found.account_id, found.id)
-            if not checkout_service.is_open(checkout):
-                return await _render(request, session, checkout, status_code=409)
+        async with payment_gateway(request).database.writing() as session:
+            checkout = await checkout_service.lock_open_session(session, token)
             code = checkout.promotion_code
-            changed = await attempts.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
+            changed = await checkout_service.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
             dropped = code if code is not None and checkout.promotion_code is None else None
             await session.commit()
     except InvalidFields as refused:
         return await _rerender(request, token, values, _field_errors(refused), 422)
     except Conflict:
-        return await _rerender(
-            request, token, values, {}, 409, alert="A payment for this checkout is already in progress."
-        )
+        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
     if paying and not changed:
         return None
     notice = "Plan changed. Check the new total, then pay." if paying else "Plan changed."
@@ -194,8 +199,8 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
 
 async def _pay(request: Request, token: str, form: FormData, values: dict[str, str]) -> Response:
     errors = _local_errors(values)
-    async with _gateway(request).database.reading() as session:
-        processor = await attempts.page_processor(session, await attempts.find_by_token(session, token))
+    async with payment_gateway(request).database.reading() as session:
+        processor = await page_processor(session, await checkout_service.get_by_token(session, token))
     if processor is None:
         return await _rerender(request, token, values, {}, 409, alert=NO_PROCESSOR)
     if processor.type == STRIPE:
@@ -205,23 +210,21 @@ async def _pay(request: Request, token: str, form: FormData, values: dict[str, s
         method = None if card is None else PaymentMethod(card=card)
     if method is None:
         return await _rerender(request, token, values, errors, 422)
-    confirmation = attempts.Confirmation(
+    confirmation = flow.Confirmation(
         payment_method=method,
-        customer=attempts.CustomerDetails(name=values["name"].strip() or None, email=values["email"].strip() or None),
+        customer=flow.CustomerDetails(name=values["name"].strip() or None, email=values["email"].strip() or None),
         promotion_code=values["promotion_code"].strip() or None,
         client_ip=request.client.host if request.client else None,
     )
     try:
-        attempt = await attempts.confirm(_gateway(request), token, confirmation)
+        attempt = await flow.confirm(payment_gateway(request), token, confirmation)
     except InvalidFields as refused:
         return await _rerender(request, token, values, _field_errors(refused), 422)
     except RateLimited as limited:
         return await _rerender(request, token, values, {}, 429, alert=limited.detail)
     except Conflict:
         # Completed or expired meanwhile: the closed page says so; a payment still in flight is told as such.
-        return await _rerender(
-            request, token, values, {}, 409, alert="A payment for this checkout is already in progress."
-        )
+        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
     return await _outcome(request, token, attempt, values)
 
 
@@ -237,10 +240,10 @@ async def authenticate(request: Request, token: str, session: Session) -> Respon
     if attempt_id is None or len(attempt_id) > MAX_TOKEN_LENGTH:
         return RedirectResponse(page_url, status_code=303, headers=_security_headers(None))
     resume_url = f"{page_url}?{urlencode({ATTEMPT_PARAM: attempt_id})}"
-    gateway = _gateway(request)
+    gateway = payment_gateway(request)
     try:
-        challenge = await attempts.stripe_challenge(gateway, token, attempt_id)
-        if challenge is None and (await attempts.resume(gateway, token, attempt_id)).state != attempts.REQUIRES_ACTION:
+        challenge = await three_d_secure.stripe_challenge(gateway, token, attempt_id)
+        if challenge is None and (await three_d_secure.resume(gateway, token, attempt_id)).state != REQUIRES_ACTION:
             # Settled already (a reload, say): the page answers with the outcome.
             return RedirectResponse(resume_url, status_code=303, headers=_security_headers(None))
     except NotFound:
@@ -263,14 +266,14 @@ async def _outcome(
     request: Request, token: str, attempt: CheckoutAttempt, values: dict[str, str] | None = None
 ) -> Response:
     """Where an attempt leaves the customer: the merchant's success URL, the challenge, or the page again."""
-    async with _gateway(request).database.reading() as session:
-        checkout = await attempts.find_by_token(session, token)
-        if attempt.state == attempts.SUCCEEDED:
+    async with payment_gateway(request).database.reading() as session:
+        checkout = await checkout_service.get_by_token(session, token)
+        if attempt.state == SUCCEEDED:
             target = checkout_service.success_redirect_url(checkout)
             return RedirectResponse(target, status_code=303, headers=_security_headers(target))
-        if attempt.state == attempts.REQUIRES_ACTION and attempt.action_url is not None:
+        if attempt.state == REQUIRES_ACTION and attempt.action_url is not None:
             return RedirectResponse(attempt.action_url, status_code=303, headers=_security_headers(attempt.action_url))
-        if attempt.state == attempts.FAILED:
+        if attempt.state == FAILED:
             alert = attempt.error_message_for_customer or "Your payment was not completed."
         else:
             alert = "Your payment is still being processed. Reload this page in a moment."
@@ -287,8 +290,8 @@ async def _rerender(
     alert: str | None = None,
     notice: str | None = None,
 ) -> Response:
-    async with _gateway(request).database.reading() as session:
-        checkout = await attempts.find_by_token(session, token)
+    async with payment_gateway(request).database.reading() as session:
+        checkout = await checkout_service.get_by_token(session, token)
         return await _render(
             request,
             session,
@@ -359,7 +362,7 @@ async def _render(
         for choice in choices[:1]
         for option in choice.options
     ]
-    processor = await attempts.page_processor(session, checkout)
+    processor = await page_processor(session, checkout)
     stripe_form = None
     if processor is not None and processor.type == STRIPE:
         # What Stripe's Payment Element shows and checks (deferred intent): the first charge's amount, in Stripe's
@@ -443,29 +446,29 @@ def _local_errors(values: dict[str, str]) -> dict[str, str]:
 
 def _card(form: FormData, values: dict[str, str], errors: dict[str, str]) -> CardDetails | None:
     """The simulator's card from the form, or ``None`` with ``errors`` filled in."""
-    number = _text(form, "card_number").replace(" ", "")
-    if not number.isdigit() or not 12 <= len(number) <= 19:
+    number = form_fields.ascii_digits(_text(form, "card_number").replace(" ", ""))
+    if number is None or not 12 <= len(number) <= 19:
         errors["card_number"] = "Enter the card number."
-    month = values["exp_month"].strip()
-    if not month.isdigit() or not 1 <= int(month) <= 12:
+    month = form_fields.ascii_number(values["exp_month"].strip(), 1, 12)
+    if month is None:
         errors["exp_month"] = "Enter the expiry month (1 to 12)."
-    year = values["exp_year"].strip()
-    if not year.isdigit() or len(year) not in (2, 4):
+    year = form_fields.ascii_digits(values["exp_year"].strip())
+    if year is None or len(year) not in (2, 4):
         errors["exp_year"] = "Enter the expiry year."
-    cvc = _text(form, "cvc").strip()
-    if not cvc.isdigit() or not 3 <= len(cvc) <= 4:
+    cvc = form_fields.ascii_digits(_text(form, "cvc").strip())
+    if cvc is None or not 3 <= len(cvc) <= 4:
         errors["cvc"] = "Enter the 3 or 4 digit security code."
-    if errors:
+    if errors or number is None or month is None or year is None or cvc is None:
         return None
     full_year = int(year) + 2000 if len(year) == 2 else int(year)
-    return CardDetails(number, int(month), full_year, cvc)
+    return CardDetails(number, month, full_year, cvc)
 
 
 def _field_errors(refused: InvalidFields) -> dict[str, str]:
-    """The service's problems, tied to the page's fields (its ``loc`` ends with the field's name)."""
+    """The service's problems, tied to the page's fields (a problem's path ends with the field's name)."""
     errors: dict[str, str] = {}
     for problem in refused.problems:
-        field = str(problem.loc[-1]) if problem.loc else ""
+        field = str(problem.path[-1]) if problem.path else ""
         if field in _FIELDS:
             errors.setdefault(field, _sentence(problem.msg))
     return errors or {"promotion_code": "This request could not be completed."}
@@ -497,14 +500,6 @@ async def _find(session: AsyncSession, token: str) -> CheckoutSession | None:
     return await checkout_service.find_by_token(session, token)
 
 
-def _gateway(request: Request) -> attempts.Gateway:
-    return attempts.Gateway(
-        database=request.app.state.database,
-        public_url=request.app.state.settings.resolved_public_url,
-        box=request.app.state.secret_box,
-    )
-
-
 def _csrf_token(request: Request, secure_token: str) -> str:
     key = request.app.state.settings.resolved_secret_key.encode()
     return hmac.new(key, _CSRF_CONTEXT + secure_token.encode(), hashlib.sha256).hexdigest()
@@ -523,12 +518,14 @@ def _page(
 
 
 def _security_headers(redirect_to: str | None, stripe_js: str | None = None) -> dict[str, str]:
-    # form-action also governs where a form's redirect may lead: paying ends on the merchant's success URL.
-    form_action = "'self'" if redirect_to is None else f"'self' {_origin(redirect_to)}"
+    # form-action also governs where a form's redirect may lead: paying ends on the merchant's success URL. Only
+    # parsed origins ever enter the policy (a stored URL that doesn't parse adds none), never a URL's own text.
+    redirect_origin = None if redirect_to is None else origin_of(redirect_to)
+    form_action = "'self'" if redirect_origin is None else f"'self' {redirect_origin}"
     scripts = ""
-    if stripe_js is not None:
+    origin = None if stripe_js is None else origin_of(stripe_js)
+    if origin is not None:
         # Stripe's documented policy for Stripe.js, with its origin taken from the URL it is loaded from.
-        origin = _origin(stripe_js)
         scripts = (
             f"script-src 'self' {origin}; frame-src {origin} {STRIPE_FRAME_ORIGIN}; connect-src {STRIPE_API_ORIGIN}; "
         )
@@ -542,8 +539,3 @@ def _security_headers(redirect_to: str | None, stripe_js: str | None = None) -> 
         "X-Frame-Options": "DENY",
         "Cache-Control": "no-store",
     }
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"

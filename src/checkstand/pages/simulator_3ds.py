@@ -15,25 +15,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Final
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
-from checkstand.api.http.unit_of_work import db_session
-from checkstand.core.errors import Conflict, InvalidFields
+from checkstand.api.http.unit_of_work import Session
+from checkstand.api.http.validation import invalid_request
+from checkstand.core.errors import Conflict
 from checkstand.core.money import format_money
 from checkstand.processors import simulator
 from checkstand.processors.base import Outcome
 from checkstand.processors.models import SimulatorCharge
 
 router = APIRouter(prefix=simulator.CHALLENGE_PATH.rstrip("/"), tags=["simulator"], include_in_schema=False)
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 CSRF_FIELD: Final = "csrf_token"
 DECISION_FIELD: Final = "decision"
@@ -74,7 +73,7 @@ async def decide_challenge(request: Request, token: str, session: Session) -> Re
         return _page("forbidden", status_code=403, return_url=charge.return_url)
     decision = form.get(DECISION_FIELD)
     if decision not in (APPROVE, FAIL):
-        raise InvalidFields.one(("body", DECISION_FIELD), f"must be {APPROVE!r} or {FAIL!r}", "literal_error")
+        raise invalid_request(("body", DECISION_FIELD), f"must be {APPROVE!r} or {FAIL!r}", "literal_error")
     try:
         await simulator.decide_challenge(session, charge, approve=decision == APPROVE)
     except Conflict:

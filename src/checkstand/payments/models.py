@@ -1,13 +1,34 @@
+"""Checkout attempts, their processor attempts and transitions, and payments. Attempts and payments say what they
+are in an event (``snapshot``, in PaymentKit's field names)."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from checkstand.core import clock
 from checkstand.db import Base, TimestampedMixin
+
+# A checkout attempt's states: pending -> processing -> [requires_action -> processing] -> succeeded | failed.
+PENDING: Final = "pending"
+PROCESSING: Final = "processing"
+REQUIRES_ACTION: Final = "requires_action"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
+
+# A processor attempt's ``charge_status``: ``pending`` while the processor is being asked, then its outcome, or
+# ``skipped`` (never called) or ``canceled`` (a challenge left undone because another processor took the payment).
+CHARGE_PENDING: Final = "pending"
+CHARGE_SKIPPED: Final = "skipped"
+CHARGE_CANCELED: Final = "canceled"
+
+# An attempt's ``three_ds_mode``: go through a challenge when one is asked for, or first try the route's other
+# processors, which may take the payment without one.
+FIRST_3DS_WINS: Final = "first_3ds_wins"
+PREFER_NON_3DS: Final = "prefer_non_3ds"
 
 
 class CheckoutAttempt(TimestampedMixin, Base):
@@ -51,6 +72,41 @@ class CheckoutAttempt(TimestampedMixin, Base):
         passive_deletes=True,
     )
 
+    aggregate_type: ClassVar[str] = "checkout_attempt"
+
+    def charged_reference(self) -> str | None:
+        """The processor's id of the charge that took (or awaits) the money, Stripe's PaymentIntent id for Stripe."""
+        for processor_attempt in reversed(self.processor_attempts):
+            if processor_attempt.charge_status in ("succeeded", "requires_action"):
+                return processor_attempt.processor_reference
+        return None
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every processor attempt included. Checkstand's only kind of attempt is a card attempt, so the card
+        attempt is the attempt itself."""
+        return {
+            "id": self.id,
+            "checkout_session_id": self.checkout_session_id,
+            "customer_id": self.customer_id,
+            "payment_intent_id": self.charged_reference(),
+            "state": self.state,
+            "error_message_for_customer": self.error_message_for_customer,
+            "error_message_for_debug": self.error_message_for_debug,
+            "decline_code": self.decline_code,
+            "submitted_customer_info": self.submitted_customer_info,
+            "fraud_metadata": {"client_ip": self.client_ip} if self.client_ip else {},
+            "attempt_metadata": None,
+            "tier": self.tier,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "invoice_id": None,
+            "subscription_id": self.subscription_id,
+            "payment_method_id": self.saved_payment_method,
+            "card_checkout_attempt_id": self.id,
+            "card_checkout_attempt_state": self.state,
+            "processor_attempts": [attempt.snapshot() for attempt in self.processor_attempts],
+        }
+
 
 class ProcessorAttempt(TimestampedMixin, Base):
     """One call (or deliberate skip) of one processor within a checkout attempt. The idempotency key is committed
@@ -82,6 +138,26 @@ class ProcessorAttempt(TimestampedMixin, Base):
     processor_message: Mapped[str | None] = mapped_column(String(1000))
     action_url: Mapped[str | None] = mapped_column(String(2048))
     saved_payment_method: Mapped[str | None] = mapped_column(String(255))
+
+    def snapshot(self) -> dict[str, Any]:
+        """The processor attempt as its checkout attempt's snapshot carries it. No separate setup step exists yet:
+        a charge that saves the payment method sets it up in the same call."""
+        return {
+            "processor_id": self.processor_id,
+            "processor_name": self.processor_name,
+            "disposition": self.disposition,
+            "charge_status": self.charge_status,
+            "charge_error_message": self.processor_message,
+            "setup_status": "succeeded" if self.saved_payment_method else "not_requested",
+            "setup_error_message": None,
+            "payment_attempt_id": self.id,
+            "payment_method_id": self.saved_payment_method,
+            "tier": self.tier,
+            "amount_atom": self.amount_atom,
+            "currency": self.currency,
+            "decline_code": self.decline_code,
+            "skip_reason": self.skip_reason,
+        }
 
 
 class AttemptTransition(Base):
@@ -123,3 +199,24 @@ class Payment(TimestampedMixin, Base):
     tier: Mapped[int]
     amount_atom: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+
+    aggregate_type: ClassVar[str] = "payment"
+
+    def snapshot(self) -> dict[str, Any]:
+        """``payment_method_id`` names the saved payment method, if the charge saved one."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "checkout_session_id": self.checkout_session_id,
+            "checkout_attempt_id": self.checkout_attempt_id,
+            "customer_id": self.customer_id,
+            "processor_id": self.processor_id,
+            "processor_reference": self.processor_reference,
+            "payment_method_id": self.payment_method_reference,
+            "status": self.status,
+            "tier": self.tier,
+            "amount_atom": self.amount_atom,
+            "currency": self.currency,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

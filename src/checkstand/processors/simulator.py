@@ -9,10 +9,14 @@ wrong length (12 to 19 digits, as ISO/IEC 7812 allows) or failing the Luhn check
 before this month (by :func:`checkstand.core.clock.now`; a month outside 1..12 can't be valid either) is
 ``expired_card``, and a CVC that isn't 3 or 4 digits is ``incorrect_cvc``.
 
-Every answer from the card network is one :class:`~checkstand.payments.models.SimulatorCharge` row per
+Every answer from the card network is one :class:`~checkstand.processors.models.SimulatorCharge` row per
 (connection, idempotency key). The row is inserted first and the unique constraint decides between concurrent
 calls with one key: the loser reads the winner's row and answers the same. A repeated key therefore never charges
 twice, even across processes. Only ``unavailable`` leaves no row: nothing reached the "network".
+
+That table is the simulator's "network", so it is reached as a real processor is: in short transactions of the
+simulator's own on the :class:`~checkstand.db.Database`, never in a caller's. The payment flow calls a processor
+with no transaction open, and the simulator behaves no differently.
 
 The connection's ``is_available`` switch off (or a deactivated or disconnected connection), or a currency it
 doesn't take, answers ``unavailable`` for a *new* key. A key already charged still answers its stored result: a
@@ -45,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.core import clock
 from checkstand.core.errors import Conflict
 from checkstand.core.ids import new_id, new_secret
+from checkstand.db import Database
 from checkstand.processors.base import (
     CardDetails,
     ChargeRequest,
@@ -138,12 +143,12 @@ class SimulatorProcessor:
     """The simulator behind :class:`~checkstand.processors.base.ProcessorAdapter`, for one connection.
 
     ``public_url`` is the base of the challenge page's URL handed to customers (``Settings.resolved_public_url``).
-    It writes through ``session`` and never commits: the caller's unit of work does."""
+    Each call reads or writes the charges in a short transaction of its own on ``database``."""
 
-    def __init__(self, session: AsyncSession, processor: Processor, *, public_url: str) -> None:
+    def __init__(self, database: Database, processor: Processor, *, public_url: str) -> None:
         if processor.type != SIMULATOR:
             raise ValueError(f"processor {processor.id!r} is a {processor.type} connection, not a simulator")
-        self.session = session
+        self.database = database
         self.processor = processor
         self.public_url = public_url.rstrip("/")
 
@@ -151,75 +156,74 @@ class SimulatorProcessor:
         """Charge once per idempotency key; a repeated key answers the first result. The same key with another
         amount or currency is a bug in the caller, so it raises ``ValueError`` rather than guessing."""
         _check_request(request)
-        existing = await self._find(request.idempotency_key)
-        if existing is not None:
-            return self._replay(existing, request)
-        unavailable = self._unavailable_reason(request.currency)
-        if unavailable is not None:
-            return ChargeResult(Outcome.UNAVAILABLE, processor_message=unavailable)
+        async with self.database.writing() as session:
+            existing = await self._find(session, request.idempotency_key)
+            if existing is not None:
+                return self._replay(existing, request)
+            unavailable = self._unavailable_reason(request.currency)
+            if unavailable is not None:
+                return ChargeResult(Outcome.UNAVAILABLE, processor_message=unavailable)
 
-        verdict, reused_method = await self._judge(request.payment_method)
-        saved_method: str | None = None
-        # Kept from the start even while a challenge is pending, so approving it saves the card; it is shown only
-        # once the charge succeeds, and only a succeeded charge's reference can be charged again.
-        if request.save_payment_method and verdict.status is not Outcome.DECLINED:
-            saved_method = reused_method or new_id(SAVED_METHOD_PREFIX)
-        charge = SimulatorCharge(
-            id=new_id(CHARGE_PREFIX),
-            account_id=self.processor.account_id,
-            processor_id=self.processor.id,
-            idempotency_key=request.idempotency_key,
-            amount_atom=request.amount_atom,
-            currency=request.currency.lower(),
-            card_last4=verdict.card_last4,
-            status=verdict.status,
-            decline_code=verdict.decline_code,
-            challenge_token=new_secret(CHALLENGE_PREFIX) if verdict.status is Outcome.REQUIRES_ACTION else None,
-            return_url=request.return_url,
-            saved_payment_method=saved_method,
-        )
-        try:
-            # A savepoint, so losing the race rolls back this insert alone and not the caller's transaction.
-            async with self.session.begin_nested():
-                self.session.add(charge)
-        except IntegrityError:
-            winner = await self._find(request.idempotency_key)
-            if winner is None:
-                raise
-            return self._replay(winner, request)
+            verdict, reused_method = await self._judge(session, request.payment_method)
+            saved_method: str | None = None
+            # Kept from the start even while a challenge is pending, so approving it saves the card; it is shown
+            # only once the charge succeeds, and only a succeeded charge's reference can be charged again.
+            if request.save_payment_method and verdict.status is not Outcome.DECLINED:
+                saved_method = reused_method or new_id(SAVED_METHOD_PREFIX)
+            charge = SimulatorCharge(
+                id=new_id(CHARGE_PREFIX),
+                account_id=self.processor.account_id,
+                processor_id=self.processor.id,
+                idempotency_key=request.idempotency_key,
+                amount_atom=request.amount_atom,
+                currency=request.currency.lower(),
+                card_last4=verdict.card_last4,
+                status=verdict.status,
+                decline_code=verdict.decline_code,
+                challenge_token=new_secret(CHALLENGE_PREFIX) if verdict.status is Outcome.REQUIRES_ACTION else None,
+                return_url=request.return_url,
+                saved_payment_method=saved_method,
+            )
+            session.add(charge)
+            try:
+                await session.commit()
+            except IntegrityError:
+                # Another call with this key committed first (PostgreSQL lets both look before either inserts):
+                # the unique constraint decided, and the winner's row answers.
+                await session.rollback()
+                winner = await self._find(session, request.idempotency_key)
+                if winner is None:
+                    raise
+                return self._replay(winner, request)
         return self._result(charge)
 
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:
         """The stored result for a key, whatever the outage switch says: recovery must learn what was charged."""
-        charge = await self._find(idempotency_key)
+        async with self.database.reading() as session:
+            charge = await self._find(session, idempotency_key)
         return None if charge is None else self._result(charge)
 
     async def confirm(self, processor_reference: str) -> ChargeResult:
         """The result of a charge once its challenge is decided; ``requires_action`` again while it isn't."""
-        charge = await self.session.scalar(
-            select(SimulatorCharge)
-            .where(
-                SimulatorCharge.id == processor_reference,
-                SimulatorCharge.account_id == self.processor.account_id,
-                SimulatorCharge.processor_id == self.processor.id,
+        async with self.database.reading() as session:
+            charge = await session.scalar(
+                select(SimulatorCharge).where(
+                    SimulatorCharge.id == processor_reference,
+                    SimulatorCharge.account_id == self.processor.account_id,
+                    SimulatorCharge.processor_id == self.processor.id,
+                )
             )
-            .execution_options(populate_existing=True)
-        )
         if charge is None:
             raise ValueError(f"no simulator charge {processor_reference!r} on processor {self.processor.id!r}")
         return self._result(charge)
 
-    async def _find(self, idempotency_key: str) -> SimulatorCharge | None:
-        # populate_existing: after losing a race the winner's row must be read as committed, not from the identity
-        # map.
-        return await self.session.scalar(
-            select(SimulatorCharge)
-            .where(
+    async def _find(self, session: AsyncSession, idempotency_key: str) -> SimulatorCharge | None:
+        return await session.scalar(
+            select(SimulatorCharge).where(
                 SimulatorCharge.account_id == self.processor.account_id,
                 SimulatorCharge.processor_id == self.processor.id,
                 SimulatorCharge.idempotency_key == idempotency_key,
             )
-            .execution_options(populate_existing=True)
         )
 
     def _unavailable_reason(self, currency: str) -> str | None:
@@ -232,12 +236,12 @@ class SimulatorProcessor:
             return f"The simulator connection doesn't take {currency.upper()}."
         return None
 
-    async def _judge(self, method: PaymentMethod) -> tuple[_Verdict, str | None]:
+    async def _judge(self, session: AsyncSession, method: PaymentMethod) -> tuple[_Verdict, str | None]:
         """The verdict for a payment method, and the saved method it was (if it was one)."""
         if method.card is not None:
             return _judge_card(method.card), None
         assert method.processor_reference is not None  # _check_request refuses a method with neither
-        origin = await self.session.scalar(
+        origin = await session.scalar(
             select(SimulatorCharge)
             .where(
                 SimulatorCharge.saved_payment_method == method.processor_reference,

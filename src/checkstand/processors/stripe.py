@@ -41,7 +41,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.errors import CheckstandError, NotFound
+from checkstand.core.json_depth import nests_deeper_than
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.money import exponent
 from checkstand.core.nul import contains_nul
@@ -407,13 +408,33 @@ class Settlement:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What receiving one delivery did. ``settlement`` is for the payment attempts module to apply (see
-    :func:`receive_event`)."""
+    """What receiving one delivery did. ``settlement`` is for the payment flow to apply to its attempt (see
+    :func:`store_delivery`)."""
 
     event_id: str
     event_type: str
     duplicate: bool
     settlement: Settlement | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A delivery whose signature verified: the event, and the connection it came to with the key that settles it.
+    Neither the event (it may hold a client secret and customer data) nor the key shows in a repr."""
+
+    processor_id: str
+    account_id: str
+    api_base: str | None
+    event: dict[str, Any] = field(repr=False)
+    secret_key: str = field(repr=False)
+
+    @property
+    def event_id(self) -> str:
+        return str(self.event["id"])
+
+    @property
+    def event_type(self) -> str:
+        return str(self.event["type"])
 
 
 async def settlement_for(adapter: StripeProcessor, event: Mapping[str, Any]) -> Settlement | None:
@@ -430,50 +451,80 @@ async def settlement_for(adapter: StripeProcessor, event: Mapping[str, Any]) -> 
     return Settlement(idempotency_key=key, result=await adapter.confirm(intent["id"]))
 
 
-async def receive_event(
+async def verify_delivery(
     session: AsyncSession, box: SecretBox, processor_id: str, payload: bytes, signature: str | None
-) -> Receipt:
-    """One delivery to a Stripe connection's webhook: verify it, store the event once, and settle it.
+) -> Delivery:
+    """One delivery to a Stripe connection's webhook, verified: the signature is Stripe's (``Stripe-Signature``:
+    ``t=<unix time>,v1=<HMAC-SHA256 of "<t>.<body>">``) under the connection's webhook secret, no older than
+    :data:`WEBHOOK_TOLERANCE` by Checkstand's clock. Raises :class:`InvalidSignature`, or ``NotFound`` for a
+    connection that has no webhook.
 
-    The signature is Stripe's (``Stripe-Signature``: ``t=<unix time>,v1=<HMAC-SHA256 of "<t>.<body>">``) under the
-    connection's webhook secret, no older than :data:`WEBHOOK_TOLERANCE` by Checkstand's clock. An event is stored
-    once per connection whatever the number of deliveries (Stripe retries, and may deliver twice); a repeat
-    changes nothing. A PaymentIntent event is settled through :func:`settlement_for`, in this transaction: if
-    Stripe can't be reached it raises :class:`StripeUnavailable` (503), nothing is stored, and Stripe delivers again.
-
-    Applying the settlement to its checkout attempt is the payment attempts module's part: it takes
-    ``receipt.settlement`` (the attempt is the one with that idempotency key on this processor) and sets the
-    stored event's ``processed_at``. Events with nothing to settle are marked processed here."""
+    Receiving is then three steps, so that Stripe is never asked inside a transaction: :func:`repeated_delivery`
+    (a read), :func:`settle_delivery` (Stripe's answer, no transaction open), and :func:`store_delivery` with
+    the settlement applied and :func:`mark_processed`, in one transaction."""
     processor = await _webhook_connection(session, processor_id)
     credentials = open_credentials(box, processor)
     if credentials is None:
         raise NotFound("processor", processor_id)
     event = verify_event(payload, signature, credentials.webhook_secret)
+    return Delivery(processor.id, processor.account_id, processor.api_base, event, credentials.secret_key)
+
+
+async def repeated_delivery(session: AsyncSession, delivery: Delivery) -> Receipt | None:
+    """The receipt of an event already stored (Stripe retries, and may deliver twice), which changes nothing; None
+    for a new one."""
+    if await session.get(StripeEvent, (delivery.event_id, delivery.processor_id)) is None:
+        return None
+    return _repeat(delivery)
+
+
+async def settle_delivery(delivery: Delivery) -> Settlement | None:
+    """The settlement of a PaymentIntent event, read from Stripe now (:func:`settlement_for`); call it with no
+    transaction open. Raises :class:`StripeUnavailable` (503) when Stripe can't be asked: nothing is stored then,
+    and Stripe delivers again."""
+    async with StripeProcessor(delivery.secret_key, delivery.api_base) as adapter:
+        try:
+            return await settlement_for(adapter, delivery.event)
+        except OutcomeUnknown as error:
+            raise StripeUnavailable(f"Stripe can't be reached to settle event {delivery.event_id!r}: {error}") from None
+
+
+async def store_delivery(session: AsyncSession, delivery: Delivery, settlement: Settlement | None) -> Receipt:
+    """Store the event once per connection, without its secrets; a concurrent delivery of it that stored first
+    makes this one a repeat. An event with nothing to settle is processed as it is stored; one with a settlement
+    is marked processed (:func:`mark_processed`) by whoever applies it, in the same transaction."""
     stored = StripeEvent(
-        id=event["id"],
-        processor_id=processor.id,
-        account_id=processor.account_id,
-        type=event["type"],
-        payload=_redacted(event),
+        id=delivery.event_id,
+        processor_id=delivery.processor_id,
+        account_id=delivery.account_id,
+        type=delivery.event_type,
+        payload=_redacted(delivery.event),
         received_at=clock.now(),
+        processed_at=clock.now() if settlement is None else None,
     )
     try:
         # A savepoint: a concurrent delivery of the same event loses the insert, not the caller's transaction.
         async with session.begin_nested():
             session.add(stored)
     except IntegrityError:
-        logger.info("Stripe event %s for processor %s received again; ignored", event["id"], processor.id)
-        return Receipt(event["id"], event["type"], duplicate=True, settlement=None)
-    async with StripeProcessor(credentials.secret_key, processor.api_base) as adapter:
-        try:
-            settlement = await settlement_for(adapter, event)
-        except OutcomeUnknown as error:
-            raise StripeUnavailable(f"Stripe can't be reached to settle event {event['id']!r}: {error}") from None
-    if settlement is None:
+        return _repeat(delivery)
+    logger.info(
+        "Stripe event %s (%s) for processor %s stored", delivery.event_id, delivery.event_type, delivery.processor_id
+    )
+    return Receipt(delivery.event_id, delivery.event_type, duplicate=False, settlement=settlement)
+
+
+async def mark_processed(session: AsyncSession, delivery: Delivery) -> None:
+    """The stored event's settlement is applied."""
+    stored = await session.get(StripeEvent, (delivery.event_id, delivery.processor_id))
+    if stored is not None:
         stored.processed_at = clock.now()
-    await session.flush()
-    logger.info("Stripe event %s (%s) for processor %s stored", event["id"], event["type"], processor.id)
-    return Receipt(event["id"], event["type"], duplicate=False, settlement=settlement)
+        await session.flush()
+
+
+def _repeat(delivery: Delivery) -> Receipt:
+    logger.info("Stripe event %s for processor %s received again; ignored", delivery.event_id, delivery.processor_id)
+    return Receipt(delivery.event_id, delivery.event_type, duplicate=True, settlement=None)
 
 
 def verify_event(payload: bytes, signature: str | None, webhook_secret: str) -> dict[str, Any]:
@@ -481,7 +532,8 @@ def verify_event(payload: bytes, signature: str | None, webhook_secret: str) -> 
     against Checkstand's clock, so tests can move it). Raises :class:`InvalidSignature`."""
     try:
         stripe.WebhookSignature.verify_header(payload, signature, webhook_secret, tolerance=None)
-        event = json.loads(payload)
+        # Stripe's events nest a few levels; a deeper body would be a RecursionError in the parser.
+        event: Any = None if nests_deeper_than(payload) else json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         raise InvalidSignature(_signature_problem(error)) from None
     assert signature is not None  # verified above

@@ -1,0 +1,23 @@
+"""The payment flow's :class:`~checkstand.payments.adapters.Gateway` for a request: the app's database, public URL
+and at-rest key. The flow opens its own short transactions on that database instead of using the request's unit of
+work, because it commits before each processor call and calls processors with no transaction open."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from checkstand.payments.adapters import Gateway
+
+
+def payment_gateway(request: Request) -> Gateway:
+    return Gateway(
+        database=request.app.state.database,
+        public_url=request.app.state.settings.resolved_public_url,
+        box=request.app.state.secret_box,
+    )
+
+
+PaymentGateway = Annotated[Gateway, Depends(payment_gateway)]
+"""A handler parameter: ``gateway: PaymentGateway``."""
