@@ -1,12 +1,18 @@
+"""The catalog's tables: products, their prices, and product families. Each model says what it is in an event
+(``snapshot``, in PaymentKit's field names)."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from checkstand.db import Base, TimestampedMixin
+
+# A price's ``pricing_type`` when it bills every interval (the other is ``one_time``).
+RECURRING: Final = "recurring"
 
 
 class Product(TimestampedMixin, Base):
@@ -27,6 +33,24 @@ class Product(TimestampedMixin, Base):
     product_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deleted_at: Mapped[datetime | None]
+
+    aggregate_type: ClassVar[str] = "product"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "name": self.name,
+            "description": self.description,
+            "is_active": self.is_active,
+            "default_price_id": self.default_price_id,
+            "note_id": None,
+            "metadata": self.product_metadata,
+            "custom_fields": self.custom_fields,
+            "deleted_at": self.deleted_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 class Price(TimestampedMixin, Base):
@@ -57,6 +81,39 @@ class Price(TimestampedMixin, Base):
     # Loaded on purpose where it is needed; a lazy load in async code would fail far from its cause.
     product: Mapped[Product] = relationship(lazy="raise")
 
+    aggregate_type: ClassVar[str] = "price"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Licensed, per-unit and renewing until cancelled: the fields of the schemes Checkstand doesn't sell say
+        so (PaymentKit has them)."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "product_id": self.product_id,
+            "name": self.name,
+            "unit_amount_atom": self.unit_amount_atom,
+            "currency": self.currency,
+            "is_active": self.is_active,
+            "unit_label": self.unit_label,
+            "pricing_type": self.pricing_type,
+            "recurring_interval": self.recurring_interval,
+            "recurring_interval_count": self.recurring_interval_count,
+            "auto_renew": True if self.pricing_type == RECURRING else None,
+            "contract_term_multiple": None,
+            "trial_days": self.trial_days,
+            "usage_type": "licensed",
+            "metered_id": None,
+            "billing_scheme": "per_unit",
+            "tier_amount_info": None,
+            "prerequisite_price_ids": None,
+            "exclusive_customer_ids": None,
+            "metadata": self.price_metadata,
+            "custom_fields": self.custom_fields,
+            "quantity_divisor": None,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 class ProductFamily(TimestampedMixin, Base):
     """The tiers of one product line: a product's rank decides whether moving to another is an upgrade."""
@@ -74,6 +131,21 @@ class ProductFamily(TimestampedMixin, Base):
     members: Mapped[list[FamilyMember]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="FamilyMember.rank"
     )
+
+    aggregate_type: ClassVar[str] = "product_family"
+
+    def snapshot(self) -> dict[str, Any]:
+        """``hierarchy`` maps each product to its rank, lowest tier first."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "name": self.name,
+            "description": self.description,
+            "hierarchy": {m.product_id: m.rank for m in sorted(self.members, key=lambda m: m.rank)},
+            "deleted_at": self.deleted_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 class FamilyMember(Base):

@@ -1,13 +1,15 @@
-"""A checkout session and the line items it sells, snapshotted from the catalog when they are added."""
+"""A checkout session and the line items it sells, snapshotted from the catalog when they are added. A session says
+what it is in an event (``snapshot``, in PaymentKit's field names)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from checkstand.core import clock
 from checkstand.db import Base, JSONDocument, TimestampedMixin
 
 OPEN = "open"
@@ -17,8 +19,8 @@ PRIMARY_TIER = 0
 
 
 class CheckoutSession(TimestampedMixin, Base):
-    """``status`` is what was recorded (open, success, expired); what a reader sees is :func:`service.state`,
-    which also counts an open session past ``expires_at`` as expired before the worker records it.
+    """``status`` is what was recorded (open, success, expired); what a reader sees is :meth:`state_at`, which
+    also counts an open session past ``expires_at`` as expired before the worker records it.
 
     Amounts are the server's, computed from the snapshotted line items and discount: ``amount_*_atom`` for the
     primary tier, ``tier_amounts`` for every tier (index 0 primary, then the cascade's fallbacks)."""
@@ -70,6 +72,66 @@ class CheckoutSession(TimestampedMixin, Base):
         order_by="(CheckoutLineItem.tier, CheckoutLineItem.position)",
     )
 
+    aggregate_type: ClassVar[str] = "checkout_session"
+
+    def state_at(self, now: datetime) -> str:
+        """What the session is at ``now``: an open session past ``expires_at`` is expired even before the worker
+        records it."""
+        return EXPIRED if self.status == OPEN and now >= self.expires_at else self.status
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything, custom fields included, but not the hosted page's URL: that depends on the address the
+        service is reached at (``secure_token`` is there for a merchant that builds it). ``line_items`` are the
+        primary tier's; ``cascade_tiers`` the fallbacks', from tier 1."""
+        state = self.state_at(clock.now())
+        tiers = [
+            [item for item in self.line_items if item.tier == tier] for tier in range(1 + len(self.cascade_routes))
+        ]
+        return {
+            "id": self.id,
+            "secure_token": self.secure_token,
+            "customer_id": self.customer_id,
+            "expires_in_hours": self.expires_in_hours,
+            "expires_at": self.expires_at,
+            "completed": self.status == SUCCESS,
+            "completed_at": self.completed_at,
+            "expired_at": self.expired_at,
+            "state": state,
+            "is_expired": state == EXPIRED,
+            "success_url": self.success_url,
+            "return_url": self.return_url,
+            "currency": self.currency,
+            "amount_subtotal_atom": self.amount_subtotal_atom,
+            "amount_discount_atom": self.amount_discount_atom,
+            "amount_total_atom": self.amount_total_atom,
+            "line_items": [item.snapshot() for item in tiers[PRIMARY_TIER]],
+            "coupon_id": self.coupon_id,
+            "promotion_code": self.promotion_code,
+            "card_checkout_settings": {"three_ds_mode": self.three_ds_mode},
+            "cascade_status": {"total_tiers": len(tiers), "tier_amounts": self.tier_amounts}
+            if self.cascade_routes
+            else None,
+            "cascade_tiers": [
+                {
+                    "line_items": [
+                        {"price_id": item.price_id, "quantity": item.quantity, "description": item.description}
+                        for item in items
+                    ],
+                    "processor_route_id": route_id,
+                }
+                for items, route_id in zip(tiers[PRIMARY_TIER + 1 :], self.cascade_routes, strict=True)
+            ]
+            if self.cascade_routes
+            else None,
+            "succeeded_tier": self.succeeded_tier,
+            "processor_route_id": self.processor_route_id,
+            "metadata": self.session_metadata,
+            "custom_fields": self.custom_fields,
+            "params_for_sub": {"custom_fields": self.subscription_custom_fields},
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 class CheckoutLineItem(TimestampedMixin, Base):
     """What one line sells, copied from the price and product when added: a later catalog change leaves it be."""
@@ -94,3 +156,23 @@ class CheckoutLineItem(TimestampedMixin, Base):
     recurring_interval_count: Mapped[int | None]
     trial_days: Mapped[int] = mapped_column(default=0)
     amount_subtotal_atom: Mapped[int] = mapped_column(BigInteger)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The line as its session's snapshot carries it."""
+        return {
+            "id": self.id,
+            "product_id": self.product_id,
+            "price_id": self.price_id,
+            "quantity": self.quantity,
+            "description": self.description,
+            "product_name": self.product_name,
+            "price_name": self.price_name,
+            "unit_amount_atom": self.unit_amount_atom,
+            "amount_subtotal_atom": self.amount_subtotal_atom,
+            "currency": self.currency,
+            "recurring_interval": self.recurring_interval,
+            "recurring_interval_count": self.recurring_interval_count,
+            "trial_days": self.trial_days,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

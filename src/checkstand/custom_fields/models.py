@@ -1,6 +1,9 @@
+"""Custom field definitions. A definition says what it is in an event (``snapshot``, in PaymentKit's field
+names)."""
+
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,3 +31,18 @@ class CustomFieldDefinition(TimestampedMixin, Base):
     display_name: Mapped[str] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(500))
     constraints: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    aggregate_type: ClassVar[str] = "custom_field_definition"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "field_key": self.field_key,
+            "entity_type": self.entity_type,
+            "data_type": self.data_type,
+            "display_name": self.display_name,
+            "description": self.description,
+            "constraints": self.constraints,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

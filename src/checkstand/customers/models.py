@@ -1,7 +1,9 @@
+"""The customers table. A customer says what it is in an event (``snapshot``, in PaymentKit's field names)."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -41,3 +43,33 @@ class Customer(TimestampedMixin, Base):
     customer_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     first_purchase_at: Mapped[datetime | None]
+
+    aggregate_type: ClassVar[str] = "customer"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Custom fields included: a webhook receiver can't ask for an expansion. PaymentKit's notes, invoice
+        settings and balances don't exist here: always null."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "email": self.email,
+            "phone": self.phone,
+            "billing_email": self.billing_email,
+            "business_name": self.business_name,
+            "address": dict(self.address) if self.address else None,
+            "shipping_address": dict(self.shipping_address) if self.shipping_address else None,
+            "note_id": None,
+            "tax_ids": self.tax_ids,
+            "currency": self.currency,
+            "language": self.language,
+            "invoice_settings": None,
+            "credit_balance": None,
+            "total_spent": None,
+            "metadata": self.customer_metadata,
+            "custom_fields": self.custom_fields,
+            "external_id": self.external_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

@@ -1,12 +1,15 @@
 """Recording events, the one call every module makes when its state changes, and reading them back.
 
-An event's ``data`` is the full object as the PaymentKit dialect renders it (the SDK's ``Event.data``), taken when
-the change is made; ``previous_data`` holds the attributes an update changed, with their old values, as Stripe's
-``previous_attributes`` does. Payload renderers are registered by the dialect with :func:`event_payload`.
+An event's ``data`` is the domain's own snapshot of the object, taken when the change is made: each model that
+announces its changes is :class:`Recordable` (it names its ``aggregate_type`` and says what it is), so recording
+needs no registry and no HTTP module, and works the same in a request, the worker and the CLI. Snapshots use the
+field names of PaymentKit, the native dialect; a dialect renders its own wire shape of an event when the event is
+read or delivered. ``previous_data`` holds the attributes an update changed, with their old values, as Stripe's
+``previous_attributes`` does.
 
 Fan-out happens here, in the transaction that records the event: one ``pending`` delivery row per active endpoint
 subscribed to its type. So an event that commits is owed to its endpoints from that instant, whatever crashes next,
-and one that rolls back was never owed to anyone. The alternative, a worker fanning out committed events after the
+and one that rolled back was never owed to anyone. The alternative, a worker fanning out committed events after the
 fact, would need a cursor over ``seq``; but sequence values are taken at insert and committed in another order, so
 a cursor can step over an event that commits late, losing it. Rows written with the event need no cursor, and the
 order of an endpoint's deliveries is simply the order of their events' ``seq``. An endpoint is owed the events
@@ -15,10 +18,9 @@ recorded once it exists; a merchant can send it older ones by hand (``events/{id
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, ClassVar, Final, Protocol
 
+import pydantic_core
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,36 +29,17 @@ from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
 from checkstand.events.models import Event
-from checkstand.events.types import ALL
+from checkstand.events.types import ALL, EventType
 from checkstand.webhooks.models import PENDING, WebhookDelivery, WebhookEndpoint
 
-ObjT = TypeVar("ObjT")
-PayloadRenderer = Callable[[Any], dict[str, Any]]
 
-_renderers: dict[type, tuple[str, PayloadRenderer]] = {}
+class Recordable(Protocol):
+    """A domain object whose changes are announced. Its module owns what an event says about it."""
 
+    aggregate_type: ClassVar[str]
 
-def event_payload(
-    model: type[ObjT], aggregate_type: str
-) -> Callable[[Callable[[ObjT], dict[str, Any]]], Callable[[ObjT], dict[str, Any]]]:
-    """Register how objects of ``model`` appear in events (decorator, used by the PaymentKit dialect)."""
-
-    def register(render: Callable[[ObjT], dict[str, Any]]) -> Callable[[ObjT], dict[str, Any]]:
-        _renderers[model] = (aggregate_type, render)
-        return render
-
-    return register
-
-
-def _renderer_for(obj: object) -> tuple[str, PayloadRenderer]:
-    renderer = _renderers.get(type(obj))
-    if renderer is None:
-        # The worker and the CLI record events too, without having imported the API: load the renderers.
-        importlib.import_module("checkstand.api.paymentkit.routers")
-        renderer = _renderers.get(type(obj))
-    if renderer is None:
-        raise LookupError(f"no event payload registered for {type(obj).__name__}")
-    return renderer
+    def snapshot(self) -> dict[str, Any]:
+        """The whole object, ``id`` included; values may be any type pydantic renders as JSON (datetimes...)."""
 
 
 # Bookkeeping that changes with every write; alone it is no change worth announcing.
@@ -69,24 +52,24 @@ def changed_attributes(before: dict[str, Any], after: dict[str, Any]) -> dict[st
     return {key: before.get(key) for key in sorted(keys) if before.get(key) != after.get(key)}
 
 
-def snapshot(obj: object) -> dict[str, Any]:
-    """The object as an event would carry it; take one before an update to compute ``previous_data``."""
-    return _renderer_for(obj)[1](obj)
+def snapshot(obj: Recordable) -> dict[str, Any]:
+    """The object as an event stores it (JSON); take one before an update to compute ``previous_data``."""
+    data: dict[str, Any] = pydantic_core.to_jsonable_python(obj.snapshot())
+    return data
 
 
 async def record_event(
     session: AsyncSession,
     *,
     account_id: str,
-    type: str,
-    obj: object,
+    type: EventType,
+    obj: Recordable,
     before: dict[str, Any] | None = None,
     correlation_id: str | None = None,
 ) -> Event | None:
     """Add the event for ``obj``'s change, and its deliveries, to the session's transaction. For an update, pass
     the ``snapshot`` taken before it: an update that changed nothing records nothing and returns None."""
-    aggregate_type, render = _renderer_for(obj)
-    data = render(obj)
+    data = snapshot(obj)
     previous = changed_attributes(before, data) if before is not None else None
     if previous == {}:
         return None
@@ -94,7 +77,7 @@ async def record_event(
         id=new_id("evt"),
         account_id=account_id,
         type=type,
-        aggregate_type=aggregate_type,
+        aggregate_type=obj.aggregate_type,
         aggregate_id=str(data["id"]),
         data=data,
         previous_data=previous,
@@ -131,22 +114,6 @@ async def _fan_out(session: AsyncSession, event: Event) -> None:
     if deliveries:
         session.add_all(deliveries)
         await session.flush()
-
-
-def event_envelope(event: Event) -> dict[str, Any]:
-    """The event as the SDK's ``Event`` type has it: the API answers with it and a webhook carries it."""
-    return {
-        "id": event.id,
-        "type": event.type,
-        "aggregate_type": event.aggregate_type,
-        "aggregate_id": event.aggregate_id,
-        "data": event.data,
-        "previous_data": event.previous_data,
-        "metadata": event.event_metadata,
-        "correlation_id": event.correlation_id,
-        "version": event.version,
-        "created": event.created_at,
-    }
 
 
 # ``seq`` is the order events were written in, unique and indexed per account: the natural "newest first".

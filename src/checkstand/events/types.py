@@ -1,13 +1,62 @@
-"""Every event type Checkstand emits, with what it means: the list merchants subscribe from (``event-types``).
+"""Every event type Checkstand records, with what it means: the list merchants subscribe from (``event-types``).
 
-A module that records a new type adds it here, so an endpoint can subscribe to it; ``*`` subscribes to all.
+``EventType`` is what :func:`checkstand.events.service.record_event` accepts, so mypy refuses a type string
+declared nowhere. A module that records a new type adds it to both ``EventType`` and ``EVENT_TYPES`` (a test
+checks they agree), so an endpoint can subscribe to it; ``*`` subscribes to all.
 """
 
 from __future__ import annotations
 
-ALL = "*"
+from typing import Final, Literal
 
-EVENT_TYPES: dict[str, str] = {
+ALL: Final = "*"
+
+EventType = Literal[
+    "checkout_session.created",
+    "checkout_session.updated",
+    "checkout_session.completed",
+    "checkout_session.expired",
+    "checkout_attempt.created",
+    "checkout_attempt.requires_action",
+    "checkout_attempt.succeeded",
+    "checkout_attempt.failed",
+    "payment.succeeded",
+    "payment.failed",
+    "customer.created",
+    "customer.updated",
+    "subscription.created",
+    "subscription.updated",
+    "subscription.canceled",
+    "product.created",
+    "product.updated",
+    "product.archived",
+    "price.created",
+    "price.updated",
+    "product_family.created",
+    "product_family.updated",
+    "product_family.deleted",
+    "coupon.created",
+    "coupon.updated",
+    "coupon.deleted",
+    "promotion_code.created",
+    "promotion_code.updated",
+    "promotion_code.deleted",
+    "processor.created",
+    "processor.updated",
+    "processor.deleted",
+    "processor_route.created",
+    "processor_route.updated",
+    "processor_route.deleted",
+    "custom_field_definition.created",
+    "custom_field_definition.updated",
+    "custom_field_definition.deleted",
+    "webhook_endpoint.created",
+    "webhook_endpoint.updated",
+    "webhook_endpoint.deleted",
+    "webhook_endpoint.disabled",
+]
+
+EVENT_TYPES: Final[dict[EventType, str]] = {
     "checkout_session.created": "A checkout session was created.",
     "checkout_session.updated": "An open checkout session changed (a line item, its processor route).",
     "checkout_session.completed": "A checkout session was paid (or set up) and is complete.",

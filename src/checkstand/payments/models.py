@@ -41,6 +41,7 @@ class CheckoutAttempt(TimestampedMixin, Base):
         Index("ix_checkout_attempts_session_created", "checkout_session_id", "created_at"),
         Index("ix_checkout_attempts_ip_created", "client_ip", "created_at"),
         Index("ix_checkout_attempts_state_updated", "state", "updated_at"),
+        Index("ix_checkout_attempts_state_lease", "state", "lease_expires_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -61,6 +62,9 @@ class CheckoutAttempt(TimestampedMixin, Base):
     error_message_for_debug: Mapped[str | None] = mapped_column(String(1000))
     subscription_id: Mapped[str | None] = mapped_column(String(64))
     saved_payment_method: Mapped[str | None] = mapped_column(String(255))
+    # While processing: until when the process driving it is presumed alive (payments/leases.py); recovery takes
+    # the attempt over only after it.
+    lease_expires_at: Mapped[datetime | None]
 
     processor_attempts: Mapped[list[ProcessorAttempt]] = relationship(
         lazy="selectin", order_by="ProcessorAttempt.position", cascade="all, delete-orphan", passive_deletes=True

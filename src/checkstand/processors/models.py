@@ -1,9 +1,10 @@
-"""Processor connections, routes, the simulator's charges and the Stripe events received."""
+"""Processor connections, routes, the simulator's charges and the Stripe events received. Connections and routes
+say what they are in an event (``snapshot``, in PaymentKit's field names)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -40,6 +41,29 @@ class Processor(TimestampedMixin, Base):
     processor_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     deleted_at: Mapped[datetime | None]
 
+    aggregate_type: ClassVar[str] = "processor"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Never a secret: only whether one is held and the key's last characters. A Stripe connection's sealed
+        credentials always hold both secrets."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "currencies": self.currencies,
+            "is_available": self.is_available,
+            "is_active": self.is_active,
+            "livemode": self.livemode,
+            "api_base": self.api_base,
+            "publishable_key": self.publishable_key,
+            "has_secret_key": self.sealed_credentials is not None,
+            "secret_key_last4": self.secret_key_last4,
+            "has_webhook_secret": self.sealed_credentials is not None,
+            "metadata": self.processor_metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
 
 class ProcessorRoute(TimestampedMixin, Base):
     """An ordered list of an account's processors that a checkout tries in turn."""
@@ -59,6 +83,21 @@ class ProcessorRoute(TimestampedMixin, Base):
         lazy="selectin",
         passive_deletes=True,
     )
+
+    aggregate_type: ClassVar[str] = "processor_route"
+
+    def snapshot(self) -> dict[str, Any]:
+        """``processors`` in the order a checkout tries them."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "processors": [
+                {"processor_id": entry.processor_id, "disposition": entry.disposition} for entry in self.entries
+            ],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 class ProcessorRouteEntry(Base):

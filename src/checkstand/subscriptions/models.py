@@ -1,9 +1,10 @@
-"""A subscription and its items: what a checkout with a recurring price leaves behind, billed every interval."""
+"""A subscription and its items: what a checkout with a recurring price leaves behind, billed every interval. A
+subscription says what it is in an event (``snapshot``, in PaymentKit's field names)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -61,6 +62,43 @@ class Subscription(TimestampedMixin, Base):
         lazy="selectin", cascade="all, delete-orphan", order_by="SubscriptionItem.position"
     )
 
+    aggregate_type: ClassVar[str] = "subscription"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Its own custom fields included (a webhook receiver can't ask for an expansion), its customer's and
+        prices' left out. ``state`` is the status; the saved payment method is named by
+        ``default_payment_method_id``."""
+        return {
+            "id": self.id,
+            "state": self.status,
+            "currency": self.currency,
+            "description": None,
+            "current_period_start": self.current_period_start,
+            "current_period_end": self.current_period_end,
+            "trial_start": self.trial_start,
+            "trial_end": self.trial_end,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "items": [item.snapshot() for item in self.items],
+            "customer": {**self.customer.snapshot(), "custom_fields": None},
+            "collection_method": "charge_automatically",
+            "payment_method": None,
+            "note_id": None,
+            "metadata": self.subscription_metadata,
+            "custom_fields": self.custom_fields,
+            "account_id": self.account_id,
+            "customer_id": self.customer_id,
+            "checkout_session_id": self.checkout_session_id,
+            "billing_interval": self.billing_interval,
+            "billing_interval_count": self.billing_interval_count,
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "canceled_at": self.canceled_at,
+            "default_payment_method_id": self.payment_method_reference,
+            "processor_id": self.processor_id,
+            "coupon_id": self.coupon_id,
+            "discount": self.discount,
+        }
+
 
 class SubscriptionItem(TimestampedMixin, Base):
     """A recurring line of the checkout, with its unit amount as sold (a later price change leaves it be)."""
@@ -80,3 +118,19 @@ class SubscriptionItem(TimestampedMixin, Base):
     description: Mapped[str | None] = mapped_column(String(500))
 
     price: Mapped[Price] = relationship(lazy="selectin")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The item as its subscription's snapshot carries it; ``unit_amount_atom`` is the amount as sold, which a
+        later price change leaves be."""
+        return {
+            "id": self.id,
+            "price": {**self.price.snapshot(), "custom_fields": None},
+            "quantity": self.quantity,
+            "is_active": True,
+            "start_at_end": False,
+            "drop_at_end": False,
+            "product_name": self.product_name,
+            "product_id": self.product_id,
+            "unit_amount_atom": self.unit_amount_atom,
+            "description": self.description,
+        }

@@ -10,10 +10,12 @@ Receivers dedupe on ``webhook-id`` (the event id), which is the same on every at
 Order: a delivery is not claimed while an earlier event of the same aggregate is still pending to the same
 endpoint, so a receiver never learns of ``checkout_session.completed`` before ``checkout_session.created``.
 
-Requests carry Standard Webhooks headers; ``webhook-signature`` holds one ``v1,`` entry per secret that signs now
-(two during the overlap after a roll). A 2xx is success; 5xx, 408, 429, timeouts and connection errors are retried
-with exponential backoff and jitter for ``webhook_retry_window_seconds``; anything else (other 4xx, a redirect) is
-final, as waiting won't change it.
+The body is the event as a dialect renders it (:data:`WebhookBody`, e.g. the SDK's ``Event`` for PaymentKit), given
+to the :class:`Dispatcher` by the entry point that starts the worker: this module sends what it is handed and knows
+no dialect. Requests carry Standard Webhooks headers; ``webhook-signature`` holds one ``v1,`` entry per secret that
+signs now (two during the overlap after a roll). A 2xx is success; 5xx, 408, 429, timeouts and connection errors
+are retried with exponential backoff and jitter for ``webhook_retry_window_seconds``; anything else (other 4xx, a
+redirect) is final, as waiting won't change it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
 import httpx
-import pydantic_core
 from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -41,8 +43,9 @@ from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
 from checkstand.db import Database
 from checkstand.events.models import Event
-from checkstand.events.service import event_envelope
+from checkstand.observability.metrics import WEBHOOK_DELIVERIES
 from checkstand.settings import Settings
+from checkstand.webhooks.egress import delivery_client
 from checkstand.webhooks.endpoints import mark_failing, mark_healthy, signing_secrets
 from checkstand.webhooks.models import (
     FAILED,
@@ -61,6 +64,9 @@ RETRYABLE_STATUSES: Final = frozenset({408, 429})
 USER_AGENT: Final = f"Checkstand-Webhooks/{__version__}"
 # Not for secrets: jitter only has to differ between deliveries; SystemRandom needs no seeding across forks.
 _random = secrets.SystemRandom()
+
+WebhookBody = Callable[[Event], bytes]
+"""A dialect's rendering of an event as the body of its webhook; the entry point that starts a worker chooses it."""
 
 
 @dataclass(frozen=True)
@@ -141,9 +147,16 @@ def _due_now() -> Select[str]:
 
 
 async def claim(
-    session: AsyncSession, *, worker_id: str, limit: int, lease: timedelta, box: SecretBox
+    session: AsyncSession,
+    *,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    box: SecretBox,
+    render: WebhookBody,
 ) -> list[DeliveryJob]:
-    """Take up to ``limit`` due deliveries for ``worker_id`` until ``lease`` has passed."""
+    """Take up to ``limit`` due deliveries for ``worker_id`` until ``lease`` has passed, each with its body as
+    ``render`` makes it."""
     now = clock.now()
     # The first pending event of the delivery's aggregate to its endpoint: only that one may go. A scalar subquery
     # rather than NOT EXISTS: PostgreSQL plans it per row on the ordering index whatever its statistics say, where
@@ -191,7 +204,7 @@ async def claim(
             endpoint_id=delivery.endpoint_id,
             event_id=delivery.event_id,
             url=url,
-            body=pydantic_core.to_json(event_envelope(event)),
+            body=render(event),
             signing=signing[delivery.endpoint_id],
             attempt=delivery.attempt_count + 1,
             retrying_since=delivery.retrying_since,
@@ -349,6 +362,28 @@ async def _track_health(session: AsyncSession, finished: Sequence[tuple[Delivery
             await mark_failing(session, endpoint_id, failures_after[0].started_at)
 
 
+# Each attempt's outcome as /metrics counts it: the delivery's status after it, or "unrecorded" (None).
+_OUTCOME_LABELS: Final = {SUCCEEDED: "succeeded", PENDING: "retrying", FAILED: "failed"}
+_NEXT_STEP: Final = {PENDING: "retried later", FAILED: "given up"}
+
+
+def _log_failure(job: DeliveryJob, result: AttemptResult, outcome: str | None) -> None:
+    """A warning an operator can act on, without a secret: the endpoint's URL may carry a token in its path or
+    query, so only its origin is named."""
+    parts = urlsplit(job.url)
+    origin = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}"
+    logger.warning(
+        "webhook delivery %s (event %s, attempt %d) to endpoint %s at %s failed: %s; %s",
+        job.delivery_id,
+        job.event_id,
+        job.attempt,
+        job.endpoint_id,
+        origin,
+        (result.error or "").replace(job.url, origin),
+        _NEXT_STEP.get(outcome or "", "not recorded, sent again after its lease"),
+    )
+
+
 @dataclass
 class _Finished:
     job: DeliveryJob
@@ -360,22 +395,25 @@ class Dispatcher:
     """A worker's delivery loop: keeps up to ``webhook_concurrency`` deliveries in flight, so one slow receiver
     never holds up the others, and records them in batches as they finish."""
 
-    def __init__(self, database: Database, settings: Settings, *, worker_id: str) -> None:
+    def __init__(self, database: Database, settings: Settings, *, worker_id: str, render: WebhookBody) -> None:
         self.database = database
         self.worker_id = worker_id
-        self.box = SecretBox(settings.resolved_secret_key)
+        self.render = render
+        self.box = SecretBox(*settings.at_rest_keys)
         self.policy = RetryPolicy.of(settings)
         self.timeout = settings.webhook_timeout_seconds
         self.lease = timedelta(seconds=settings.webhook_lease_seconds)
         self.concurrency = settings.webhook_concurrency
         self.poll_seconds = settings.webhook_poll_seconds
+        self.allow_private_urls = settings.webhook_allow_private_urls
 
     @contextlib.asynccontextmanager
     async def _session(self) -> AsyncIterator[tuple[httpx.AsyncClient, asyncio.Queue[_Finished | None]]]:
         """An HTTP client and a running recorder, both closed on the way out (after everything is recorded)."""
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         finished: asyncio.Queue[_Finished | None] = asyncio.Queue()
-        async with httpx.AsyncClient(timeout=self.timeout, limits=limits, follow_redirects=False) as client:
+        client = delivery_client(timeout=self.timeout, limits=limits, allow_private=self.allow_private_urls)
+        async with client:
             recorder = asyncio.create_task(self._record_batches(finished))
             try:
                 yield client, finished
@@ -385,7 +423,9 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[DeliveryJob]:
         async with self.database.writing() as session:
-            jobs = await claim(session, worker_id=self.worker_id, limit=limit, lease=self.lease, box=self.box)
+            jobs = await claim(
+                session, worker_id=self.worker_id, limit=limit, lease=self.lease, box=self.box, render=self.render
+            )
             await session.commit()
             return jobs
 
@@ -396,8 +436,10 @@ class Dispatcher:
         result = await send(client, job, seconds=self.timeout)
         recorded: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         finished.put_nowait(_Finished(job, result, recorded))
-        if await recorded == FAILED:
-            logger.warning("delivery %s of %s to %s failed: %s", job.delivery_id, job.event_id, job.url, result.error)
+        outcome = await recorded
+        WEBHOOK_DELIVERIES.labels(_OUTCOME_LABELS.get(outcome or "", "unrecorded")).inc()
+        if not result.succeeded:
+            _log_failure(job, result, outcome)
 
     async def _record_batches(self, finished: asyncio.Queue[_Finished | None]) -> None:
         """Record whatever has finished, in one transaction per batch, until told to stop (``None``)."""

@@ -1,7 +1,10 @@
+"""Webhook endpoints, their secrets, and each event's deliveries with their attempts. An endpoint says what it is
+in an event (``snapshot``, in PaymentKit's field names); the event log's fan-out writes the delivery rows."""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, ClassVar, Final
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -34,6 +37,23 @@ class WebhookEndpoint(TimestampedMixin, Base):
     # has lasted ``webhook_disable_after_seconds``.
     failing_since: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(32))
+
+    aggregate_type: ClassVar[str] = "webhook_endpoint"
+
+    def snapshot(self) -> dict[str, Any]:
+        """Never the secret. ``disabled_reason`` says why an inactive one is: ``deactivated``, ``deleted`` or
+        ``failing``."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "description": self.description,
+            "events": self.events,
+            "is_active": self.is_active,
+            "is_protected": False,
+            "disabled_reason": self.disabled_reason,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 class WebhookEndpointSecret(Base):

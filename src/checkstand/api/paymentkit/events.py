@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.event_wire import wire_event
 from checkstand.events import service as events
 from checkstand.events.models import Event
 from checkstand.webhooks import endpoints as webhook_endpoints
@@ -21,12 +21,10 @@ from checkstand.webhooks.models import PENDING, WebhookDelivery, WebhookDelivery
 
 router = APIRouter(prefix="/api/{account_id}/events", tags=["events"])
 
-Session = Annotated[AsyncSession, Depends(db_session)]
-
 
 class EventOut(ResponseModel):
     """The SDK's ``Event``: the whole object in ``data``, and for an update the changed attributes' old values
-    in ``previous_data``. A webhook's body is exactly this."""
+    in ``previous_data``. A webhook's body is exactly this (:mod:`checkstand.api.paymentkit.event_wire`)."""
 
     id: str
     type: str
@@ -41,7 +39,7 @@ class EventOut(ResponseModel):
 
     @classmethod
     def of(cls, event: Event) -> EventOut:
-        return cls.model_validate(events.event_envelope(event))
+        return cls.model_validate(wire_event(event))
 
 
 EventPage = PageOut[EventOut]

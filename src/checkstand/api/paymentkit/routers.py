@@ -1,8 +1,4 @@
-"""Every PaymentKit resource router, in the order the API reference lists them.
-
-Importing this module also registers how each resource's objects appear in events (``@event_payload`` in
-:mod:`checkstand.webhooks.service`), which is why the worker and the CLI import it too.
-"""
+"""Every PaymentKit resource router, in the order the API reference lists them."""
 
 from fastapi import APIRouter
 
