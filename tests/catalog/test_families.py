@@ -30,8 +30,8 @@ def _hierarchy(family: object) -> dict[str, int]:
     return {member.product_id: member.rank for member in members}
 
 
-def _locs(error: InvalidFields) -> set[tuple[str | int, ...]]:
-    return {problem.loc for problem in error.problems}
+def _paths(error: InvalidFields) -> set[tuple[str | int, ...]]:
+    return {problem.path for problem in error.problems}
 
 
 async def test_create_with_tiers_and_record_the_event(session: AsyncSession, account_id: str) -> None:
@@ -61,18 +61,18 @@ async def test_invalid_tiers_are_located_and_nothing_is_stored(
             name="Bad",
             hierarchy=[(a.id, 1), (a.id, 2), (b.id, 1), (theirs.id, 3), (gone.id, 4), (c.id, 5), ("prod_x", 6)],
         )
-    problems = {problem.loc: problem.msg for problem in raised.value.problems}
+    problems = {problem.path: problem.msg for problem in raised.value.problems}
     assert problems.keys() == {
-        ("body", "hierarchy", 1, "product_id"),
-        ("body", "hierarchy", 2, "rank"),
-        ("body", "hierarchy", 3, "product_id"),
-        ("body", "hierarchy", 4, "product_id"),
-        ("body", "hierarchy", 5, "product_id"),
-        ("body", "hierarchy", 6, "product_id"),
+        ("hierarchy", 1, "product_id"),
+        ("hierarchy", 2, "rank"),
+        ("hierarchy", 3, "product_id"),
+        ("hierarchy", 4, "product_id"),
+        ("hierarchy", 5, "product_id"),
+        ("hierarchy", 6, "product_id"),
     }
-    assert problems["body", "hierarchy", 3, "product_id"] == "no such product"
-    assert problems["body", "hierarchy", 4, "product_id"] == "the product is deleted"
-    assert "already in product family" in problems["body", "hierarchy", 5, "product_id"]
+    assert problems["hierarchy", 3, "product_id"] == "no such product"
+    assert problems["hierarchy", 4, "product_id"] == "the product is deleted"
+    assert "already in product family" in problems["hierarchy", 5, "product_id"]
     listed = await catalog.list_families(session, account_id, ListParams(page=PageParams()))
     assert [f.name for f in listed.items] == ["Taken"]
 
@@ -110,10 +110,10 @@ async def test_add_and_remove_one_product(session: AsyncSession, account_id: str
     assert _hierarchy(family) == {a.id: 1, b.id: 2}
     with pytest.raises(InvalidFields) as taken_rank:
         await catalog.add_to_family(session, account_id, family.id, c.id, 2)
-    assert _locs(taken_rank.value) == {("body", "rank")}
+    assert _paths(taken_rank.value) == {("rank",)}
     with pytest.raises(InvalidFields) as again:
         await catalog.add_to_family(session, account_id, family.id, a.id, 5)
-    assert _locs(again.value) == {("body", "product_id")}
+    assert _paths(again.value) == {("product_id",)}
     await catalog.remove_from_family(session, account_id, family.id, a.id)
     assert _hierarchy(family) == {b.id: 2}
     with pytest.raises(NotFound):

@@ -28,8 +28,8 @@ async def _price_count(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(Price)) or 0)
 
 
-def _locs(error: InvalidFields) -> set[tuple[str | int, ...]]:
-    return {problem.loc for problem in error.problems}
+def _paths(error: InvalidFields) -> set[tuple[str | int, ...]]:
+    return {problem.path for problem in error.problems}
 
 
 async def test_one_time_price(session: AsyncSession, account_id: str, product: Product) -> None:
@@ -67,33 +67,33 @@ async def test_an_interval_makes_a_recurring_price_of_one_period(
 
 
 @pytest.mark.parametrize(
-    ("terms", "locs"),
+    ("terms", "paths"),
     [
-        ({"currency": "xyz"}, {("body", "currency")}),
-        ({"currency": "DEM"}, {("body", "currency")}),
-        ({"unit_amount_atom": -1}, {("body", "unit_amount_atom")}),
-        ({"unit_amount_atom": catalog.MAX_UNIT_AMOUNT + 1}, {("body", "unit_amount_atom")}),
-        ({"pricing_type": "recurring"}, {("body", "recurring_interval")}),
-        ({"pricing_type": "one_time", "recurring_interval": "month"}, {("body", "recurring_interval")}),
-        ({"recurring_interval_count": 2}, {("body", "recurring_interval_count")}),
-        ({"trial_days": 7}, {("body", "trial_days")}),
-        ({"recurring_interval": "month", "recurring_interval_count": 37}, {("body", "recurring_interval_count")}),
-        ({"recurring_interval": "week", "recurring_interval_count": 157}, {("body", "recurring_interval_count")}),
-        ({"recurring_interval": "day", "recurring_interval_count": 1096}, {("body", "recurring_interval_count")}),
-        ({"recurring_interval": "year", "recurring_interval_count": 4}, {("body", "recurring_interval_count")}),
-        ({"recurring_interval": "year", "recurring_interval_count": 0}, {("body", "recurring_interval_count")}),
-        ({"recurring_interval": "fortnight"}, {("body", "recurring_interval")}),
-        ({"recurring_interval": "year", "trial_days": 731}, {("body", "trial_days")}),
-        ({"currency": "abc", "unit_amount_atom": -5}, {("body", "currency"), ("body", "unit_amount_atom")}),
+        ({"currency": "xyz"}, {("currency",)}),
+        ({"currency": "DEM"}, {("currency",)}),
+        ({"unit_amount_atom": -1}, {("unit_amount_atom",)}),
+        ({"unit_amount_atom": catalog.MAX_UNIT_AMOUNT + 1}, {("unit_amount_atom",)}),
+        ({"pricing_type": "recurring"}, {("recurring_interval",)}),
+        ({"pricing_type": "one_time", "recurring_interval": "month"}, {("recurring_interval",)}),
+        ({"recurring_interval_count": 2}, {("recurring_interval_count",)}),
+        ({"trial_days": 7}, {("trial_days",)}),
+        ({"recurring_interval": "month", "recurring_interval_count": 37}, {("recurring_interval_count",)}),
+        ({"recurring_interval": "week", "recurring_interval_count": 157}, {("recurring_interval_count",)}),
+        ({"recurring_interval": "day", "recurring_interval_count": 1096}, {("recurring_interval_count",)}),
+        ({"recurring_interval": "year", "recurring_interval_count": 4}, {("recurring_interval_count",)}),
+        ({"recurring_interval": "year", "recurring_interval_count": 0}, {("recurring_interval_count",)}),
+        ({"recurring_interval": "fortnight"}, {("recurring_interval",)}),
+        ({"recurring_interval": "year", "trial_days": 731}, {("trial_days",)}),
+        ({"currency": "abc", "unit_amount_atom": -5}, {("currency",), ("unit_amount_atom",)}),
     ],
 )
 async def test_invalid_terms_name_the_field_and_store_nothing(
-    session: AsyncSession, account_id: str, product: Product, terms: dict[str, Any], locs: set[tuple[str, ...]]
+    session: AsyncSession, account_id: str, product: Product, terms: dict[str, Any], paths: set[tuple[str, ...]]
 ) -> None:
     fields: dict[str, Any] = {"product_id": product.id, "currency": "usd", "unit_amount_atom": 100, **terms}
     with pytest.raises(InvalidFields) as raised:
         await catalog.create_price(session, account_id, **fields)
-    assert _locs(raised.value) == locs
+    assert _paths(raised.value) == paths
     assert await _price_count(session) == 0
 
 
@@ -116,7 +116,7 @@ async def test_a_price_needs_a_live_product_of_the_account(
         with pytest.raises(InvalidFields) as raised:
             await catalog.create_price(session, account_id, product_id=product_id, currency="usd", unit_amount_atom=1)
         [problem] = raised.value.problems
-        assert problem.loc == ("body", "product_id")
+        assert problem.path == ("product_id",)
         assert message is None or problem.msg == message
     assert await _price_count(session) == 0
 

@@ -25,8 +25,8 @@ async def _events(session: AsyncSession, aggregate_id: str) -> list[Event]:
     return list((await session.scalars(query)).all())
 
 
-def _locs(error: InvalidFields) -> set[tuple[str | int, ...]]:
-    return {problem.loc for problem in error.problems}
+def _paths(error: InvalidFields) -> set[tuple[str | int, ...]]:
+    return {problem.path for problem in error.problems}
 
 
 async def test_create_records_the_product_and_its_event(session: AsyncSession, account_id: str) -> None:
@@ -96,7 +96,7 @@ async def test_metadata_null_clears_it_and_the_key_limit_holds(session: AsyncSes
     await catalog.update_product(session, account_id, product.id, {"metadata": too_many})
     with pytest.raises(InvalidFields) as raised:
         await catalog.update_product(session, account_id, product.id, {"metadata": {"one_more": "v"}})
-    assert _locs(raised.value) == {("body", "metadata")}
+    assert _paths(raised.value) == {("metadata",)}
     assert len(product.product_metadata) == metadata.MAX_KEYS
 
 
@@ -122,7 +122,7 @@ async def test_default_price_must_be_an_active_price_of_this_product(session: As
     for refused in (foreign.id, archived.id, "price_unknown"):
         with pytest.raises(InvalidFields) as raised:
             await catalog.update_product(session, account_id, product.id, {"default_price_id": refused})
-        assert _locs(raised.value) == {("body", "default_price_id")}
+        assert _paths(raised.value) == {("default_price_id",)}
         assert product.default_price_id is None
     await catalog.update_product(session, account_id, product.id, {"default_price_id": own.id})
     assert product.default_price_id == own.id
@@ -135,7 +135,7 @@ async def test_a_new_product_cannot_name_a_default_price(session: AsyncSession, 
     price = await catalog.create_price(session, account_id, product_id=other.id, currency="usd", unit_amount_atom=1)
     with pytest.raises(InvalidFields) as raised:
         await catalog.create_product(session, account_id, name="New", default_price_id=price.id)
-    assert _locs(raised.value) == {("body", "default_price_id")}
+    assert _paths(raised.value) == {("default_price_id",)}
     page = await catalog.list_products(session, account_id, ListParams(page=PageParams()))
     assert [p.name for p in page.items] == ["Other"]
 
@@ -202,7 +202,7 @@ async def test_custom_fields_are_checked_against_the_definitions(session: AsyncS
     assert product.custom_fields == {"tier": "gold"}
     with pytest.raises(InvalidFields) as raised:
         await catalog.create_product(session, account_id, name="Bad", custom_fields={"tier": "bronze", "nope": 1})
-    assert _locs(raised.value) == {("body", "custom_fields", "tier"), ("body", "custom_fields", "nope")}
+    assert _paths(raised.value) == {("custom_fields", "tier"), ("custom_fields", "nope")}
     with pytest.raises(InvalidFields):
         await catalog.update_product(session, account_id, product.id, {"custom_fields": {"tier": "bronze"}})
     assert product.custom_fields == {"tier": "gold"}
@@ -245,4 +245,4 @@ async def test_list_filters_searches_and_sorts(
     assert [p.name for p in filtered.items] == ["Basic"]
     with pytest.raises(InvalidFields) as raised:
         await catalog.list_products(session, account_id, ListParams(page=PageParams(), filters={"secret": 1}))
-    assert _locs(raised.value) == {("query", "filter")}
+    assert _paths(raised.value) == {("filter",)}

@@ -44,7 +44,9 @@ async def _complete(session: AsyncSession, shop: Shop, opened: CheckoutSession) 
 
 
 async def _second_payment(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
-    await payment_flow.begin_attempt(session, opened.secure_token, flow.paying(), public_url=flow.PUBLIC_URL)
+    await payment_flow.begin_attempt(
+        session, opened.secure_token, flow.paying(), public_url=flow.PUBLIC_URL, limits=flow.POLICY.rate_limits
+    )
 
 
 CHANGES: dict[str, Change] = {

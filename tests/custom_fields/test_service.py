@@ -50,7 +50,7 @@ async def define(
 
 
 def problems(raised: pytest.ExceptionInfo[InvalidFields]) -> dict[tuple[str | int, ...], str]:
-    return {problem.loc: problem.type for problem in raised.value.problems}
+    return {problem.path: problem.type for problem in raised.value.problems}
 
 
 def test_entity_and_data_types_are_the_sdks() -> None:
@@ -91,7 +91,7 @@ async def test_wrong_values_are_refused_at_their_key(
     await define(session, account_id, "field", data_type, constraints)
     with pytest.raises(InvalidFields) as raised:
         await apply_custom_fields(session, account_id, "customer", {}, {"field": value})
-    assert problems(raised) == {("body", "custom_fields", "field"): problem}
+    assert problems(raised) == {("custom_fields", "field"): problem}
 
 
 @PROPERTY
@@ -106,7 +106,7 @@ async def test_text_longer_than_max_length_is_refused_and_shorter_kept(
     else:
         with pytest.raises(InvalidFields) as raised:
             await apply_custom_fields(session, account_id, "customer", {}, {"motto": value})
-        assert problems(raised) == {("body", "custom_fields", "motto"): "string_too_long"}
+        assert problems(raised) == {("custom_fields", "motto"): "string_too_long"}
 
 
 @PROPERTY
@@ -130,12 +130,10 @@ async def test_unknown_keys_and_other_entity_types_and_accounts_are_refused(
     other = await accounts.create_account(session, name="Other")
     await define(session, other.id, "nickname", "text")
     with pytest.raises(InvalidFields) as raised:
-        await apply_custom_fields(
-            session, account_id, "customer", {}, {"sku_note": "x", "nickname": "y"}, loc=("body", "cf")
-        )
+        await apply_custom_fields(session, account_id, "customer", {}, {"sku_note": "x", "nickname": "y"}, path=("cf",))
     assert problems(raised) == {
-        ("body", "cf", "sku_note"): "extra_forbidden",
-        ("body", "cf", "nickname"): "extra_forbidden",
+        ("cf", "sku_note"): "extra_forbidden",
+        ("cf", "nickname"): "extra_forbidden",
     }
 
 
@@ -161,7 +159,7 @@ async def test_required_fields_must_be_in_the_result(session: AsyncSession, acco
     for current, changes in (({}, None), ({}, {"nickname": "Ada"}), ({"tax_code": "T1"}, {"tax_code": None})):
         with pytest.raises(InvalidFields) as raised:
             await apply_custom_fields(session, account_id, "customer", current, changes)
-        assert problems(raised) == {("body", "custom_fields", "tax_code"): "missing"}
+        assert problems(raised) == {("custom_fields", "tax_code"): "missing"}
     assert await apply_custom_fields(session, account_id, "customer", {"tax_code": "T1"}, {"nickname": "Ada"}) == {
         "tax_code": "T1",
         "nickname": "Ada",
@@ -174,9 +172,9 @@ async def test_every_problem_is_reported_at_once(session: AsyncSession, account_
     with pytest.raises(InvalidFields) as raised:
         await apply_custom_fields(session, account_id, "customer", {}, {"score": "high", "nope": 1})
     assert problems(raised) == {
-        ("body", "custom_fields", "score"): "finite_number",
-        ("body", "custom_fields", "nope"): "extra_forbidden",
-        ("body", "custom_fields", "vip"): "missing",
+        ("custom_fields", "score"): "finite_number",
+        ("custom_fields", "nope"): "extra_forbidden",
+        ("custom_fields", "vip"): "missing",
     }
 
 
@@ -188,7 +186,7 @@ async def test_values_of_a_deleted_definition_are_dropped(session: AsyncSession,
 
 
 @pytest.mark.parametrize(
-    ("data_type", "constraints", "loc"),
+    ("data_type", "constraints", "path"),
     [
         ("text", {"options": ["a"]}, "options"),
         ("text", {"max_length": 0}, "max_length"),
@@ -209,11 +207,11 @@ async def test_values_of_a_deleted_definition_are_dropped(session: AsyncSession,
     ],
 )
 def test_constraints_are_checked_against_the_data_type(
-    data_type: str, constraints: dict[str, Any] | None, loc: str
+    data_type: str, constraints: dict[str, Any] | None, path: str
 ) -> None:
     with pytest.raises(InvalidFields) as raised:
         check_constraints(data_type, constraints)
-    assert [problem.loc for problem in raised.value.problems] == [("body", "constraints", loc)]
+    assert [problem.path for problem in raised.value.problems] == [("constraints", path)]
 
 
 def test_well_formed_constraints_are_kept() -> None:
@@ -238,7 +236,7 @@ async def test_options_in_use_cannot_be_removed_unused_ones_can(session: AsyncSe
     await customers.create_customer(session, account_id, email="a@example.com", custom_fields={"tier": "gold"})
     with pytest.raises(InvalidFields) as raised:
         await custom_fields.update_definition(session, account_id, tier.id, {"constraints": {"options": ["silver"]}})
-    assert problems(raised) == {("body", "constraints", "options"): "value_error"}
+    assert problems(raised) == {("constraints", "options"): "value_error"}
     assert "'gold'" in raised.value.problems[0].msg
     updated = await custom_fields.update_definition(
         session, account_id, tier.id, {"constraints": {"options": ["gold", "platinum"]}, "display_name": "Tier"}
@@ -256,7 +254,7 @@ async def test_deleting_a_definition_deletes_its_values(session: AsyncSession, a
     without = await customers.create_customer(session, account_id, email="b@example.com", custom_fields={"vip": False})
     with pytest.raises(InvalidFields) as raised:
         await custom_fields.delete_definition(session, account_id, nickname.id, "nick")
-    assert problems(raised) == {("body", "confirm_field_key"): "value_error"}
+    assert problems(raised) == {("confirm_field_key",): "value_error"}
 
     assert await custom_fields.delete_definition(session, account_id, nickname.id, "nickname") == 1
     assert with_both.custom_fields == {"vip": True}

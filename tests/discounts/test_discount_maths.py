@@ -9,10 +9,15 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy.orm import configure_mappers
 
 from checkstand.core.errors import BusinessRuleViolation
+from checkstand.discounts.maths import Line, compute_discount
 from checkstand.discounts.models import Coupon
-from checkstand.discounts.service import Line, compute_discount
+
+# The first ORM object would configure every mapper (some hundred milliseconds on a busy machine), counted against
+# the first example's Hypothesis deadline: configure them once, before any example runs.
+configure_mappers()
 
 CURRENCIES = {"JPY": 0, "USD": 2, "KWD": 3}
 PRODUCTS = ["prod_a", "prod_b", "prod_c"]

@@ -18,9 +18,9 @@ from checkstand.core.clock import FrozenClock
 from checkstand.core.errors import BusinessRuleViolation, Conflict, InvalidFields, NotFound
 from checkstand.customers import service as customers
 from checkstand.db import Database
-from checkstand.discounts import service as discounts
+from checkstand.discounts import coupons, promotion_codes, redemptions
+from checkstand.discounts.maths import Line
 from checkstand.discounts.models import Coupon, PromotionCode, Redemption
-from checkstand.discounts.service import Line
 from checkstand.events.models import Event
 
 ORDER = [Line(2000)]
@@ -45,7 +45,7 @@ async def refusal(
 ) -> str:
     """The code a resolve is refused with."""
     with pytest.raises(BusinessRuleViolation) as refused:
-        await discounts.resolve_discount(
+        await redemptions.resolve_discount(
             session,
             account_id,
             coupon_id=coupon_id,
@@ -67,7 +67,7 @@ async def discount_of(
     lines: list[Line] = ORDER,
 ) -> int:
     """What a resolve takes off an order in USD."""
-    applied = await discounts.resolve_discount(
+    applied = await redemptions.resolve_discount(
         session,
         account_id,
         coupon_id=coupon_id,
@@ -80,21 +80,21 @@ async def discount_of(
 
 
 async def test_a_code_is_found_whatever_its_case_and_priced(session: AsyncSession, account_id: str) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=2500)
-    code = await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code="Summer-25")
-    applied = await discounts.resolve_discount(
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=2500)
+    code = await promotion_codes.create_promotion_code(session, account_id, coupon_id=coupon.id, code="Summer-25")
+    applied = await redemptions.resolve_discount(
         session, account_id, promotion_code=" summer-25 ", customer_id=None, currency="USD", lines=ORDER
     )
     assert applied.promotion_code is not None
     assert applied.promotion_code.id == code.id
     assert (applied.coupon.id, applied.currency, applied.discount.amount_atom) == (coupon.id, "usd", 500)
-    by_id = await discounts.resolve_discount(
+    by_id = await redemptions.resolve_discount(
         session, account_id, coupon_id=coupon.id, customer_id=None, currency="usd", lines=ORDER
     )
     assert by_id.promotion_code is None
     assert by_id.discount.amount_atom == 500
     with pytest.raises(ValueError, match="exactly one"):
-        await discounts.resolve_discount(
+        await redemptions.resolve_discount(
             session,
             account_id,
             coupon_id=coupon.id,
@@ -107,7 +107,7 @@ async def test_a_code_is_found_whatever_its_case_and_priced(session: AsyncSessio
 
 async def test_coupon_dates(session: AsyncSession, account_id: str, frozen_clock: FrozenClock) -> None:
     now = clock.now()
-    later = await discounts.create_coupon(
+    later = await coupons.create_coupon(
         session,
         account_id,
         discount_type="percent_off",
@@ -115,13 +115,13 @@ async def test_coupon_dates(session: AsyncSession, account_id: str, frozen_clock
         valid_from=now + timedelta(days=1),
         valid_until=now + timedelta(days=3),
     )
-    for_a_week = await discounts.create_coupon(
+    for_a_week = await coupons.create_coupon(
         session, account_id, discount_type="percent_off", percent_off_bp=1000, validity_period_days=7
     )
     assert for_a_week.valid_until == now + timedelta(days=7)
     assert await refusal(session, account_id, coupon_id=later.id) == "coupon_not_yet_valid"
     frozen_clock.advance(timedelta(days=1))
-    applied = await discounts.resolve_discount(
+    applied = await redemptions.resolve_discount(
         session, account_id, coupon_id=later.id, customer_id=None, currency="usd", lines=ORDER
     )
     assert applied.discount.amount_atom == 200
@@ -132,26 +132,26 @@ async def test_coupon_dates(session: AsyncSession, account_id: str, frozen_clock
 
 
 async def test_coupon_state_and_limit(session: AsyncSession, account_id: str) -> None:
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session, account_id, discount_type="amount_off", amount_atom_off=300, currency="usd", max_redemptions=1
     )
-    await discounts.set_coupon_active(session, account_id, coupon.id, False)
+    await coupons.set_coupon_active(session, account_id, coupon.id, False)
     assert await refusal(session, account_id, coupon_id=coupon.id) == "coupon_inactive"
-    await discounts.set_coupon_active(session, account_id, coupon.id, True)
-    applied = await discounts.resolve_discount(
+    await coupons.set_coupon_active(session, account_id, coupon.id, True)
+    applied = await redemptions.resolve_discount(
         session, account_id, coupon_id=coupon.id, customer_id=None, currency="usd", lines=ORDER
     )
-    await discounts.redeem(session, account_id, applied, customer_id=None)
+    await redemptions.redeem(session, account_id, applied, customer_id=None)
     assert await refusal(session, account_id, coupon_id=coupon.id) == "coupon_exhausted"
     with pytest.raises(BusinessRuleViolation) as again:
-        await discounts.redeem(session, account_id, applied, customer_id=None)
+        await redemptions.redeem(session, account_id, applied, customer_id=None)
     assert again.value.code == "coupon_exhausted"
-    await discounts.update_coupon(session, account_id, coupon.id, {"max_redemptions": None})
+    await coupons.update_coupon(session, account_id, coupon.id, {"max_redemptions": None})
     assert (await discount_of(session, account_id, coupon_id=coupon.id)) == 300
-    await discounts.delete_coupon(session, account_id, coupon.id)
+    await coupons.delete_coupon(session, account_id, coupon.id)
     assert await refusal(session, account_id, coupon_id=coupon.id) == "coupon_inactive"
     with pytest.raises(NotFound):
-        await discounts.resolve_discount(
+        await redemptions.resolve_discount(
             session, account_id, coupon_id="coupon_nope", customer_id=None, currency="usd", lines=ORDER
         )
 
@@ -159,7 +159,7 @@ async def test_coupon_state_and_limit(session: AsyncSession, account_id: str) ->
 async def test_products_and_currency(session: AsyncSession, account_id: str) -> None:
     shirt = await catalog.create_product(session, account_id, name="Shirt")
     mug = await catalog.create_product(session, account_id, name="Mug")
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session, account_id, discount_type="amount_off", amount_atom_off=5000, currency="usd", product_ids=[shirt.id]
     )
     assert await refusal(session, account_id, coupon_id=coupon.id, lines=[Line(900, mug.id)]) == "coupon_not_applicable"
@@ -167,7 +167,7 @@ async def test_products_and_currency(session: AsyncSession, account_id: str) -> 
         await refusal(session, account_id, coupon_id=coupon.id, currency="eur", lines=[Line(900, shirt.id)])
         == "coupon_currency_mismatch"
     )
-    applied = await discounts.resolve_discount(
+    applied = await redemptions.resolve_discount(
         session,
         account_id,
         coupon_id=coupon.id,
@@ -180,43 +180,45 @@ async def test_products_and_currency(session: AsyncSession, account_id: str) -> 
 
 
 async def test_code_state_refusals(session: AsyncSession, account_id: str, frozen_clock: FrozenClock) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
     other_account = await accounts.create_account(session, name="Other")
-    elsewhere = await discounts.create_coupon(session, other_account.id, discount_type="percent_off", percent_off_bp=1)
-    await discounts.create_promotion_code(session, other_account.id, coupon_id=elsewhere.id, code="THEIRS")
+    elsewhere = await coupons.create_coupon(session, other_account.id, discount_type="percent_off", percent_off_bp=1)
+    await promotion_codes.create_promotion_code(session, other_account.id, coupon_id=elsewhere.id, code="THEIRS")
     assert await refusal(session, account_id, promotion_code="THEIRS") == "promotion_code_not_found"
     assert await refusal(session, account_id, promotion_code="NOPE") == "promotion_code_not_found"
 
-    off = await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code="OFF", active=False)
+    off = await promotion_codes.create_promotion_code(
+        session, account_id, coupon_id=coupon.id, code="OFF", active=False
+    )
     assert await refusal(session, account_id, promotion_code="off") == "promotion_code_inactive"
-    await discounts.update_promotion_code(session, account_id, off.id, {"active": True})
+    await promotion_codes.update_promotion_code(session, account_id, off.id, {"active": True})
     assert await discount_of(session, account_id, promotion_code="off") == 200
 
-    await discounts.create_promotion_code(
+    await promotion_codes.create_promotion_code(
         session, account_id, coupon_id=coupon.id, code="SOON", expires_at=clock.now() + timedelta(hours=1)
     )
-    once = await discounts.create_promotion_code(
+    once = await promotion_codes.create_promotion_code(
         session, account_id, coupon_id=coupon.id, code="ONCE", max_redemptions=1
     )
     frozen_clock.advance(timedelta(hours=1))
     assert await refusal(session, account_id, promotion_code="soon") == "promotion_code_expired"
 
-    applied = await discounts.resolve_discount(
+    applied = await redemptions.resolve_discount(
         session, account_id, promotion_code="once", customer_id=None, currency="usd", lines=ORDER
     )
-    await discounts.redeem(session, account_id, applied, customer_id=None)
+    await redemptions.redeem(session, account_id, applied, customer_id=None)
     assert await refusal(session, account_id, promotion_code="once") == "promotion_code_exhausted"
-    await discounts.delete_promotion_code(session, account_id, once.id)
+    await promotion_codes.delete_promotion_code(session, account_id, once.id)
     assert await refusal(session, account_id, promotion_code="once") == "promotion_code_not_found"
 
     # The code is fine but its coupon isn't.
-    await discounts.set_coupon_active(session, account_id, coupon.id, False)
+    await coupons.set_coupon_active(session, account_id, coupon.id, False)
     assert await refusal(session, account_id, promotion_code="off") == "coupon_inactive"
 
 
 async def test_first_time_customers_only(session: AsyncSession, account_id: str) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
-    await discounts.create_promotion_code(
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
+    await promotion_codes.create_promotion_code(
         session, account_id, coupon_id=coupon.id, code="WELCOME", first_time_transaction=True
     )
     newcomer = await customers.create_customer(session, account_id, email="new@example.com")
@@ -233,8 +235,8 @@ async def test_first_time_customers_only(session: AsyncSession, account_id: str)
 
 
 async def test_minimum_order_amount(session: AsyncSession, account_id: str) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
-    await discounts.create_promotion_code(
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
+    await promotion_codes.create_promotion_code(
         session,
         account_id,
         coupon_id=coupon.id,
@@ -250,24 +252,24 @@ async def test_minimum_order_amount(session: AsyncSession, account_id: str) -> N
     assert await discount_of(session, account_id, promotion_code="big", lines=[Line(2500), Line(2500)]) == 500
     with pytest.raises(BusinessRuleViolation) as unknown_amount:
         # An order known by nothing can't show that it reaches the minimum.
-        await discounts.check_promotion_code(
+        await redemptions.check_promotion_code(
             session, account_id, "BIG", customer_id=None, order_amount_atom=None, currency=None
         )
     assert unknown_amount.value.code == "promotion_code_minimum_not_met"
-    checked = await discounts.check_promotion_code(
+    checked = await redemptions.check_promotion_code(
         session, account_id, "BIG", customer_id=None, order_amount_atom=5000, currency="usd"
     )
     assert checked.discount_atom == 500
 
 
 async def test_redeem_counts_records_and_announces(session: AsyncSession, account_id: str) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1250)
-    code = await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code="EIGHTH")
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1250)
+    code = await promotion_codes.create_promotion_code(session, account_id, coupon_id=coupon.id, code="EIGHTH")
     buyer = await customers.create_customer(session, account_id, email="buyer@example.com")
-    applied = await discounts.resolve_discount(
+    applied = await redemptions.resolve_discount(
         session, account_id, promotion_code="eighth", customer_id=buyer.id, currency="jpy", lines=[Line(1234)]
     )
-    redemption = await discounts.redeem(session, account_id, applied, customer_id=buyer.id)
+    redemption = await redemptions.redeem(session, account_id, applied, customer_id=buyer.id)
     await session.commit()
     assert (redemption.coupon_id, redemption.promotion_code_id, redemption.customer_id) == (
         coupon.id,
@@ -289,19 +291,19 @@ async def test_redeem_counts_records_and_announces(session: AsyncSession, accoun
 
 
 async def test_a_limit_never_goes_below_the_uses_made(session: AsyncSession, account_id: str) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
-    code = await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code="TWICE")
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
+    code = await promotion_codes.create_promotion_code(session, account_id, coupon_id=coupon.id, code="TWICE")
     for _ in range(2):
-        await discounts.redeem_promotion_code(
+        await redemptions.redeem_promotion_code(
             session, account_id, "twice", customer_id=None, order_amount_atom=None, currency=None
         )
     for update, target in (
-        (discounts.update_coupon, coupon.id),
-        (discounts.update_promotion_code, code.id),
+        (coupons.update_coupon, coupon.id),
+        (promotion_codes.update_promotion_code, code.id),
     ):
         with pytest.raises(InvalidFields) as refused:
             await update(session, account_id, target, {"max_redemptions": 1})
-        assert refused.value.problems[0].loc == ("body", "max_redemptions")
+        assert refused.value.problems[0].path == ("max_redemptions",)
         await update(session, account_id, target, {"max_redemptions": 2})
     assert await refusal(session, account_id, promotion_code="twice") == "promotion_code_exhausted"
 
@@ -311,12 +313,12 @@ async def _redeem_in_own_session(
 ) -> str:
     async with database.writing() as session:
         try:
-            applied = await discounts.resolve_discount(
+            applied = await redemptions.resolve_discount(
                 session, account_id, promotion_code=text, customer_id=None, currency="usd", lines=ORDER
             )
             if barrier is not None:
                 await barrier.wait()  # every session has passed the checks before any counts
-            await discounts.redeem(session, account_id, applied, customer_id=None)
+            await redemptions.redeem(session, account_id, applied, customer_id=None)
         except BusinessRuleViolation as refused:
             await session.rollback()
             return refused.code
@@ -336,10 +338,10 @@ async def test_concurrent_redemptions_are_exact(
 ) -> None:
     """Ten sessions redeem at once. On PostgreSQL they all pass the checks first, then race on the counting
     ``UPDATE``; SQLite runs writers one after another (a barrier there would wait on a lock forever)."""
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session, account_id, discount_type="percent_off", percent_off_bp=1000, max_redemptions=coupon_limit
     )
-    await discounts.create_promotion_code(
+    await promotion_codes.create_promotion_code(
         session, account_id, coupon_id=coupon.id, code="RUSH", max_redemptions=code_limit
     )
     await session.commit()
@@ -362,13 +364,13 @@ async def test_concurrent_redemptions_are_exact(
 async def test_concurrent_creates_of_one_code_make_one(
     database: Database, session: AsyncSession, account_id: str
 ) -> None:
-    coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
+    coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1000)
     await session.commit()
 
     async def create(text: str) -> str:
         async with database.writing() as own:
             try:
-                await discounts.create_promotion_code(own, account_id, coupon_id=coupon.id, code=text)
+                await promotion_codes.create_promotion_code(own, account_id, coupon_id=coupon.id, code=text)
             except Conflict as taken:
                 await own.rollback()
                 return taken.code

@@ -19,7 +19,7 @@ from checkstand.customers.models import Customer
 from checkstand.db import Database
 from checkstand.discounts import coupons, promotion_codes
 from checkstand.events.models import Event
-from checkstand.payments import cascade, rate_limits, stripe_events, three_d_secure
+from checkstand.payments import cascade, stripe_events, three_d_secure
 from checkstand.payments import flow as payment_flow
 from checkstand.payments import service as payments_service
 from checkstand.payments.models import (
@@ -422,12 +422,12 @@ async def test_failures_of_one_session_are_rate_limited_for_a_while(
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
     gateway = flow.gateway(database)
-    for _ in range(rate_limits.MAX_FAILED_PER_SESSION):
+    for _ in range(flow.POLICY.rate_limits.max_failed_per_session):
         await payment_flow.confirm(gateway, created.secure_token, paying(card(flow.LOST_CARD)))
 
     with pytest.raises(RateLimited):
         await payment_flow.confirm(gateway, created.secure_token, paying())
-    frozen_clock.advance(rate_limits.RATE_WINDOW + timedelta(seconds=1))
+    frozen_clock.advance(flow.POLICY.rate_limits.window + timedelta(seconds=1))
     assert (await payment_flow.confirm(gateway, created.secure_token, paying())).state == SUCCEEDED
 
 
@@ -437,7 +437,7 @@ async def test_attempts_from_one_ip_are_rate_limited_across_sessions(
     await flow.simulator(session, shop.account_id)
     gateway = flow.gateway(database)
     created = [await flow.open_session(session, shop.account_id, [shop.tshirt]) for _ in range(4)]
-    for index in range(rate_limits.MAX_ATTEMPTS_PER_IP):
+    for index in range(flow.POLICY.rate_limits.max_attempts_per_ip):
         target = created[index % 3]
         await payment_flow.confirm(gateway, target.secure_token, paying(card(flow.LOST_CARD), client_ip="203.0.113.9"))
 

@@ -58,8 +58,8 @@ async def stripe(session: AsyncSession, account_id: str, name: str = "Stripe") -
     )
 
 
-def locs(raised: pytest.ExceptionInfo[InvalidFields]) -> dict[tuple[str | int, ...], str]:
-    return {problem.loc: problem.type for problem in raised.value.problems}
+def paths(raised: pytest.ExceptionInfo[InvalidFields]) -> dict[tuple[str | int, ...], str]:
+    return {problem.path: problem.type for problem in raised.value.problems}
 
 
 # --- Processor connections -------------------------------------------------------------------------------------
@@ -80,7 +80,7 @@ async def test_a_simulator_takes_the_default_currencies_and_no_credentials(
         await connections.create_processor(
             session, account_id, BOX, name="Sim", type="simulator", secret_key=SECRET_KEY, api_base="http://x.test"
         )
-    assert locs(raised) == {("body", "secret_key"): "extra_forbidden", ("body", "api_base"): "extra_forbidden"}
+    assert paths(raised) == {("secret_key",): "extra_forbidden", ("api_base",): "extra_forbidden"}
 
 
 async def test_stripe_credentials_are_sealed_and_only_the_box_opens_them(
@@ -109,11 +109,11 @@ async def test_stripe_credentials_are_sealed_and_only_the_box_opens_them(
 async def test_stripe_needs_well_formed_credentials_and_currencies(session: AsyncSession, account_id: str) -> None:
     with pytest.raises(InvalidFields) as raised:
         await connections.create_processor(session, account_id, BOX, name="S", type="stripe", is_available=False)
-    assert locs(raised) == {
-        ("body", "secret_key"): "missing",
-        ("body", "webhook_secret"): "missing",
-        ("body", "currencies"): "missing",
-        ("body", "is_available"): "value_error",
+    assert paths(raised) == {
+        ("secret_key",): "missing",
+        ("webhook_secret",): "missing",
+        ("currencies",): "missing",
+        ("is_available",): "value_error",
     }
     with pytest.raises(InvalidFields) as raised:
         await connections.create_processor(
@@ -126,7 +126,7 @@ async def test_stripe_needs_well_formed_credentials_and_currencies(session: Asyn
             secret_key="pk_test_notasecretkey",
             webhook_secret="secret",
         )
-    assert set(locs(raised)) == {("body", "secret_key"), ("body", "webhook_secret")}
+    assert set(paths(raised)) == {("secret_key",), ("webhook_secret",)}
     assert "pk_test_notasecretkey" not in str(raised.value)
     restricted = await connections.create_processor(
         session,
@@ -145,10 +145,10 @@ async def test_stripe_needs_well_formed_credentials_and_currencies(session: Asyn
 async def test_currencies_are_checked_each_at_its_index(session: AsyncSession, account_id: str) -> None:
     with pytest.raises(InvalidFields) as raised:
         await simulator(session, account_id, currencies=["USD", "xyz", "usd", "jpy"])
-    assert set(locs(raised)) == {("body", "currencies", 1), ("body", "currencies", 2)}
+    assert set(paths(raised)) == {("currencies", 1), ("currencies", 2)}
     with pytest.raises(InvalidFields) as raised:
         await simulator(session, account_id, currencies=[])
-    assert set(locs(raised)) == {("body", "currencies")}
+    assert set(paths(raised)) == {("currencies",)}
     assert await session.scalar(select(Processor.id).where(Processor.account_id == account_id)) is None
 
 
@@ -173,7 +173,7 @@ async def test_updating_one_secret_keeps_the_other(session: AsyncSession, accoun
         await connections.update_processor(
             session, account_id, processor.id, {"webhook_secret": None, "is_available": False}, BOX
         )
-    assert set(locs(raised)) == {("body", "webhook_secret"), ("body", "is_available")}
+    assert set(paths(raised)) == {("webhook_secret",), ("is_available",)}
 
 
 async def test_a_simulator_can_be_switched_unavailable_but_gets_no_credentials(
@@ -188,7 +188,7 @@ async def test_a_simulator_can_be_switched_unavailable_but_gets_no_credentials(
     assert processor.processor_metadata == {"b": "2"}
     with pytest.raises(InvalidFields) as raised:
         await connections.update_processor(session, account_id, processor.id, {"secret_key": SECRET_KEY}, BOX)
-    assert locs(raised) == {("body", "secret_key"): "extra_forbidden"}
+    assert paths(raised) == {("secret_key",): "extra_forbidden"}
 
 
 async def test_a_processor_in_a_route_cant_be_deleted(session: AsyncSession, account_id: str) -> None:
@@ -209,7 +209,7 @@ async def test_a_processor_in_a_route_cant_be_deleted(session: AsyncSession, acc
     assert await session.scalar(select(Event.type).where(Event.type == "processor.deleted")) == "processor.deleted"
     with pytest.raises(InvalidFields) as invalid:
         await routes.create_route(session, account_id, name="Gone", processors=[RouteStep(kept.id)])
-    assert set(locs(invalid)) == {("body", "processors", 0, "processor_id")}
+    assert set(paths(invalid)) == {("processors", 0, "processor_id")}
 
 
 async def test_processors_are_the_accounts_own(session: AsyncSession, account_id: str) -> None:
@@ -223,7 +223,7 @@ async def test_processors_are_the_accounts_own(session: AsyncSession, account_id
         await connections.delete_processor(session, account_id, theirs.id)
     with pytest.raises(InvalidFields) as raised:
         await routes.create_route(session, account_id, name="R", processors=[RouteStep(theirs.id)])
-    assert locs(raised) == {("body", "processors", 0, "processor_id"): "not_found"}
+    assert paths(raised) == {("processors", 0, "processor_id"): "not_found"}
 
 
 async def test_the_demo_account_starts_with_a_simulator(session: AsyncSession) -> None:
@@ -276,15 +276,15 @@ async def test_route_steps_are_checked(session: AsyncSession, account_id: str) -
             name="R",
             processors=[RouteStep(processor.id), RouteStep("proc_missing"), RouteStep(processor.id, "sometimes")],
         )
-    assert locs(raised) == {
-        ("body", "processors", 1, "processor_id"): "not_found",
-        ("body", "processors", 2, "processor_id"): "value_error",
-        ("body", "processors", 2, "disposition"): "enum",
+    assert paths(raised) == {
+        ("processors", 1, "processor_id"): "not_found",
+        ("processors", 2, "processor_id"): "value_error",
+        ("processors", 2, "disposition"): "enum",
     }
     for steps in ([], [RouteStep(processor.id)] * (routes.MAX_ROUTE_PROCESSORS + 1)):
         with pytest.raises(InvalidFields) as raised:
             await routes.create_route(session, account_id, name="R", processors=steps)
-        assert set(locs(raised)) == {("body", "processors")}
+        assert set(paths(raised)) == {("processors",)}
 
 
 async def test_a_default_route_cant_be_deleted_until_cleared(session: AsyncSession, account_id: str) -> None:
@@ -312,7 +312,7 @@ async def test_another_accounts_route_cant_be_the_default(session: AsyncSession,
     )
     with pytest.raises(InvalidFields) as raised:
         await routes.set_default_route(session, account_id, theirs.id)
-    assert locs(raised) == {("body", "default_processor_route_id"): "not_found"}
+    assert paths(raised) == {("default_processor_route_id",): "not_found"}
     with pytest.raises(NotFound):
         await routes.get_route(session, account_id, theirs.id)
     with pytest.raises(NotFound):

@@ -17,7 +17,7 @@ from checkstand.core.listing import ListParams
 from checkstand.core.pagination import PageParams
 from checkstand.customers import service as customers
 from checkstand.db import Database
-from checkstand.discounts import service as discounts
+from checkstand.discounts import coupons
 from checkstand.events.models import Event
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
@@ -114,7 +114,7 @@ async def test_the_longest_trial_wins_and_a_trial_extension_coupon_adds_to_it(
     session: AsyncSession, shop: Shop, frozen_clock: FrozenClock
 ) -> None:
     short_trial = await recurring_price(session, shop.account_id, shop.tshirt_product, trial_days=3)
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session, shop.account_id, discount_type="trial_extension", trial_days_off=7, duration="once"
     )
     now = at(frozen_clock, datetime(2027, 3, 1, tzinfo=UTC))
@@ -131,7 +131,7 @@ async def test_the_longest_trial_wins_and_a_trial_extension_coupon_adds_to_it(
 
 
 async def test_a_repeating_coupon_is_recorded_with_its_terms_for_renewals(session: AsyncSession, shop: Shop) -> None:
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session,
         shop.account_id,
         discount_type="percent_off",
@@ -143,7 +143,7 @@ async def test_a_repeating_coupon_is_recorded_with_its_terms_for_renewals(sessio
     assert created is not None
     await session.commit()
     # Deleting the coupon later must not change what this subscription was sold.
-    await discounts.delete_coupon(session, shop.account_id, coupon.id)
+    await coupons.delete_coupon(session, shop.account_id, coupon.id)
     await session.commit()
     session.expunge_all()
 
@@ -255,7 +255,7 @@ async def test_lists_are_newest_first_and_filter_by_state_and_customer(
     assert [s.id for s in by_customer] == [first.id]
     with pytest.raises(InvalidFields) as refused:
         await subscriptions.list_subscriptions(session, shop.account_id, everything, state="sleeping")
-    assert refused.value.problems[0].loc == ("query", "state")
+    assert refused.value.problems[0].path == ("state",)
 
 
 async def test_cancel_ends_it_now_and_records_subscription_canceled(

@@ -16,20 +16,18 @@ from sqlalchemy.orm import contains_eager, joinedload
 
 from checkstand.catalog.models import FamilyMember, Price, Product, ProductFamily
 from checkstand.core import clock
-from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.metadata import merge_metadata
-from checkstand.core.money import is_currency
+from checkstand.core.money import MAX_AMOUNT_ATOM, amount_limit, is_currency, max_amount_atom
 from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.events.service import record_event, snapshot
 
-Loc = tuple[str | int, ...]
-
-# Stripe's ceiling for an amount in the currencies with the most digits; also keeps totals far from 64-bit overflow.
-MAX_UNIT_AMOUNT: Final = 999_999_999_999
+# A unit amount has at most 8 digits of its currency's major unit (core.money); this bound is that of any currency.
+MAX_UNIT_AMOUNT: Final = MAX_AMOUNT_ATOM
 MAX_TRIAL_DAYS: Final = 730
 # A billing period of at most three years, as Stripe allows.
 MAX_INTERVAL_COUNT: Final = {"day": 1095, "week": 156, "month": 36, "year": 3}
@@ -190,7 +188,7 @@ async def _check_default_price(session: AsyncSession, product: Product, price_id
         )
     )
     if price is None:
-        raise InvalidFields.one(("body", "default_price_id"), "must be an active price of this product")
+        raise InvalidFields.one(("default_price_id",), "must be an active price of this product")
 
 
 async def delete_product(session: AsyncSession, account_id: str, product_id: str) -> Product:
@@ -242,22 +240,23 @@ async def create_price(
     problems: list[FieldProblem] = []
     product = await _locked_product(session, account_id, product_id)
     if product is None:
-        problems.append(FieldProblem(("body", "product_id"), "no such product"))
+        problems.append(FieldProblem(("product_id",), "no such product"))
     elif product.deleted_at is not None:
-        problems.append(FieldProblem(("body", "product_id"), "the product is deleted"))
+        problems.append(FieldProblem(("product_id",), "the product is deleted"))
     if not is_currency(currency):
-        problems.append(FieldProblem(("body", "currency"), "must be an ISO 4217 currency code, e.g. usd"))
-    if not 0 <= unit_amount_atom <= MAX_UNIT_AMOUNT:
-        problems.append(
-            FieldProblem(("body", "unit_amount_atom"), f"must be from 0 to {MAX_UNIT_AMOUNT} (minor units)")
-        )
+        problems.append(FieldProblem(("currency",), "must be an ISO 4217 currency code, e.g. usd"))
+    if not is_currency(currency):
+        if not 0 <= unit_amount_atom <= MAX_UNIT_AMOUNT:
+            problems.append(FieldProblem(("unit_amount_atom",), f"must be from 0 to {MAX_UNIT_AMOUNT}"))
+    elif not 0 <= unit_amount_atom <= max_amount_atom(currency):
+        problems.append(FieldProblem(("unit_amount_atom",), f"must be from 0, {amount_limit(currency)}"))
     pricing_type = pricing_type or (RECURRING if recurring_interval is not None else ONE_TIME)
     if pricing_type == RECURRING:
         recurring_interval_count = 1 if recurring_interval_count is None else recurring_interval_count
         problems.extend(_recurrence_problems(recurring_interval, recurring_interval_count))
     else:
         problems.extend(
-            FieldProblem(("body", field), "only a recurring price has one")
+            FieldProblem((field,), "only a recurring price has one")
             for field, value in (
                 ("recurring_interval", recurring_interval),
                 ("recurring_interval_count", recurring_interval_count),
@@ -266,7 +265,7 @@ async def create_price(
             if value is not None
         )
     if trial_days is not None and not 0 <= trial_days <= MAX_TRIAL_DAYS:
-        problems.append(FieldProblem(("body", "trial_days"), f"must be from 0 to {MAX_TRIAL_DAYS}"))
+        problems.append(FieldProblem(("trial_days",), f"must be from 0 to {MAX_TRIAL_DAYS}"))
     if problems:
         raise InvalidFields(problems)
     assert product is not None  # a missing product was reported above
@@ -295,14 +294,14 @@ async def create_price(
 
 def _recurrence_problems(interval: str | None, count: int) -> list[FieldProblem]:
     if interval is None:
-        return [FieldProblem(("body", "recurring_interval"), "a recurring price needs one: day, week, month or year")]
+        return [FieldProblem(("recurring_interval",), "a recurring price needs one: day, week, month or year")]
     if interval not in MAX_INTERVAL_COUNT:
-        return [FieldProblem(("body", "recurring_interval"), "must be day, week, month or year")]
+        return [FieldProblem(("recurring_interval",), "must be day, week, month or year")]
     limit = MAX_INTERVAL_COUNT[interval]
     if not 1 <= count <= limit:
         return [
             FieldProblem(
-                ("body", "recurring_interval_count"), f"must be from 1 to {limit} for a {interval}ly price (3 years)"
+                ("recurring_interval_count",), f"must be from 1 to {limit} for a {interval}ly price (3 years)"
             )
         ]
     return []
@@ -386,7 +385,7 @@ async def create_family(
 ) -> ProductFamily:
     """A family with its initial tiers: ``(product_id, rank)`` pairs, a higher rank being a higher tier."""
     family = ProductFamily(id=new_id("pfam"), account_id=account_id, name=name, description=description, members=[])
-    await _check_tiers(session, family, hierarchy or [], loc=("body", "hierarchy"))
+    await _check_tiers(session, family, hierarchy or [], path=("hierarchy",))
     session.add(family)
     await session.flush()
     await _add_members(session, family, hierarchy or [])
@@ -434,7 +433,7 @@ async def replace_hierarchy(
     """Replace every tier at once (re-ranking included); products left out leave the family."""
     family = await get_family(session, account_id, family_id)
     before = snapshot(family)
-    await _check_tiers(session, family, hierarchy, loc=("body", "hierarchy"))
+    await _check_tiers(session, family, hierarchy, path=("hierarchy",))
     # Old rows go first, in their own flush: re-ranked tiers would otherwise collide on the unique rank.
     family.members.clear()
     family.updated_at = clock.now()
@@ -450,7 +449,7 @@ async def add_to_family(
     family = await get_family(session, account_id, family_id)
     before = snapshot(family)
     current = [(member.product_id, member.rank) for member in family.members]
-    await _check_tiers(session, family, [*current, (product_id, rank)], loc=("body",), adding=True)
+    await _check_tiers(session, family, [*current, (product_id, rank)], path=(), adding=True)
     family.updated_at = clock.now()
     await _add_members(session, family, [(product_id, rank)])
     await record_event(session, account_id=account_id, type="product_family.updated", obj=family, before=before)
@@ -544,20 +543,20 @@ async def _check_tiers(
     family: ProductFamily,
     tiers: Sequence[tuple[str, int]],
     *,
-    loc: Loc,
+    path: FieldPath,
     adding: bool = False,
 ) -> None:
     """Refuse tiers that repeat a product or a rank, name a product that isn't the account's live one, or take a
     product from another family. With ``adding``, only the last entry is new and its errors are located at
-    ``loc + (field,)``; otherwise every entry is, at ``loc + (index, field)``."""
+    ``path + (field,)``; otherwise every entry is, at ``path + (index, field)``."""
     added = len(tiers) - 1 if adding else 0
 
-    def at(index: int, field: str) -> Loc:
-        return (*loc, field) if adding else (*loc, index, field)
+    def at(index: int, field: str) -> FieldPath:
+        return (*path, field) if adding else (*path, index, field)
 
     problems: list[FieldProblem] = []
     if len(tiers) > MAX_FAMILY_SIZE:
-        raise InvalidFields.one((*loc, "product_id") if adding else loc, f"at most {MAX_FAMILY_SIZE} products")
+        raise InvalidFields.one((*path, "product_id") if adding else path, f"at most {MAX_FAMILY_SIZE} products")
     seen_products: dict[str, int] = {}
     seen_ranks: dict[int, str] = {}
     for index, (product_id, rank) in enumerate(tiers):

@@ -69,23 +69,29 @@ class RateLimited(CheckstandError):
     title = "Too many requests"
 
 
+FieldPath = tuple[str | int, ...]
+"""A field of a service's input, in the domain's words: ``("cascade_tiers", 0, "line_items", 2, "price_id")``."""
+
+
 @dataclass(frozen=True)
 class FieldProblem:
-    """One entry of FastAPI's validation error list: where, what, and a machine type."""
+    """One refused field: its path in the domain's words (never where a wire carries it), what is wrong, and a
+    machine type."""
 
-    loc: tuple[str | int, ...]
+    path: FieldPath
     msg: str
     type: str = "value_error"
 
 
 class InvalidFields(Exception):
-    """Validation a schema can't express (it needs the database): rendered as FastAPI's 422 body, so a client
-    parses it the same way as a schema error."""
+    """Validation a schema can't express (it needs the database). Services name each field as the domain does; each
+    dialect maps that path to its own location (PaymentKit renders FastAPI's 422 body), so a client parses it the
+    same way as a schema error and a second dialect needs no change in a service."""
 
     def __init__(self, problems: Sequence[FieldProblem]) -> None:
-        super().__init__("; ".join(f"{'.'.join(map(str, p.loc))}: {p.msg}" for p in problems))
+        super().__init__("; ".join(f"{'.'.join(map(str, p.path))}: {p.msg}" for p in problems))
         self.problems = list(problems)
 
     @classmethod
-    def one(cls, loc: tuple[str | int, ...], msg: str, type: str = "value_error") -> InvalidFields:
-        return cls([FieldProblem(loc, msg, type)])
+    def one(cls, path: FieldPath, msg: str, type: str = "value_error") -> InvalidFields:
+        return cls([FieldProblem(path, msg, type)])

@@ -1,13 +1,12 @@
-"""The list query every list endpoint shares: ``limit``, ``offset``, ``filter`` (a JSON object),
-``sortBy``, ``sortOrder`` (1 or -1) and ``search``, as the SDK sends them.
+"""The criteria every list shares: a page, exact-match filters, a sort field and direction, and a search keyword
+(``api/http/query.py`` reads them from the SDK's query string).
 
-Each resource declares which fields may be filtered, sorted and searched (:class:`ListSpec`); anything else is a
-422 naming the parameter, so a typo never silently returns everything.
+Each resource declares which fields may be filtered, sorted and searched (:class:`ListSpec`); anything else is
+refused at ``filter`` or ``sort_by``, so a typo never silently returns everything.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -29,18 +28,6 @@ class ListParams:
     sort_by: str | None = None
     descending: bool = True
     search: str | None = None
-
-
-def parse_filter(raw: str | None) -> dict[str, Scalar]:
-    if not raw:
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        raise InvalidFields.one(("query", "filter"), "must be a JSON object") from None
-    if not isinstance(parsed, dict) or not all(isinstance(v, str | int | float | bool | None) for v in parsed.values()):
-        raise InvalidFields.one(("query", "filter"), "must be a JSON object of plain values")
-    return parsed
 
 
 @dataclass(frozen=True)
@@ -84,9 +71,9 @@ def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> S
         column = spec.filterable.get(name)
         if column is None:
             allowed = ", ".join(sorted(spec.filterable)) or "nothing"
-            raise InvalidFields.one(("query", "filter"), f"cannot filter by {name!r}; filterable: {allowed}")
+            raise InvalidFields.one(("filter",), f"cannot filter by {name!r}; filterable: {allowed}")
         if value is not None and not _fits(column, value):
-            raise InvalidFields.one(("query", "filter"), f"{name!r} must be {_kind(column)}")
+            raise InvalidFields.one(("filter",), f"{name!r} must be {_kind(column)}")
         query = query.where(column.is_(None) if value is None else column == value)
     if params.search and spec.searchable:
         pattern = "%" + params.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -96,7 +83,7 @@ def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> S
         column = spec.sortable.get(params.sort_by)
         if column is None:
             allowed = ", ".join(sorted(spec.sortable))
-            raise InvalidFields.one(("query", "sortBy"), f"cannot sort by {params.sort_by!r}; sortable: {allowed}")
+            raise InvalidFields.one(("sort_by",), f"cannot sort by {params.sort_by!r}; sortable: {allowed}")
         order.append(column.desc() if params.descending else column.asc())
     for column in (spec.created_at, spec.tiebreak):
         if column is not None:

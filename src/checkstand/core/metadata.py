@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
-from checkstand.core.errors import InvalidFields
+from checkstand.core.errors import FieldPath, InvalidFields
 
 MAX_KEYS: Final = 50
 MAX_KEY_LENGTH: Final = 40
 MAX_VALUE_LENGTH: Final = 500
 
-Loc = tuple[str | int, ...]
-
 
 def merge_metadata(
-    current: Mapping[str, Any], changes: Mapping[str, str | None] | None, *, loc: Loc = ("body", "metadata")
+    current: Mapping[str, Any], changes: Mapping[str, str | None] | None, *, path: FieldPath = ("metadata",)
 ) -> dict[str, Any]:
     """Given keys are set; a key set to null or "" is removed; ``None`` as a whole clears all (Stripe's rule)."""
     if changes is None:
@@ -27,5 +25,5 @@ def merge_metadata(
         else:
             merged.pop(key, None)
     if len(merged) > MAX_KEYS:
-        raise InvalidFields.one(loc, f"at most {MAX_KEYS} keys")
+        raise InvalidFields.one(path, f"at most {MAX_KEYS} keys")
     return merged

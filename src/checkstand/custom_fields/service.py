@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields
+from checkstand.core.errors import Conflict, FieldPath, FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.core.lookup import one_or_not_found
 from checkstand.custom_fields.models import CustomFieldDefinition
@@ -50,8 +50,6 @@ MAX_OPTIONS: Final = 100
 OPTION_MAX_LENGTH: Final = 100
 # The SDK lists definitions without pagination; a cap keeps that answer bounded.
 MAX_DEFINITIONS_PER_ENTITY_TYPE: Final = 100
-
-Loc = tuple[str | int, ...]
 
 
 class ValueStore(Protocol):
@@ -118,7 +116,7 @@ async def apply_custom_fields(
     current: dict[str, Any],
     changes: Mapping[str, Any] | None,
     *,
-    loc: Loc = ("body", "custom_fields"),
+    path: FieldPath = ("custom_fields",),
 ) -> dict[str, Any]:
     """The custom fields to store after applying ``changes`` to ``current``; the only place values are checked.
 
@@ -126,7 +124,7 @@ async def apply_custom_fields(
     None deletes that key. ``changes=None`` (the client sent no custom fields) changes nothing. Every required
     field must have a value in the result, so call this on every create (``current={}``, even when ``changes`` is
     None) and on updates that send custom fields. Values whose definition was deleted are dropped. All problems
-    are reported at once, each at ``loc + (field_key,)``; ``current`` is never modified.
+    are reported at once, each at ``path + (field_key,)``; ``current`` is never modified.
     """
     if entity_type not in ENTITY_TYPES:
         raise ValueError(f"unknown entity type {entity_type!r}")
@@ -137,17 +135,17 @@ async def apply_custom_fields(
         definition = definitions.get(key)
         if definition is None:
             problems.append(
-                FieldProblem((*loc, key), f"no custom field {key!r} is defined for {entity_type}", "extra_forbidden")
+                FieldProblem((*path, key), f"no custom field {key!r} is defined for {entity_type}", "extra_forbidden")
             )
         elif value is None:
             result.pop(key, None)
         elif (problem := _value_problem(definition, value)) is not None:
-            problems.append(FieldProblem((*loc, key), *problem))
+            problems.append(FieldProblem((*path, key), *problem))
         else:
             result[key] = value
-    reported = {problem.loc[-1] for problem in problems}
+    reported = {problem.path[-1] for problem in problems}
     problems.extend(
-        FieldProblem((*loc, key), f"custom field {key!r} is required", "missing")
+        FieldProblem((*path, key), f"custom field {key!r} is required", "missing")
         for key, definition in definitions.items()
         if definition.constraints.get("required") and key not in result and key not in reported
     )
@@ -196,7 +194,7 @@ _CONSTRAINTS_BY_TYPE: Final = {
 
 
 def check_constraints(
-    data_type: str, raw: Mapping[str, Any] | None, *, loc: Loc = ("body", "constraints")
+    data_type: str, raw: Mapping[str, Any] | None, *, path: FieldPath = ("constraints",)
 ) -> dict[str, Any]:
     """The constraints object checked against ``data_type``: only the constraints that type has, each well-formed
     (a select needs a non-empty list of distinct options). Returns what to store."""
@@ -208,7 +206,7 @@ def check_constraints(
             names = ", ".join(sorted(allowed))
             problems.append(
                 FieldProblem(
-                    (*loc, name), f"a {data_type} field has no constraint {name!r}; it has: {names}", "extra_forbidden"
+                    (*path, name), f"a {data_type} field has no constraint {name!r}; it has: {names}", "extra_forbidden"
                 )
             )
     checked: dict[str, Any] = {}
@@ -216,21 +214,21 @@ def check_constraints(
         if isinstance(raw["required"], bool):
             checked["required"] = raw["required"]
         else:
-            problems.append(FieldProblem((*loc, "required"), "must be true or false", "bool_type"))
+            problems.append(FieldProblem((*path, "required"), "must be true or false", "bool_type"))
     if "max_length" in raw and "max_length" in allowed:
         length = raw["max_length"]
         if isinstance(length, int) and not isinstance(length, bool) and 1 <= length <= TEXT_MAX_LENGTH:
             checked["max_length"] = length
         else:
-            problems.append(FieldProblem((*loc, "max_length"), f"must be an integer from 1 to {TEXT_MAX_LENGTH}"))
+            problems.append(FieldProblem((*path, "max_length"), f"must be an integer from 1 to {TEXT_MAX_LENGTH}"))
     for bound in ("min", "max"):
         if bound in raw and bound in allowed:
             if _is_number(raw[bound]):
                 checked[bound] = raw[bound]
             else:
-                problems.append(FieldProblem((*loc, bound), "must be a finite number", "finite_number"))
+                problems.append(FieldProblem((*path, bound), "must be a finite number", "finite_number"))
     if "min" in checked and "max" in checked and checked["min"] > checked["max"]:
-        problems.append(FieldProblem((*loc, "max"), "must not be less than min"))
+        problems.append(FieldProblem((*path, "max"), "must not be less than min"))
     if data_type == "select":
         options = raw.get("options")
         if _are_options(options):
@@ -238,7 +236,7 @@ def check_constraints(
         else:
             problems.append(
                 FieldProblem(
-                    (*loc, "options"),
+                    (*path, "options"),
                     f"a select field needs 1 to {MAX_OPTIONS} distinct, non-empty options of at most "
                     f"{OPTION_MAX_LENGTH} characters",
                 )
@@ -358,7 +356,7 @@ async def update_definition(
                 in_use |= await store.values_in_use(session, account_id, definition.field_key, removed)
         if in_use:
             raise InvalidFields.one(
-                ("body", "constraints", "options"),
+                ("constraints", "options"),
                 "can't remove options still in use: " + ", ".join(repr(option) for option in sorted(in_use)),
             )
         definition.constraints = constraints
@@ -378,9 +376,7 @@ async def delete_definition(session: AsyncSession, account_id: str, definition_i
     ``confirm_field_key`` must repeat the definition's key, so a mistyped id can't delete the wrong field."""
     definition = await get_definition(session, account_id, definition_id)
     if confirm_field_key != definition.field_key:
-        raise InvalidFields.one(
-            ("body", "confirm_field_key"), f"must be the definition's field_key, {definition.field_key!r}"
-        )
+        raise InvalidFields.one(("confirm_field_key",), f"must be the definition's field_key, {definition.field_key!r}")
     deleted_values = 0
     for store in _stores.get(definition.entity_type, []):
         deleted_values += await store.purge(session, account_id, definition.field_key)

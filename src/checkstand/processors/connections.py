@@ -16,12 +16,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields
+from checkstand.core.errors import Conflict, FieldPath, FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
@@ -45,8 +45,6 @@ WEBHOOK_SECRET_PATTERN: Final = re.compile(r"^whsec_[0-9A-Za-z+/=_-]{8,240}$")
 PUBLISHABLE_KEY_PATTERN: Final = re.compile(r"^pk_(?:test|live)_[0-9A-Za-z]{8,240}$")
 CREDENTIAL_FIELDS: Final = ("secret_key", "webhook_secret")
 STRIPE_ONLY_FIELDS: Final = (*CREDENTIAL_FIELDS, "api_base", "publishable_key")
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ async def create_processor(
     connection needs its secret key, webhook secret and currencies, and its publishable key for the hosted page to
     show Stripe's card form (without one it is charged through the API only). Every problem is reported at once."""
     if type not in PROCESSOR_TYPES:
-        raise InvalidFields.one(("body", "type"), "must be simulator or stripe", "enum")
+        raise InvalidFields.one(("type",), "must be simulator or stripe", "enum")
     sent = {
         "secret_key": secret_key,
         "webhook_secret": webhook_secret,
@@ -102,12 +100,12 @@ async def create_processor(
         currencies = SIMULATOR_DEFAULT_CURRENCIES if currencies is None else currencies
     else:
         problems += [
-            FieldProblem(("body", setting), f"a stripe processor needs its {setting}", "missing")
+            FieldProblem((setting,), f"a stripe processor needs its {setting}", "missing")
             for setting in CREDENTIAL_FIELDS
             if sent[setting] is None
         ]
         if currencies is None:
-            problems.append(FieldProblem(("body", "currencies"), "a stripe processor needs its currencies", "missing"))
+            problems.append(FieldProblem(("currencies",), "a stripe processor needs its currencies", "missing"))
         if is_available is False:
             problems.append(_availability_problem())
     checked_currencies: list[str] = []
@@ -189,7 +187,7 @@ async def update_processor(
         problems += _simulator_only(setting for setting in STRIPE_ONLY_FIELDS if setting in changes)
     else:
         problems += [
-            FieldProblem(("body", setting), "can't be null; send a new value to replace it", "missing")
+            FieldProblem((setting,), "can't be null; send a new value to replace it", "missing")
             for setting in CREDENTIAL_FIELDS
             if setting in changes and changes[setting] is None
         ]
@@ -275,6 +273,25 @@ def open_credentials(box: SecretBox, processor: Processor) -> StripeCredentials 
     return StripeCredentials(secret_key=stored["secret_key"], webhook_secret=stored["webhook_secret"])
 
 
+async def reseal_credentials(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypt every connection's credentials with the box's current key (a key rotation); returns how many."""
+    sealed_rows = await session.execute(
+        select(Processor.id, Processor.sealed_credentials)
+        .where(Processor.sealed_credentials.is_not(None))
+        .with_for_update()  # a connection edited meanwhile waits, rather than losing its edit to this one
+    )
+    rows = [(processor_id, sealed) for processor_id, sealed in sealed_rows if sealed is not None]
+    for processor_id, sealed in rows:
+        await session.execute(
+            update(Processor)
+            .where(Processor.id == processor_id)
+            # Re-encrypting is not an edit by the merchant: updated_at stays.
+            .values(sealed_credentials=box.reseal(sealed), updated_at=Processor.updated_at)
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)
+
+
 def _store_credentials(processor: Processor, box: SecretBox, credentials: StripeCredentials) -> None:
     processor.sealed_credentials = credentials.sealed(box)
     processor.secret_key_last4 = credentials.secret_key[-4:]
@@ -287,14 +304,13 @@ def _live(key: str) -> bool:
 
 def _simulator_only(settings: Iterable[str]) -> list[FieldProblem]:
     return [
-        FieldProblem(("body", setting), "a simulator processor has no such setting", "extra_forbidden")
-        for setting in settings
+        FieldProblem((setting,), "a simulator processor has no such setting", "extra_forbidden") for setting in settings
     ]
 
 
 def _availability_problem() -> FieldProblem:
     return FieldProblem(
-        ("body", "is_available"),
+        ("is_available",),
         "only a simulator can be switched unavailable; deactivate a stripe processor with is_active",
     )
 
@@ -303,14 +319,14 @@ def _checked_currencies(raw: Sequence[str]) -> tuple[list[str], list[FieldProble
     """Lower-case ISO 4217 codes in use, each once, 1 to MAX_CURRENCIES of them."""
     problems: list[FieldProblem] = []
     if not 0 < len(raw) <= MAX_CURRENCIES:
-        problems.append(FieldProblem(("body", "currencies"), f"must list 1 to {MAX_CURRENCIES} currencies"))
+        problems.append(FieldProblem(("currencies",), f"must list 1 to {MAX_CURRENCIES} currencies"))
     codes: list[str] = []
     for index, code in enumerate(raw):
-        loc: Loc = ("body", "currencies", index)
+        path: FieldPath = ("currencies", index)
         if not is_currency(code):
-            problems.append(FieldProblem(loc, "must be an ISO 4217 currency code in use, e.g. 'usd'"))
+            problems.append(FieldProblem(path, "must be an ISO 4217 currency code in use, e.g. 'usd'"))
         elif code.lower() in codes:
-            problems.append(FieldProblem(loc, f"{code.lower()!r} is listed twice"))
+            problems.append(FieldProblem(path, f"{code.lower()!r} is listed twice"))
         else:
             codes.append(code.lower())
     return codes, problems
@@ -321,10 +337,10 @@ def _credential_problems(secret_key: str | None, webhook_secret: str | None) -> 
     problems: list[FieldProblem] = []
     if secret_key is not None and not SECRET_KEY_PATTERN.match(secret_key):
         problems.append(
-            FieldProblem(("body", "secret_key"), "must be a Stripe secret or restricted key (sk_test_..., rk_live_...)")
+            FieldProblem(("secret_key",), "must be a Stripe secret or restricted key (sk_test_..., rk_live_...)")
         )
     if webhook_secret is not None and not WEBHOOK_SECRET_PATTERN.match(webhook_secret):
-        problems.append(FieldProblem(("body", "webhook_secret"), "must be a Stripe webhook signing secret (whsec_...)"))
+        problems.append(FieldProblem(("webhook_secret",), "must be a Stripe webhook signing secret (whsec_...)"))
     return problems
 
 
@@ -334,10 +350,8 @@ def _publishable_key_problems(publishable_key: str | None, *, livemode: bool | N
     if publishable_key is None:
         return []
     if not PUBLISHABLE_KEY_PATTERN.match(publishable_key):
-        return [
-            FieldProblem(("body", "publishable_key"), "must be a Stripe publishable key (pk_test_..., pk_live_...)")
-        ]
+        return [FieldProblem(("publishable_key",), "must be a Stripe publishable key (pk_test_..., pk_live_...)")]
     if livemode is not None and _live(publishable_key) != livemode:
         mode = "live" if livemode else "test"
-        return [FieldProblem(("body", "publishable_key"), f"must be a {mode} key, as the secret key is")]
+        return [FieldProblem(("publishable_key",), f"must be a {mode} key, as the secret key is")]
     return []

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts.models import Account
 from checkstand.core import clock
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.errors import Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, PageParams, paginate
@@ -36,8 +36,6 @@ MAX_ROUTE_PROCESSORS: Final = 10
 SKIP_INACTIVE: Final = "inactive"
 SKIP_UNAVAILABLE: Final = "unavailable"
 SKIP_CURRENCY: Final = "currency_not_supported"
-
-Loc = tuple[str | int, ...]
 
 
 @dataclass(frozen=True)
@@ -151,7 +149,7 @@ async def set_default_route(session: AsyncSession, account_id: str, route_id: st
             await get_route(session, account_id, route_id)
         except NotFound:
             raise InvalidFields.one(
-                ("body", "default_processor_route_id"), f"no processor route {route_id!r} in this account", "not_found"
+                ("default_processor_route_id",), f"no processor route {route_id!r} in this account", "not_found"
             ) from None
     account.default_processor_route_id = route_id
     await session.flush()
@@ -173,7 +171,7 @@ async def _checked_entries(
     """The route's steps, once each is known to name a distinct, connected processor of the account. The
     processors are locked shared, so none can be deleted before this transaction stores its reference."""
     if not 0 < len(steps) <= MAX_ROUTE_PROCESSORS:
-        raise InvalidFields.one(("body", "processors"), f"a route has 1 to {MAX_ROUTE_PROCESSORS} processors")
+        raise InvalidFields.one(("processors",), f"a route has 1 to {MAX_ROUTE_PROCESSORS} processors")
     problems: list[FieldProblem] = []
     ids = {step.processor_id for step in steps}
     found = set(
@@ -187,15 +185,17 @@ async def _checked_entries(
     )
     seen: set[str] = set()
     for index, step in enumerate(steps):
-        loc: Loc = ("body", "processors", index)
+        path: FieldPath = ("processors", index)
         if step.processor_id not in found:
             problems.append(
-                FieldProblem((*loc, "processor_id"), f"no processor {step.processor_id!r} in this account", "not_found")
+                FieldProblem(
+                    (*path, "processor_id"), f"no processor {step.processor_id!r} in this account", "not_found"
+                )
             )
         elif step.processor_id in seen:
-            problems.append(FieldProblem((*loc, "processor_id"), "the processor is already in the route"))
+            problems.append(FieldProblem((*path, "processor_id"), "the processor is already in the route"))
         if step.disposition is not None and step.disposition not in DISPOSITIONS:
-            problems.append(FieldProblem((*loc, "disposition"), "must be charge_and_setup or setup_only", "enum"))
+            problems.append(FieldProblem((*path, "disposition"), "must be charge_and_setup or setup_only", "enum"))
         seen.add(step.processor_id)
     if problems:
         raise InvalidFields(problems)

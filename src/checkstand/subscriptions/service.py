@@ -175,7 +175,7 @@ async def get_subscription(session: AsyncSession, account_id: str, subscription_
 
 def _check_state(state: str | None) -> None:
     if state is not None and state not in STATUSES:
-        raise InvalidFields.one(("query", "state"), f"must be one of {', '.join(STATUSES)}")
+        raise InvalidFields.one(("state",), f"must be one of {', '.join(STATUSES)}")
 
 
 async def list_subscriptions(

@@ -17,21 +17,22 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
-from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound
+from checkstand.core.errors import Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.pagination import Page, paginate
+from checkstand.core.urls import UrlProblem, parse_web_url
 from checkstand.events.models import Event
 from checkstand.events.service import get_event, record_event, snapshot
 from checkstand.events.types import ALL, EVENT_TYPES
+from checkstand.webhooks.egress import url_refusal
 from checkstand.webhooks.models import (
     FAILED,
     PENDING,
@@ -77,38 +78,30 @@ def new_signing_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def check_url(url: str, loc: tuple[str | int, ...] = ("body", "url")) -> str:
-    """An absolute http(s) URL without credentials: a password in a URL would be stored and shown in the clear,
-    and sent on every delivery."""
-    problem = _url_problem(url)
-    if problem is not None:
-        raise InvalidFields.one(loc, problem)
-    return url
-
-
-def _url_problem(url: str) -> str | None:
+def check_url(url: str, path: FieldPath = ("url",), *, allow_private: bool = False) -> str:
+    """The URL as stored (normalised by :mod:`checkstand.core.urls`): absolute http(s), without credentials (a
+    password in a URL would be stored and shown in the clear, and sent on every delivery), and unless the operator
+    allows it, not an address of this machine or its network (:func:`checkstand.webhooks.egress.url_refusal`; a
+    name is checked again at every delivery, once resolved)."""
     if len(url) > MAX_URL_LENGTH:
-        return f"must be at most {MAX_URL_LENGTH} characters"
-    if any(ch.isspace() or not ch.isprintable() for ch in url):
-        return "must not contain spaces or control characters"
+        raise InvalidFields.one(path, f"must be at most {MAX_URL_LENGTH} characters")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - parsing the port is the check: a bad one raises
-    except ValueError:
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an absolute http or https URL"
-    if parts.username is not None or parts.password is not None:
-        return "must not contain credentials; authenticate deliveries with the signing secret"
-    return None
+        parsed = parse_web_url(url)
+    except UrlProblem as problem:
+        hint = "; authenticate deliveries with the signing secret" if problem.type == "url_credentials" else ""
+        raise InvalidFields.one(path, problem.message + hint, problem.type) from None
+    refused = None if allow_private else url_refusal(parsed)
+    if refused is not None:
+        raise InvalidFields.one(path, refused, "url_not_public")
+    return parsed.text
 
 
-def check_event_types(events: Sequence[str], loc: tuple[str | int, ...] = ("body", "events")) -> list[str]:
+def check_event_types(events: Sequence[str], path: FieldPath = ("events",)) -> list[str]:
     """Known types (or ``*`` for all), each once, in the order given."""
     if not events:
-        raise InvalidFields.one(loc, f"must name at least one event type, or {ALL!r} for all")
+        raise InvalidFields.one(path, f"must name at least one event type, or {ALL!r} for all")
     problems = [
-        FieldProblem((*loc, index), f"unknown event type {name!r}; see webhook-endpoints/event-types")
+        FieldProblem((*path, index), f"unknown event type {name!r}; see webhook-endpoints/event-types")
         for index, name in enumerate(events)
         if name != ALL and name not in EVENT_TYPES
     ]
@@ -125,11 +118,12 @@ async def create_endpoint(
     events: Sequence[str],
     description: str | None,
     box: SecretBox,
+    allow_private_urls: bool = False,
 ) -> EndpointWithSecret:
     endpoint = WebhookEndpoint(
         id=new_id("we"),
         account_id=account_id,
-        url=check_url(url),
+        url=check_url(url, allow_private=allow_private_urls),
         description=description,
         events=check_event_types(events),
         is_active=True,
@@ -171,14 +165,19 @@ async def _live_endpoint(session: AsyncSession, account_id: str, endpoint_id: st
 
 
 async def update_endpoint(
-    session: AsyncSession, account_id: str, endpoint_id: str, changes: Mapping[str, Any]
+    session: AsyncSession,
+    account_id: str,
+    endpoint_id: str,
+    changes: Mapping[str, Any],
+    *,
+    allow_private_urls: bool = False,
 ) -> WebhookEndpoint:
     """Change ``url``, ``description``, ``events`` or ``is_active``. Reactivating starts the endpoint afresh;
     deactivating gives up its outstanding deliveries."""
     endpoint = await _live_endpoint(session, account_id, endpoint_id)
     before = snapshot(endpoint)
     if "url" in changes:
-        endpoint.url = check_url(changes["url"])
+        endpoint.url = check_url(changes["url"], allow_private=allow_private_urls)
     if "events" in changes:
         endpoint.events = check_event_types(changes["events"])
     if "description" in changes:
@@ -264,6 +263,21 @@ async def signing_secrets(session: AsyncSession, endpoint_ids: Collection[str], 
     return held
 
 
+async def reseal_secrets(session: AsyncSession, box: SecretBox) -> int:
+    """Re-encrypt every signing secret with the box's current key (a key rotation); returns how many."""
+    rows = (
+        await session.execute(select(WebhookEndpointSecret.id, WebhookEndpointSecret.sealed_secret).with_for_update())
+    ).all()
+    for secret_id, sealed in rows:
+        await session.execute(
+            update(WebhookEndpointSecret)
+            .where(WebhookEndpointSecret.id == secret_id)
+            .values(sealed_secret=box.reseal(sealed))
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows)
+
+
 async def mark_failing(session: AsyncSession, endpoint_id: str, since: datetime) -> None:
     """Start the endpoint's run of failures, unless one is already running."""
     await session.execute(
@@ -327,9 +341,7 @@ async def redeliver_event(
         if not endpoint.is_active:
             raise Conflict(f"Webhook endpoint {endpoint_id!r} is not active.", code="webhook_endpoint_inactive")
         if ALL not in endpoint.events and event.type not in endpoint.events:
-            raise InvalidFields.one(
-                ("body", "webhook_endpoint_id"), f"the endpoint is not subscribed to {event.type!r} events"
-            )
+            raise InvalidFields.one(("endpoint_id",), f"the endpoint is not subscribed to {event.type!r} events")
         endpoints = [endpoint]
     else:
         endpoints = list(
@@ -376,7 +388,7 @@ async def recover_failed(
     if not endpoint.is_active:
         raise Conflict(f"Webhook endpoint {endpoint_id!r} is not active.", code="webhook_endpoint_inactive")
     if until is not None and until <= since:
-        raise InvalidFields.one(("body", "until"), "must be after since")
+        raise InvalidFields.one(("until",), "must be after since")
     query = (
         update(WebhookDelivery)
         .where(

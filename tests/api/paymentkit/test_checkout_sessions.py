@@ -153,6 +153,19 @@ BAD_INPUT = [
         ["body", "expires_in_hours"],
     ),
     ("no line items", {"line_items": []}, ["body", "line_items"]),
+    (
+        "unknown price in a cascade tier",
+        {"line_items": [{"price_id": "TSHIRT"}], "cascade_line_items": [{"line_items": [{"price_id": "price_nope"}]}]},
+        ["body", "cascade_line_items", 0, "line_items", 0, "price_id"],
+    ),
+    (
+        "unknown route of a cascade tier",
+        {
+            "line_items": [{"price_id": "TSHIRT"}],
+            "cascade_line_items": [{"line_items": [{"price_id": "STICKER"}], "processor_route_id": "proute_nope"}],
+        },
+        ["body", "cascade_line_items", 0, "processor_route_id"],
+    ),
     ("unknown coupon", {"line_items": [{"price_id": "TSHIRT"}], "coupon_id": "coupon_nope"}, ["body", "coupon_id"]),
     ("unknown code", {"line_items": [{"price_id": "TSHIRT"}], "promotion_code": "NOPE"}, ["body", "promotion_code"]),
     ("mixed intervals", {"line_items": [{"price_id": "MONTHLY"}, {"price_id": "YEARLY"}]}, ["body", "line_items"]),

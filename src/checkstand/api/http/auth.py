@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.core.errors import NotAuthenticated, NotFound, PermissionDenied
 
 
@@ -21,7 +20,7 @@ class Principal:
     api_key_id: str
 
 
-async def current_principal(request: Request, session: Annotated[AsyncSession, Depends(db_session)]) -> Principal:
+async def current_principal(request: Request, session: Session) -> Principal:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Send your secret key as 'Authorization: Bearer sk_...'.")

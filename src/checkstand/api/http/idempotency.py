@@ -12,9 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import ColumnElement, LargeBinary, String, and_, delete, update
 from sqlalchemy.exc import IntegrityError
@@ -22,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from checkstand.api.http.auth import CurrentPrincipal
-from checkstand.api.http.unit_of_work import CLAIM_STATE_KEY, db_session
+from checkstand.api.http.unit_of_work import CLAIM_STATE_KEY, Session
+from checkstand.api.http.validation import invalid_request
 from checkstand.core import clock
-from checkstand.core.errors import BusinessRuleViolation, Conflict, InvalidFields
+from checkstand.core.errors import BusinessRuleViolation, Conflict
 from checkstand.db import Base
 
 HEADER = "Idempotency-Key"
@@ -90,15 +90,13 @@ class IdempotencyClaim:
         await session.execute(delete(IdempotencyRecord).where(self._where(), IdempotencyRecord.state == IN_PROGRESS))
 
 
-async def idempotency_guard(
-    request: Request, principal: CurrentPrincipal, session: Annotated[AsyncSession, Depends(db_session)]
-) -> None:
+async def idempotency_guard(request: Request, principal: CurrentPrincipal, session: Session) -> None:
     """Router dependency: claims the request's key (if any) before the handler runs."""
     key = request.headers.get(HEADER)
     if request.method not in GUARDED_METHODS or key is None:
         return
     if not 0 < len(key) <= MAX_KEY_LENGTH:
-        raise InvalidFields.one(("header", HEADER), f"must be 1 to {MAX_KEY_LENGTH} characters")
+        raise invalid_request(("header", HEADER), f"must be 1 to {MAX_KEY_LENGTH} characters")
     settings = request.app.state.settings
     fingerprint = await _fingerprint(request)
     claim = await _claim(

@@ -8,9 +8,9 @@ leaves, so a client never sees a success that was not stored. A 4xx rolls back (
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +35,10 @@ CLAIM_STATE_KEY = "response_claim"
 def db_session(request: Request) -> AsyncSession:
     session: AsyncSession = request.state.db
     return session
+
+
+Session = Annotated[AsyncSession, Depends(db_session)]
+"""The request's unit of work, as a handler or dependency parameter: ``session: Session``."""
 
 
 class UnitOfWorkMiddleware:

@@ -5,20 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import AnyHttpUrl, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
 from checkstand.accounts.models import Account, ApiKey
 from checkstand.api.http.auth import AccountId, CurrentPrincipal
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel, json_or_form_body
 from checkstand.processors import routes as payments
 
 router = APIRouter(prefix="/api/accounts", tags=["accounts"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 
 class BrandSettings(ResponseModel):

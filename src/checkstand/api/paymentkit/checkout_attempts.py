@@ -1,27 +1,24 @@
 """``checkout-attempts/``: what happened when customers paid, for the merchant: every processor attempt with its
 disposition and decline, and every state transition with its time. Read-only; attempts are made by the public
-checkout API. Payments appear in events only (the SDK has no payments resource)."""
+checkout API. Payments appear in events only (the SDK has no payments resource): see ``Payment.snapshot``."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Depends
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel
-from checkstand.events.service import event_payload
-from checkstand.payments import attempts as attempts_service
-from checkstand.payments.models import AttemptTransition, CheckoutAttempt, Payment, ProcessorAttempt
+from checkstand.payments import service as attempts_service
+from checkstand.payments.models import AttemptTransition, CheckoutAttempt, ProcessorAttempt
 
 router = APIRouter(prefix="/api/{account_id}/checkout-attempts", tags=["checkout-attempts"])
 
-Session = Annotated[AsyncSession, Depends(db_session)]
-Expand = Annotated[list[str] | None, Query(description="processor_attempts to include them.")]
+Expand = Annotated[frozenset[str], Depends(expand_query("processor_attempts"))]
 
 # No separate setup step exists yet: a charge that saves the payment method sets it up in the same call.
 SETUP_NOT_REQUESTED = "not_requested"
@@ -105,7 +102,7 @@ class CheckoutAttemptOut(ResponseModel):
             id=attempt.id,
             checkout_session_id=attempt.checkout_session_id,
             customer_id=attempt.customer_id,
-            payment_intent_id=_charged_reference(attempt),
+            payment_intent_id=attempt.charged_reference(),
             state=attempt.state,
             error_message_for_customer=attempt.error_message_for_customer,
             error_message_for_debug=attempt.error_message_for_debug,
@@ -158,80 +155,26 @@ class TransitionsOut(ResponseModel):
     transitions: list[TransitionOut]
 
 
-class PaymentOut(ResponseModel):
-    id: str
-    account_id: str
-    checkout_session_id: str
-    checkout_attempt_id: str
-    customer_id: str
-    processor_id: str
-    processor_reference: str | None
-    payment_method_id: str | None
-    status: str
-    tier: int
-    amount_atom: int
-    currency: str
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, payment: Payment) -> PaymentOut:
-        return cls(
-            id=payment.id,
-            account_id=payment.account_id,
-            checkout_session_id=payment.checkout_session_id,
-            checkout_attempt_id=payment.checkout_attempt_id,
-            customer_id=payment.customer_id,
-            processor_id=payment.processor_id,
-            processor_reference=payment.processor_reference,
-            payment_method_id=payment.payment_method_reference,
-            status=payment.status,
-            tier=payment.tier,
-            amount_atom=payment.amount_atom,
-            currency=payment.currency,
-            created_at=payment.created_at,
-            updated_at=payment.updated_at,
-        )
-
-
-def _charged_reference(attempt: CheckoutAttempt) -> str | None:
-    """The processor's id of the charge that took (or awaits) the money, Stripe's PaymentIntent id for Stripe."""
-    for processor_attempt in reversed(attempt.processor_attempts):
-        if processor_attempt.charge_status in ("succeeded", "requires_action"):
-            return processor_attempt.processor_reference
-    return None
-
-
-@event_payload(CheckoutAttempt, "checkout_attempt")
-def checkout_attempt_payload(attempt: CheckoutAttempt) -> dict[str, Any]:
-    return CheckoutAttemptOut.of(attempt).model_dump(mode="json")
-
-
-@event_payload(Payment, "payment")
-def payment_payload(payment: Payment) -> dict[str, Any]:
-    return PaymentOut.of(payment).model_dump(mode="json")
-
-
 # --- Endpoints ------------------------------------------------------------------------------------------------------
 
 
 @router.get("/")
 async def list_checkout_attempts(
-    account_id: AccountId, params: ListQuery, session: Session, expand: Expand = None
+    account_id: AccountId, params: ListQuery, session: Session, expand: Expand
 ) -> PageOut[CheckoutAttemptOut]:
     """Newest first; ``filter`` takes ``checkout_session_id`` and ``state``."""
     page = await attempts_service.list_attempts(session, account_id, params)
-    expanded = "processor_attempts" in (expand or [])
+    expanded = "processor_attempts" in expand
     items = [CheckoutAttemptOut.of(a, expand_processor_attempts=expanded) for a in page.items]
     return PageOut[CheckoutAttemptOut].of(page, items)
 
 
 @router.get("/{checkout_attempt_id}")
 async def get_checkout_attempt(
-    account_id: AccountId, checkout_attempt_id: str, session: Session, expand: Expand = None
+    account_id: AccountId, checkout_attempt_id: str, session: Session, expand: Expand
 ) -> CheckoutAttemptOut:
     attempt = await attempts_service.get_attempt(session, account_id, checkout_attempt_id)
-    return CheckoutAttemptOut.of(attempt, expand_processor_attempts="processor_attempts" in (expand or []))
+    return CheckoutAttemptOut.of(attempt, expand_processor_attempts="processor_attempts" in expand)
 
 
 @router.get("/{checkout_attempt_id}/details")
@@ -242,7 +185,7 @@ async def get_checkout_attempt_details(
     return CheckoutAttemptDetailsOut(
         checkout_attempt_id=attempt.id,
         checkout_session_id=attempt.checkout_session_id,
-        payment_intent_id=_charged_reference(attempt),
+        payment_intent_id=attempt.charged_reference(),
         state=attempt.state,
         error_message_for_customer=attempt.error_message_for_customer,
         error_message_for_debug=attempt.error_message_for_debug,

@@ -5,21 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/checkout-sessions", tags=["checkout-sessions"])
 
-Session = Annotated[AsyncSession, Depends(db_session)]
 ThreeDsMode = Literal["prefer_non_3ds", "first_3ds_wins"]
 HOSTED_PAGE_PATH = "/c/"
 
@@ -29,7 +26,7 @@ HOSTED_PAGE_PATH = "/c/"
 
 class LineItemIn(WireModel):
     price_id: Annotated[str, Field(min_length=1, max_length=64)]
-    quantity: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    quantity: Annotated[int, Field(ge=1, le=checkout_service.MAX_QUANTITY)] = 1
     description: Annotated[str, Field(max_length=500)] | None = None
 
 
@@ -222,26 +219,17 @@ def _cascade_tier(checkout: CheckoutSession, tier: int) -> CascadeTierOut:
     )
 
 
-@event_payload(CheckoutSession, "checkout_session")
-def checkout_session_payload(checkout: CheckoutSession) -> dict[str, Any]:
-    """Events carry everything, custom fields included; the hosted page's URL is left out (``secure_token`` is
-    there for a merchant that builds it)."""
-    body = CheckoutSessionOut.of(checkout, public_url="", expand_custom_fields=True).model_dump(mode="json")
-    body.pop("url")
-    return body
-
-
-def _out(request: Request, checkout: CheckoutSession, expand: list[str] | None = None) -> CheckoutSessionOut:
+def _out(request: Request, checkout: CheckoutSession, expand: frozenset[str] = frozenset()) -> CheckoutSessionOut:
     return CheckoutSessionOut.of(
         checkout,
         public_url=request.app.state.settings.resolved_public_url,
-        expand_custom_fields="custom_fields" in (expand or []),
+        expand_custom_fields="custom_fields" in expand,
     )
 
 
 # --- Endpoints ------------------------------------------------------------------------------------------------------
 
-Expand = Annotated[list[str] | None, Query(description="custom_fields to include the custom field values.")]
+Expand = Annotated[frozenset[str], Depends(expand_query("custom_fields"))]
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
@@ -254,7 +242,7 @@ async def create_checkout_session(
 
 @router.get("/")
 async def list_checkout_sessions(
-    account_id: AccountId, params: ListQuery, request: Request, session: Session, expand: Expand = None
+    account_id: AccountId, params: ListQuery, request: Request, session: Session, expand: Expand
 ) -> PageOut[CheckoutSessionOut]:
     """``filter`` takes ``state`` (open, success, expired), ``customer_id``, ``currency``, ``coupon_id`` and
     ``processor_route_id``."""
@@ -264,7 +252,7 @@ async def list_checkout_sessions(
 
 @router.get("/{checkout_id}")
 async def get_checkout_session(
-    account_id: AccountId, checkout_id: str, request: Request, session: Session, expand: Expand = None
+    account_id: AccountId, checkout_id: str, request: Request, session: Session, expand: Expand
 ) -> CheckoutSessionOut:
     return _out(request, await checkout_service.get_session(session, account_id, checkout_id), expand)
 

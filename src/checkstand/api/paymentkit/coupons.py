@@ -6,26 +6,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId, CurrentPrincipal
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
-from checkstand.core import clock, metadata
-from checkstand.discounts import service as discounts
+from checkstand.core import clock, metadata, money
+from checkstand.discounts import coupons
 from checkstand.discounts.models import Coupon
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/coupons", tags=["coupons"])
 
-Session = Annotated[AsyncSession, Depends(db_session)]
-
-# Bounds that keep every value inside its column (BIGINT amounts, INTEGER counts) so none can become a 500.
-MAX_AMOUNT_ATOM = 10**15
+# Bounds that keep every value inside its column (BIGINT amounts, INTEGER counts) so none can become a 500; an
+# amount's cap in its own currency (8 digits of the major unit) is the service's check.
+MAX_AMOUNT_ATOM = money.MAX_AMOUNT_ATOM
 MAX_COUNT = 2**31 - 1
 
 DiscountType = Literal["amount_off", "percent_off", "trial_extension"]
@@ -98,7 +95,7 @@ class CouponCreate(WireModel):
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
     validity_period_days: Days | None = Field(default=None, description="From creation; instead of valid_until.")
-    product_ids: Annotated[list[ProductId], Field(max_length=discounts.MAX_PRODUCTS)] = Field(
+    product_ids: Annotated[list[ProductId], Field(max_length=coupons.MAX_PRODUCTS)] = Field(
         default_factory=list, description="Only these products are discounted; empty means every product."
     )
     metadata: MetadataIn | None = None
@@ -184,7 +181,7 @@ class CouponOut(ResponseModel):
             validity_period_days=coupon.validity_period_days,
             products=list(coupon.product_ids),
             metadata=dict(coupon.coupon_metadata),
-            valid=discounts.is_valid(coupon, clock.now()),
+            valid=coupons.is_valid(coupon, clock.now()),
             deleted_at=coupon.deleted_at,
             created_at=coupon.created_at,
             updated_at=coupon.updated_at,
@@ -213,11 +210,6 @@ class CouponNotesOut(ResponseModel):
     total_count: int
 
 
-@event_payload(Coupon, "coupon")
-def render(coupon: Coupon) -> dict[str, Any]:
-    return CouponOut.of(coupon).model_dump(mode="json")
-
-
 @router.get("/")
 async def list_coupons(
     account_id: AccountId,
@@ -226,7 +218,7 @@ async def list_coupons(
     coupon_status: Annotated[CouponStatus | None, Query(alias="status", description="Only this status.")] = None,
     include_deleted: Annotated[bool, Query(description="Also deleted coupons.")] = False,
 ) -> CouponPage:
-    page = await discounts.list_coupons(
+    page = await coupons.list_coupons(
         session, account_id, params, status=coupon_status, include_deleted=include_deleted
     )
     return CouponPage(items=[CouponOut.of(c) for c in page.items], total=page.total, has_more=page.has_more)
@@ -234,7 +226,7 @@ async def list_coupons(
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_coupon(account_id: AccountId, body: CouponCreate, session: Session) -> CouponOut:
-    coupon = await discounts.create_coupon(
+    coupon = await coupons.create_coupon(
         session,
         account_id,
         discount_type=body.discount_type,
@@ -258,34 +250,34 @@ async def create_coupon(account_id: AccountId, body: CouponCreate, session: Sess
 
 @router.get("/{coupon_id}")
 async def get_coupon(account_id: AccountId, coupon_id: str, session: Session) -> CouponOut:
-    return CouponOut.of(await discounts.get_coupon(session, account_id, coupon_id))
+    return CouponOut.of(await coupons.get_coupon(session, account_id, coupon_id))
 
 
 @router.put("/{coupon_id}")
 async def update_coupon(account_id: AccountId, coupon_id: str, body: CouponUpdate, session: Session) -> CouponOut:
     changes = body.model_dump(exclude_unset=True)
-    return CouponOut.of(await discounts.update_coupon(session, account_id, coupon_id, changes))
+    return CouponOut.of(await coupons.update_coupon(session, account_id, coupon_id, changes))
 
 
 @router.delete("/{coupon_id}")
 async def delete_coupon(account_id: AccountId, coupon_id: str, session: Session) -> CouponOut:
     """Soft delete: the coupon stays readable (status "deleted") but can't be used, updated or reactivated."""
-    return CouponOut.of(await discounts.delete_coupon(session, account_id, coupon_id))
+    return CouponOut.of(await coupons.delete_coupon(session, account_id, coupon_id))
 
 
 @router.post("/{coupon_id}/activate")
 async def activate_coupon(account_id: AccountId, coupon_id: str, session: Session) -> CouponOut:
-    return CouponOut.of(await discounts.set_coupon_active(session, account_id, coupon_id, True))
+    return CouponOut.of(await coupons.set_coupon_active(session, account_id, coupon_id, True))
 
 
 @router.post("/{coupon_id}/deactivate")
 async def deactivate_coupon(account_id: AccountId, coupon_id: str, session: Session) -> CouponOut:
-    return CouponOut.of(await discounts.set_coupon_active(session, account_id, coupon_id, False))
+    return CouponOut.of(await coupons.set_coupon_active(session, account_id, coupon_id, False))
 
 
 @router.get("/{coupon_id}/notes")
 async def list_coupon_notes(account_id: AccountId, coupon_id: str, session: Session) -> CouponNotesOut:
-    coupon = await discounts.get_coupon(session, account_id, coupon_id)
+    coupon = await coupons.get_coupon(session, account_id, coupon_id)
     notes = [CouponNoteOut.model_validate(note) for note in coupon.notes]
     return CouponNotesOut(coupon_id=coupon.id, notes=notes, total_count=len(notes))
 
@@ -294,7 +286,7 @@ async def list_coupon_notes(account_id: AccountId, coupon_id: str, session: Sess
 async def create_coupon_note(
     account_id: AccountId, coupon_id: str, body: CouponNoteCreate, principal: CurrentPrincipal, session: Session
 ) -> CouponNoteOut:
-    note = await discounts.add_coupon_note(
+    note = await coupons.add_coupon_note(
         session, account_id, coupon_id, content=body.content, author_type="api_key", author_id=principal.api_key_id
     )
     return CouponNoteOut.model_validate(note)
@@ -302,5 +294,5 @@ async def create_coupon_note(
 
 @router.delete("/{coupon_id}/notes/{note_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_coupon_note(account_id: AccountId, coupon_id: str, note_id: str, session: Session) -> Response:
-    await discounts.delete_coupon_note(session, account_id, coupon_id, note_id)
+    await coupons.delete_coupon_note(session, account_id, coupon_id, note_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -5,20 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel
 from checkstand.custom_fields import service as custom_fields
 from checkstand.custom_fields.models import CustomFieldDefinition
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/custom-field-definitions", tags=["custom-field-definitions"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 EntityType = Literal["customer", "subscription", "product", "price", "invoice", "checkout_session"]
 DataType = Literal["text", "number", "boolean", "select"]
@@ -75,11 +71,6 @@ class CustomFieldDefinitionUpdate(WireModel):
 
 class CustomFieldDefinitionDelete(WireModel):
     confirm_field_key: str = Field(description="Must repeat the definition's field_key.")
-
-
-@event_payload(CustomFieldDefinition, "custom_field_definition")
-def render(definition: CustomFieldDefinition) -> dict[str, Any]:
-    return CustomFieldDefinitionOut.of(definition).model_dump(mode="json")
 
 
 @router.get("/")

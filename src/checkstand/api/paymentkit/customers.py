@@ -7,23 +7,18 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from babel import Locale, UnknownLocaleError
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, status
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
-from checkstand.core.errors import InvalidFields
 from checkstand.core.money import is_currency
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/customers", tags=["customers"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 EXPANDABLE = frozenset({"custom_fields"})
 
@@ -193,24 +188,7 @@ class CustomerOut(ResponseModel):
 CustomerPage = PageOut[CustomerOut]
 
 
-@event_payload(Customer, "customer")
-def render(customer: Customer) -> dict[str, Any]:
-    """Events carry the custom fields: a webhook receiver can't ask for an expansion."""
-    return CustomerOut.of(customer, expand=EXPANDABLE).model_dump(mode="json")
-
-
-def expansions(
-    expand: Annotated[list[str] | None, Query(description="Extra parts to include: custom_fields.")] = None,
-) -> frozenset[str]:
-    unknown = sorted(set(expand or []) - EXPANDABLE)
-    if unknown:
-        raise InvalidFields.one(
-            ("query", "expand"), f"cannot expand {', '.join(map(repr, unknown))}; expandable: custom_fields"
-        )
-    return frozenset(expand or [])
-
-
-Expand = Annotated[frozenset[str], Depends(expansions)]
+Expand = Annotated[frozenset[str], Depends(expand_query(*EXPANDABLE))]
 
 
 @router.get("/")

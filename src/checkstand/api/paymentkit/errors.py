@@ -1,10 +1,34 @@
-"""The PaymentKit dialect's error body: RFC 9457 problem details plus a stable ``code``."""
+"""The PaymentKit dialect's errors: RFC 9457 problem details plus a stable ``code``, and where its wire carries a
+field a service refused."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
-from checkstand.core.errors import CheckstandError
+from checkstand.core.errors import CheckstandError, FieldPath
+
+# Fields PaymentKit names otherwise than the domain does: the start of a domain path and the wire's path for it.
+WIRE_NAMES: Final[Mapping[FieldPath, FieldPath]] = {
+    ("cascade_tiers",): ("cascade_line_items",),
+    ("subscription_custom_fields",): ("params_for_sub", "custom_fields"),
+    ("percent_off_bp",): ("percent_off",),
+    ("minimum_amount",): ("restrictions", "minimum_amount"),
+    ("minimum_amount_currency",): ("restrictions", "minimum_amount_currency"),
+    ("endpoint_id",): ("webhook_endpoint_id",),
+    ("sort_by",): ("sortBy",),
+}
+QUERY_METHODS: Final = frozenset({"GET", "HEAD"})
+
+
+def wire_loc(path: FieldPath, method: str) -> FieldPath:
+    """FastAPI's ``loc`` of a field a service refused: a read's input is its query string, any other request's its
+    JSON body, and a field is renamed where :data:`WIRE_NAMES` says so."""
+    for domain, wire in WIRE_NAMES.items():
+        if path[: len(domain)] == domain:
+            path = (*wire, *path[len(domain) :])
+            break
+    return ("query" if method in QUERY_METHODS else "body", *path)
 
 
 def paymentkit_error_body(error: CheckstandError, request_id: str) -> dict[str, Any]:

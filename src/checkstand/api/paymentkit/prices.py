@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, WireModel
 from checkstand.api.paymentkit.products import (
     CustomFieldChanges,
@@ -24,11 +23,8 @@ from checkstand.api.paymentkit.products import (
 )
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/prices", tags=["prices"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 PriceName = Annotated[str, Field(max_length=250)]
 
@@ -69,7 +65,12 @@ ListPricePage = PageOut[PriceWithProductOut]
 class PriceCreate(WireModel):
     product_id: ObjectId
     currency: Annotated[str, Field(description="ISO 4217, lower-case on the wire: usd, eur, jpy...")]
-    unit_amount_atom: StrictInt = Field(description="In the currency's minor unit (cents for usd, yen for jpy).")
+    unit_amount_atom: StrictInt = Field(
+        ge=0,
+        le=catalog.MAX_UNIT_AMOUNT,
+        description="In the currency's minor unit (cents for usd, yen for jpy); at most 8 digits of the major unit "
+        "(9999999999 for usd: 99,999,999.99).",
+    )
     name: PriceName | None = None
     is_active: bool | None = Field(default=None, description="Sellable; true when omitted.")
     unit_label: Annotated[str, Field(max_length=12)] | None = None
@@ -130,11 +131,6 @@ class PriceUpdate(WireModel):
         if value is None:
             raise ValueError("can't be null")
         return value
-
-
-@event_payload(Price, "price")
-def render(price: Price) -> dict[str, Any]:
-    return PriceOut.of(price).model_dump(mode="json")
 
 
 @router.get("/")

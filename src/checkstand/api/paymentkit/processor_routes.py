@@ -6,22 +6,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Response, status
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import Pagination
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel
 from checkstand.checkout import service as checkout_service
-from checkstand.events.service import event_payload
 from checkstand.processors import routes
 from checkstand.processors.models import ProcessorRoute
 
 router = APIRouter(prefix="/api/{account_id}/processor-routes", tags=["processor-routes"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 RouteName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Description = Annotated[str, Field(max_length=1000)]
@@ -89,11 +85,6 @@ class ProcessorRouteList(ResponseModel):
     total: int
     limit: int
     offset: int
-
-
-@event_payload(ProcessorRoute, "processor_route")
-def render(route: ProcessorRoute) -> dict[str, Any]:
-    return ProcessorRouteOut.of(route).model_dump(mode="json")
 
 
 @router.get("/")

@@ -13,20 +13,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.core.crypto import SecretBox
-from checkstand.events.service import event_payload
 from checkstand.processors import connections
 from checkstand.processors.models import Processor
 
 router = APIRouter(prefix="/api/{account_id}/processors", tags=["processors"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 
 def secret_box(request: Request) -> SecretBox:
@@ -138,11 +134,6 @@ class ProcessorOut(ResponseModel):
             created_at=processor.created_at,
             updated_at=processor.updated_at,
         )
-
-
-@event_payload(Processor, "processor")
-def render(processor: Processor) -> dict[str, Any]:
-    return ProcessorOut.of(processor).model_dump(mode="json")
 
 
 @router.get("/")

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from pydantic import Field, StrictInt, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.products import Description, Name, ObjectId
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import ProductFamily
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/product-families", tags=["product-families"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 # The database's INTEGER: a rank outside it would be a 500 instead of a 422.
 Rank = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1, description="Higher is a higher tier.")]
@@ -88,11 +84,6 @@ class ProductFamilyUpdate(WireModel):
 
 class HierarchyReplace(WireModel):
     hierarchy: Hierarchy = Field(description="Every tier; products left out leave the family.")
-
-
-@event_payload(ProductFamily, "product_family")
-def render(family: ProductFamily) -> dict[str, Any]:
-    return ProductFamilyOut.of(family).model_dump(mode="json")
 
 
 @router.get("/")

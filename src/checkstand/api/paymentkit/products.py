@@ -8,21 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price, Product
 from checkstand.core import metadata
-from checkstand.core.errors import InvalidFields
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/products", tags=["products"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
 Description = Annotated[str, Field(max_length=1000)]
@@ -42,25 +37,8 @@ CustomFieldChanges = Annotated[
     dict[str, Any], Field(description="Values of the account's custom fields; a key set to null removes it.")
 ]
 
-EXPANDABLE = frozenset({"custom_fields"})
-
-
-def expand_param(
-    expand: Annotated[
-        list[str] | None, Query(description="Extra data to include: custom_fields (repeat or comma-separate).")
-    ] = None,
-) -> frozenset[str]:
-    """Custom fields are left out unless asked for, as the SDK documents."""
-    fields = {part.strip() for value in expand or [] for part in value.split(",") if part.strip()}
-    unknown = fields - EXPANDABLE
-    if unknown:
-        raise InvalidFields.one(
-            ("query", "expand"), f"can't expand {', '.join(sorted(unknown))}; expandable: {', '.join(EXPANDABLE)}"
-        )
-    return frozenset(fields)
-
-
-Expand = Annotated[frozenset[str], Depends(expand_param)]
+# Custom fields are left out unless asked for, as the SDK documents.
+Expand = Annotated[frozenset[str], Depends(expand_query("custom_fields"))]
 IncludeDeleted = Annotated[bool, Query(description="Include deleted (archived) products.")]
 
 
@@ -201,11 +179,6 @@ class ProductUpdate(WireModel):
         if value is None:
             raise ValueError("can't be null")
         return value
-
-
-@event_payload(Product, "product")
-def render(product: Product) -> dict[str, Any]:
-    return ProductOut.of(product).model_dump(mode="json")
 
 
 @router.get("/")

@@ -6,28 +6,25 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
+from checkstand.api.http.validation import invalid_request
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.coupons import Count, Currency, MetadataChanges, MetadataIn
 from checkstand.core import money
-from checkstand.core.errors import BusinessRuleViolation, InvalidFields
-from checkstand.discounts import service as discounts
+from checkstand.core.errors import BusinessRuleViolation
+from checkstand.discounts import promotion_codes, redemptions
 from checkstand.discounts.models import PromotionCode, Redemption
-from checkstand.events.service import event_payload
 
 router = APIRouter(prefix="/api/{account_id}/promotion-codes", tags=["promotion-codes"])
 
-Session = Annotated[AsyncSession, Depends(db_session)]
-
 CodeText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, pattern=discounts.CODE_PATTERN),
+    StringConstraints(strip_whitespace=True, pattern=promotion_codes.CODE_PATTERN),
     Field(description="Letters, digits, '-' and '_', up to 64; unique in the account whatever the case."),
 ]
 MajorAmount = Annotated[
@@ -87,13 +84,13 @@ class CodeUse(WireModel):
         if self.order_amount is None:
             return None
         if self.order_currency is None:
-            raise InvalidFields.one(("body", "order_currency"), "required with order_amount", "missing")
+            raise invalid_request(("body", "order_currency"), "required with order_amount", "missing")
         if not money.is_currency(self.order_currency):
-            raise InvalidFields.one(("body", "order_currency"), f"{self.order_currency!r} is not an ISO 4217 currency")
-        atom = discounts.to_minor_exact(self.order_amount, self.order_currency)
+            raise invalid_request(("body", "order_currency"), f"{self.order_currency!r} is not an ISO 4217 currency")
+        atom = promotion_codes.to_minor_exact(self.order_amount, self.order_currency)
         if atom is None:
             places = money.exponent(self.order_currency)
-            raise InvalidFields.one(("body", "order_amount"), f"at most {places} decimals in {self.order_currency}")
+            raise invalid_request(("body", "order_amount"), f"at most {places} decimals in {self.order_currency}")
         return atom
 
 
@@ -172,11 +169,6 @@ class RedeemedOut(PromotionCodeOut):
         return cls(**PromotionCodeOut.of(code).model_dump(), redemption=RedemptionOut.model_validate(redemption))
 
 
-@event_payload(PromotionCode, "promotion_code")
-def render(code: PromotionCode) -> dict[str, Any]:
-    return PromotionCodeOut.of(code).model_dump(mode="json")
-
-
 @router.get("/")
 async def list_promotion_codes(
     account_id: AccountId,
@@ -185,7 +177,7 @@ async def list_promotion_codes(
     coupon_id: Annotated[str | None, Query(max_length=64, description="Only the codes of this coupon.")] = None,
     active_only: Annotated[bool, Query(description="Only active codes.")] = False,
 ) -> PromotionCodePage:
-    page = await discounts.list_promotion_codes(
+    page = await promotion_codes.list_promotion_codes(
         session, account_id, params, coupon_id=coupon_id, active_only=active_only
     )
     return PromotionCodePage(
@@ -196,7 +188,7 @@ async def list_promotion_codes(
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_promotion_code(account_id: AccountId, body: PromotionCodeCreate, session: Session) -> PromotionCodeOut:
     restrictions = body.restrictions or RestrictionsIn()
-    code = await discounts.create_promotion_code(
+    code = await promotion_codes.create_promotion_code(
         session,
         account_id,
         coupon_id=body.coupon_id,
@@ -218,7 +210,7 @@ async def validate_promotion_code(account_id: AccountId, body: CodeUse, session:
     error; nothing is counted."""
     amount_atom = body.order_amount_atom()
     try:
-        checked = await discounts.check_promotion_code(
+        checked = await redemptions.check_promotion_code(
             session,
             account_id,
             body.code,
@@ -227,7 +219,7 @@ async def validate_promotion_code(account_id: AccountId, body: CodeUse, session:
             currency=body.order_currency,
         )
     except BusinessRuleViolation as refusal:
-        found = await discounts.find_promotion_code(session, account_id, body.code)
+        found = await promotion_codes.find_promotion_code(session, account_id, body.code)
         return CodeCheckOut(
             valid=False,
             error=refusal.detail,
@@ -242,7 +234,7 @@ async def validate_promotion_code(account_id: AccountId, body: CodeUse, session:
 @router.post("/redeem")
 async def redeem_promotion_code(account_id: AccountId, body: CodeUse, session: Session) -> RedeemedOut:
     """Count one use of the code and its coupon, or refuse (422) with the reason's code; exact under concurrency."""
-    code, redemption = await discounts.redeem_promotion_code(
+    code, redemption = await redemptions.redeem_promotion_code(
         session,
         account_id,
         body.code,
@@ -255,7 +247,7 @@ async def redeem_promotion_code(account_id: AccountId, body: CodeUse, session: S
 
 @router.get("/{promo_code_id}")
 async def get_promotion_code(account_id: AccountId, promo_code_id: str, session: Session) -> PromotionCodeOut:
-    return PromotionCodeOut.of(await discounts.get_promotion_code(session, account_id, promo_code_id))
+    return PromotionCodeOut.of(await promotion_codes.get_promotion_code(session, account_id, promo_code_id))
 
 
 @router.put("/{promo_code_id}")
@@ -263,10 +255,10 @@ async def update_promotion_code(
     account_id: AccountId, promo_code_id: str, body: PromotionCodeUpdate, session: Session
 ) -> PromotionCodeOut:
     changes = body.model_dump(exclude_unset=True)
-    return PromotionCodeOut.of(await discounts.update_promotion_code(session, account_id, promo_code_id, changes))
+    return PromotionCodeOut.of(await promotion_codes.update_promotion_code(session, account_id, promo_code_id, changes))
 
 
 @router.delete("/{promo_code_id}")
 async def delete_promotion_code(account_id: AccountId, promo_code_id: str, session: Session) -> PromotionCodeOut:
     """The code stops working and is no longer listed; its text may be given to a new code."""
-    return PromotionCodeOut.of(await discounts.delete_promotion_code(session, account_id, promo_code_id))
+    return PromotionCodeOut.of(await promotion_codes.delete_promotion_code(session, account_id, promo_code_id))

@@ -11,22 +11,17 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel
 from checkstand.api.paymentkit.customers import CustomerOut
 from checkstand.api.paymentkit.products import PriceOut
-from checkstand.core.errors import InvalidFields
-from checkstand.events.service import event_payload
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription, SubscriptionItem
 
 router = APIRouter(prefix="/api/{account_id}/subscriptions", tags=["subscriptions"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 # custom_fields is the one optional part; the others are always included and accepted so the SDK may ask for them.
 EXPANDABLE = frozenset({"custom_fields", "customer", "items", "items.price", "payment_method"})
@@ -127,25 +122,7 @@ class SubscriptionOut(ResponseModel):
 SubscriptionPage = PageOut[SubscriptionOut]
 
 
-@event_payload(Subscription, "subscription")
-def render(subscription: Subscription) -> dict[str, Any]:
-    """Events carry the custom fields: a webhook receiver can't ask for an expansion."""
-    return SubscriptionOut.of(subscription, expand=EXPANDABLE).model_dump(mode="json")
-
-
-def expansions(
-    expand: Annotated[list[str] | None, Query(description="Extra parts to include: custom_fields.")] = None,
-) -> frozenset[str]:
-    unknown = sorted(set(expand or []) - EXPANDABLE)
-    if unknown:
-        allowed = ", ".join(sorted(EXPANDABLE))
-        raise InvalidFields.one(
-            ("query", "expand"), f"cannot expand {', '.join(map(repr, unknown))}; expandable: {allowed}"
-        )
-    return frozenset(expand or [])
-
-
-Expand = Annotated[frozenset[str], Depends(expansions)]
+Expand = Annotated[frozenset[str], Depends(expand_query(*EXPANDABLE))]
 State = Annotated[str | None, Query(max_length=16, description="Only subscriptions in this state.")]
 
 

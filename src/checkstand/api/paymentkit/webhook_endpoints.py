@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery
-from checkstand.api.http.unit_of_work import db_session
+from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.core.crypto import SecretBox
-from checkstand.events.service import event_payload
 from checkstand.events.types import ALL, EVENT_TYPES
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.models import WebhookEndpoint
 
 router = APIRouter(prefix="/api/{account_id}/webhook-endpoints", tags=["webhook-endpoints"])
-
-Session = Annotated[AsyncSession, Depends(db_session)]
 
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 
@@ -32,6 +28,14 @@ def secret_box(request: Request) -> SecretBox:
 
 
 Box = Annotated[SecretBox, Depends(secret_box)]
+
+
+def allow_private_urls(request: Request) -> bool:
+    """Whether the operator lets endpoints be on private addresses (``CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS``)."""
+    return bool(request.app.state.settings.webhook_allow_private_urls)
+
+
+AllowPrivateUrls = Annotated[bool, Depends(allow_private_urls)]
 
 Url = Annotated[
     str, Field(min_length=1, max_length=webhook_endpoints.MAX_URL_LENGTH, examples=["https://example.com/hooks"])
@@ -109,11 +113,6 @@ class EventTypeOut(ResponseModel):
     description: str
 
 
-@event_payload(WebhookEndpoint, "webhook_endpoint")
-def render(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return WebhookEndpointOut.of(endpoint).model_dump(mode="json")
-
-
 @router.get("/")
 async def list_webhook_endpoints(account_id: AccountId, params: ListQuery, session: Session) -> WebhookEndpointPage:
     page = await webhook_endpoints.list_endpoints(session, account_id, params)
@@ -124,11 +123,18 @@ async def list_webhook_endpoints(account_id: AccountId, params: ListQuery, sessi
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
 async def create_webhook_endpoint(
-    account_id: AccountId, body: WebhookEndpointCreate, session: Session, box: Box
+    account_id: AccountId, body: WebhookEndpointCreate, session: Session, box: Box, allow_private: AllowPrivateUrls
 ) -> WebhookEndpointWithSecretOut:
-    """The answer carries the signing secret."""
+    """The answer carries the signing secret. The URL must be public: not loopback, private, link-local or a cloud
+    metadata address (checked again on every delivery, once its name is resolved) unless the operator allows it."""
     created = await webhook_endpoints.create_endpoint(
-        session, account_id, url=body.url, events=body.events, description=body.description, box=box
+        session,
+        account_id,
+        url=body.url,
+        events=body.events,
+        description=body.description,
+        box=box,
+        allow_private_urls=allow_private,
     )
     return WebhookEndpointWithSecretOut.with_secret(created)
 
@@ -146,14 +152,21 @@ async def get_webhook_endpoint(account_id: AccountId, endpoint_id: str, session:
 
 @router.patch("/{endpoint_id}")
 async def update_webhook_endpoint(
-    account_id: AccountId, endpoint_id: str, body: WebhookEndpointUpdate, session: Session
+    account_id: AccountId,
+    endpoint_id: str,
+    body: WebhookEndpointUpdate,
+    session: Session,
+    allow_private: AllowPrivateUrls,
 ) -> WebhookEndpointOut:
     changes = {
         key: value
         for key, value in body.model_dump(exclude_unset=True).items()
         if value is not None or key == "description"
     }
-    return WebhookEndpointOut.of(await webhook_endpoints.update_endpoint(session, account_id, endpoint_id, changes))
+    updated = await webhook_endpoints.update_endpoint(
+        session, account_id, endpoint_id, changes, allow_private_urls=allow_private
+    )
+    return WebhookEndpointOut.of(updated)
 
 
 @router.delete("/{endpoint_id}")
