@@ -39,7 +39,7 @@ from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
 from checkstand.webhooks import endpoints
 
-SECRET_KEY = "bench-secret-key"  # encrypts the throwaway database of one run
+SECRET_KEY = "bench-secret-key-of-at-least-32-bytes"  # encrypts the throwaway database of one run
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,12 @@ SECRET_LINE = re.compile(r"Secret key:\s+(sk_\S+)")
 
 
 def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
-    """The environment of a Checkstand process; ``database_url=None`` leaves it on its default SQLite file."""
+    """The environment of a Checkstand process; ``database_url=None`` leaves it on its default SQLite file. Test
+    webhook receivers listen on 127.0.0.1, so private webhook URLs are allowed unless ``extra`` says otherwise."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKSTAND_")}
-    env.update(CHECKSTAND_DATA_DIR=str(data_dir), CHECKSTAND_WORKER_POLL_SECONDS="0.2", **extra)
+    env.update(CHECKSTAND_DATA_DIR=str(data_dir), CHECKSTAND_WORKER_POLL_SECONDS="0.2")
+    env["CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS"] = "true"
+    env.update(extra)
     if database_url is not None:
         env["CHECKSTAND_DATABASE_URL"] = database_url
     return env

@@ -5,26 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Final
 
 from fastapi import Depends, FastAPI
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi_offline import FastAPIOffline
+from starlette.responses import Response
+from starlette.types import Scope
 
-from checkstand import __version__
+from checkstand import __version__, migrations
 from checkstand.api import public_checkout, stripe_webhooks
+from checkstand.api.error_responses import with_error_responses
 from checkstand.api.errors import install_error_handlers
+from checkstand.api.http import health, metrics
+from checkstand.api.http.allowed_methods import AllowedMethodsMiddleware
+from checkstand.api.http.body_limits import BodyLimitsMiddleware
+from checkstand.api.http.head import HeadAsGetMiddleware
 from checkstand.api.http.idempotency import idempotency_guard
 from checkstand.api.http.nul_guard import NulGuardMiddleware
 from checkstand.api.http.request_context import RequestContextMiddleware
-from checkstand.api.http.unit_of_work import UnitOfWorkMiddleware, db_session
+from checkstand.api.http.unhandled import UnhandledErrorMiddleware
+from checkstand.api.http.unit_of_work import UnitOfWorkMiddleware
 from checkstand.api.paymentkit.routers import ROUTERS as PAYMENTKIT_ROUTERS
+from checkstand.api.server_error import internal_error_body
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database, connect
 from checkstand.pages import checkout as checkout_page
+from checkstand.pages import errors as page_errors
 from checkstand.pages import simulator_3ds
 from checkstand.settings import Settings
 from checkstand.worker import Worker
+
+# Swagger UI's and ReDoc's scripts and styles, served from fastapi-offline's copies: the docs work without a CDN.
+DOCS_ASSETS_PATH: Final = "/docs/assets"
 
 
 def create_app(settings: Settings, *, database: Database | None = None, run_worker: bool = False) -> FastAPI:
@@ -46,7 +58,8 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
             if database is None:
                 await db.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS_PATH,
         title="Checkstand",
         version=__version__,
         description="Self-hosted checkout: sessions, hosted pages, payments, subscriptions and signed webhooks.",
@@ -54,8 +67,11 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     )
     app.state.settings = settings
     app.state.database = db
-    app.state.secret_box = SecretBox(settings.resolved_secret_key)
+    app.state.secret_box = SecretBox(*settings.at_rest_keys)
+    app.state.schema_head = migrations.head_revision()
     install_error_handlers(app)
+    # FastAPI's documented way to amend the reference: the errors each operation can answer (api/error_responses.py).
+    app.openapi = with_error_responses(app.openapi)  # type: ignore[method-assign]
     for router in PAYMENTKIT_ROUTERS:
         app.include_router(router, dependencies=[Depends(idempotency_guard)])
     # Public, keyed by the challenge token: no API key and no idempotency guard.
@@ -67,15 +83,39 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     # Public, keyed by the session's secure token: the hosted checkout page and its stylesheet.
     app.include_router(checkout_page.router)
     app.mount(checkout_page.STATIC_PATH, checkout_page.STATIC, name="static")
-    app.add_api_route("/healthz", healthz, methods=["GET"], tags=["health"])
-    # Outermost last: the request id must exist before the unit of work logs or renders anything.
+    app.add_api_route("/healthz", health.healthz, methods=["GET"], tags=["health"])
+    # Operators' probes, left out of the API reference (and so of the fuzzing, which would read a 503 as a bug).
+    app.add_api_route("/readyz", health.readyz, methods=["GET"], include_in_schema=False)
+    app.add_api_route(metrics.PATH, metrics.metrics, methods=["GET"], include_in_schema=False)
+    # Outermost last: the request id must exist before the unit of work logs or renders anything; an unhandled
+    # error is rendered inside the request context (so it carries X-Request-Id) and counted by the metrics.
     app.add_middleware(UnitOfWorkMiddleware, database=db)
     app.add_middleware(NulGuardMiddleware)
+    app.add_middleware(BodyLimitsMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(AllowedMethodsMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware, respond=_internal_error)
+    app.add_middleware(metrics.RequestMetricsMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 
 
-async def healthz(session: Annotated[AsyncSession, Depends(db_session)]) -> dict[str, str]:
-    """Up and able to reach its database."""
-    await session.execute(text("SELECT 1"))
-    return {"status": "ok"}
+def create_metrics_app(settings: Settings, database: Database) -> FastAPI:
+    """What a standalone ``checkstand worker`` serves: ``/metrics`` alone, so its own counters (webhook deliveries,
+    recovered payments) can be scraped too. The same settings decide whether and for whom it answers."""
+    app = FastAPI(title="Checkstand worker", version=__version__, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.settings = settings
+    app.state.database = database
+    install_error_handlers(app)
+    app.add_api_route(metrics.PATH, metrics.metrics, methods=["GET"])
+    app.add_middleware(UnitOfWorkMiddleware, database=database)
+    app.add_middleware(UnhandledErrorMiddleware, respond=_internal_error)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _internal_error(scope: Scope, request_id: str) -> Response:
+    """A customer on a hosted page gets a page to read; anyone else the API's error body."""
+    if page_errors.is_page(scope["path"]):
+        return page_errors.server_error_page(request_id)
+    return internal_error_body(request_id)

@@ -1,65 +1,224 @@
-"""The ``checkstand`` command: serve, worker, migrate, and account and key administration."""
+"""The ``checkstand`` command: serve, worker, migrate, and account, key and secret-key administration.
+
+An expected failure (no database yet, a database that can't be reached, a schema behind the code, another process's
+secret key, an unknown account) is one line on stderr and exit code 1, never a traceback; a usage error is exit 2.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Annotated, Final, NoReturn, TypeVar
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand import migrations
+from checkstand import __version__, migrations
 from checkstand.accounts import service as accounts
 from checkstand.accounts.models import Account
-from checkstand.app import create_app
-from checkstand.db import connect
+from checkstand.core.crypto import SecretBox
+from checkstand.core.errors import CheckstandError
+from checkstand.db import Database, connect, schema_revision
+from checkstand.observability.logs import configure_logging
 from checkstand.processors import connections
+from checkstand.secret_key import service as secret_key_check
 from checkstand.settings import Settings
-from checkstand.worker import Worker
+from checkstand.webhooks import endpoints as webhook_endpoints
 
-app = typer.Typer(help="Checkstand: a self-hosted checkout service.", no_args_is_help=True)
+app = typer.Typer(
+    help="Checkstand: a self-hosted checkout service.",
+    no_args_is_help=True,
+    # A traceback's locals would show the settings, secret key included.
+    pretty_exceptions_show_locals=False,
+)
 accounts_cli = typer.Typer(help="Merchant accounts.", no_args_is_help=True)
 keys_cli = typer.Typer(help="Secret API keys of an account.", no_args_is_help=True)
+secret_key_cli = typer.Typer(
+    help="The key that encrypts secrets at rest (CHECKSTAND_SECRET_KEY).", no_args_is_help=True
+)
 app.add_typer(accounts_cli, name="accounts")
 app.add_typer(keys_cli, name="keys")
-console = Console()
+app.add_typer(secret_key_cli, name="secret-key")
+# soft_wrap: never break a line (a URL or a key must stay whole when the output is a file or a pipe).
+console = Console(soft_wrap=True, highlight=False)
+errors = Console(stderr=True, soft_wrap=True, highlight=False)
 
 T = TypeVar("T")
 
 AccountOption = Annotated[str, typer.Option("--account", help="The account id (acct_...).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+# A database that doesn't answer within this is reported as unreachable rather than waited on.
+CONNECT_TIMEOUT_SECONDS: Final = 15.0
+
+
+class CommandFailed(Exception):
+    """An expected failure, told in one line."""
 
 
 def main() -> None:
     app()
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"checkstand {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Checkstand: a self-hosted checkout service."""
+
+
+# --- Settings, database and expected failures -----------------------------------------------------------------------
+
+
+def _fail(message: str) -> NoReturn:
+    errors.print(f"Error: {message}", markup=False)
+    raise typer.Exit(code=1)
+
+
+@contextmanager
+def _expected_failures() -> Iterator[None]:
+    try:
+        yield
+    except CommandFailed as failure:
+        _fail(str(failure))
+    except CheckstandError as error:
+        _fail(error.detail)
+
+
 def _settings(**overrides: object) -> Settings:
-    settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as invalid:
+        problems = "; ".join(
+            f"CHECKSTAND_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in invalid.errors()
+        )
+        _fail(f"invalid configuration: {problems}")
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
+
+
+def _where(url: str) -> str:
+    """The database as an operator names it: its file, or host:port/name. Never its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or "(memory)"
+    return f"{parsed.host or 'localhost'}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
+def _sqlite_file(settings: Settings) -> Path | None:
+    parsed = make_url(settings.resolved_database_url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+
+
+def _unreachable(settings: Settings, error: BaseException) -> CommandFailed:
+    url = settings.resolved_database_url
+    text = str(error.orig if isinstance(error, DBAPIError) else error).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
+    password = make_url(url).password
+    if password:
+        reason = reason.replace(str(password), "***")
+    return CommandFailed(f"cannot reach the database at {_where(url)}: {reason}")
+
+
+def _prepare_data_dir(settings: Settings) -> None:
+    """Only the commands that create a database make the data dir: the others leave nothing behind."""
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return settings
+
+
+async def _revision(settings: Settings, database: Database) -> str | None:
+    """The schema revision of a database that answers; a one-line :class:`CommandFailed` for one that doesn't."""
+    try:
+        async with asyncio.timeout(CONNECT_TIMEOUT_SECONDS), database.engine.connect() as connection:
+            return await connection.run_sync(schema_revision)
+    except (OSError, DBAPIError, TimeoutError) as error:
+        raise _unreachable(settings, error) from error
+
+
+@asynccontextmanager
+async def _open(settings: Settings) -> AsyncIterator[Database]:
+    """The database, reachable and at the schema this code expects; otherwise a one-line :class:`CommandFailed`."""
+    sqlite_file = _sqlite_file(settings)
+    if sqlite_file is not None and not sqlite_file.exists():
+        # Connecting would create an empty file: say what to do instead.
+        raise CommandFailed(f"no database at {sqlite_file}: run `checkstand migrate` first")
+    database = connect(settings.resolved_database_url)
+    try:
+        revision = await _revision(settings, database)
+        expected = migrations.head_revision()
+        if revision != expected:
+            found = f"at revision {revision}" if revision else "empty"
+            raise CommandFailed(
+                f"the database at {_where(settings.resolved_database_url)} is {found}; this Checkstand needs "
+                f"revision {expected}: run `checkstand migrate`"
+            )
+        yield database
+    finally:
+        await database.dispose()
 
 
 def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
+        async with _open(settings) as database, database.writing() as session:
+            result = await work(session)
+            await session.commit()
+            return result
+
+    with _expected_failures():
+        return asyncio.run(run())
+
+
+def _migrate(settings: Settings) -> None:
+    """Reach the database first, so that only a failure to reach it is told in one line: a migration that fails
+    on a database that answers is a bug, and its traceback is what to report."""
+    _prepare_data_dir(settings)
+
+    async def reach() -> None:
         database = connect(settings.resolved_database_url)
         try:
-            async with database.writing() as session:
-                result = await work(session)
-                await session.commit()
-                return result
+            await _revision(settings, database)
         finally:
             await database.dispose()
 
-    return asyncio.run(run())
+    with _expected_failures():
+        asyncio.run(reach())
+    migrations.upgrade(settings.resolved_database_url)
+
+
+def _at_rest_keys(settings: Settings) -> tuple[str, ...]:
+    try:
+        return settings.at_rest_keys
+    except ValueError as unusable:  # a hand-edited key file shorter than the minimum
+        _fail(str(unusable))
+
+
+async def _check_secret_key(session: AsyncSession, settings: Settings) -> None:
+    """Refuse to run with another key than the database's (recording it on first start)."""
+    try:
+        await secret_key_check.verify(session, *_at_rest_keys(settings))
+    except secret_key_check.SecretKeyMismatch as mismatch:
+        raise CommandFailed(str(mismatch)) from mismatch
+
+
+# --- Running ---------------------------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -71,14 +230,19 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API, hosted pages and (unless --no-worker) the background worker in one process."""
+    # Imported here, as in `worker`: the web stack and the payment flow take seconds to import, which the
+    # administrative commands (and --version) need not wait for.
+    from checkstand.app import create_app
+
     settings = _settings(host=host, port=port)
-    migrations.upgrade(settings.resolved_database_url)
+    _migrate(settings)
     _announce_demo_account(settings)
     uvicorn.run(
         create_app(settings, run_worker=not no_worker),
         host=settings.host,
         port=settings.port,
-        access_log=False,  # ours redacts tokens in paths; see core/request_context.py
+        access_log=False,  # ours redacts tokens in paths; see api/http/request_context.py
+        log_config=None,  # uvicorn's lines go through our formatter too (escaped; JSON when asked)
         log_level=settings.log_level,
     )
 
@@ -97,6 +261,7 @@ async def create_demo_account(session: AsyncSession) -> tuple[Account, accounts.
 
 def _announce_demo_account(settings: Settings) -> None:
     async def ensure(session: AsyncSession) -> tuple[str, str | None]:
+        await _check_secret_key(session, settings)
         existing = await accounts.find_demo_account(session)
         if existing is not None:
             return existing.id, None
@@ -110,7 +275,7 @@ def _announce_demo_account(settings: Settings) -> None:
     console.print(f"  API docs:   {base}/docs")
     console.print(f"  Demo account: {account_id}")
     if secret is not None:
-        console.print(f"  Secret key:   {secret}   (shown once: store it now)", soft_wrap=True)
+        console.print(f"  Secret key:   {secret}   (shown once: store it now)")
     else:
         console.print(
             f"  Secret key:   shown on first start; make another with `checkstand keys create --account {account_id}`"
@@ -120,34 +285,62 @@ def _announce_demo_account(settings: Settings) -> None:
 @app.command()
 def worker() -> None:
     """Run only the background worker (webhook delivery, expiry, recovery). Stops cleanly on SIGTERM."""
+    from checkstand.app import create_metrics_app
+    from checkstand.worker import Worker
+
     settings = _settings()
 
     async def run() -> None:
-        database = connect(settings.resolved_database_url)
-        loop_worker = Worker(database, settings)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, loop_worker.stop)
-        try:
-            await loop_worker.run()
-        finally:
-            await database.dispose()
+        async with _open(settings) as database:
+            async with database.writing() as session:
+                await _check_secret_key(session, settings)
+                await session.commit()
+            loop_worker = Worker(database, settings)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, loop_worker.stop)
+            if settings.worker_metrics_port is None or settings.metrics == "off":
+                await loop_worker.run()
+                return
+            # uvicorn takes SIGTERM while it serves, stops, then raises the signal again for the worker's handler.
+            metrics_server = uvicorn.Server(
+                uvicorn.Config(
+                    create_metrics_app(settings, database),
+                    host=settings.host,
+                    port=settings.worker_metrics_port,
+                    log_config=None,
+                    access_log=False,
+                    lifespan="off",
+                )
+            )
 
-    asyncio.run(run())
+            async def work() -> None:
+                try:
+                    await loop_worker.run()
+                finally:
+                    metrics_server.should_exit = True  # a signal that came before uvicorn took them stops it too
+
+            await asyncio.gather(work(), metrics_server.serve())
+
+    with _expected_failures():
+        asyncio.run(run())
 
 
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
     settings = _settings()
-    migrations.upgrade(settings.resolved_database_url)
+    _migrate(settings)
     console.print("Database is up to date.")
+
+
+# --- Accounts and keys -----------------------------------------------------------------------------------------------
 
 
 @accounts_cli.command("create")
 def accounts_create(
     name: Annotated[str, typer.Option(help="The merchant's name.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create an account and its first secret key."""
     settings = _settings()
@@ -161,14 +354,36 @@ def accounts_create(
     if as_json:
         typer.echo(json.dumps({"account_id": account_id, "secret_key": secret}))
     else:
-        console.print(f"Account:    {account_id}\nSecret key: {secret}   (shown once)", soft_wrap=True)
+        console.print(f"Account:    {account_id}\nSecret key: {secret}   (shown once)", markup=False)
+
+
+@accounts_cli.command("list")
+def accounts_list(as_json: JsonOption = False) -> None:
+    """List every account, newest first."""
+    settings = _settings()
+    rows = [
+        {
+            "account_id": account.id,
+            "name": account.name,
+            "demo": account.is_demo,
+            "created_at": account.created_at.isoformat(timespec="seconds"),
+        }
+        for account in _in_transaction(settings, accounts.list_accounts)
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("id", "name", "created", "demo")
+    for row in rows:
+        table.add_row(str(row["account_id"]), str(row["name"]), str(row["created_at"]), "yes" if row["demo"] else "")
+    console.print(table)
 
 
 @keys_cli.command("create")
 def keys_create(
     account: AccountOption,
     description: Annotated[str | None, typer.Option(help="What the key is for.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a secret key; it is printed once and stored only as a hash."""
     settings = _settings()
@@ -179,31 +394,32 @@ def keys_create(
         )
         return issued.key.id, issued.secret
 
-    key_id, secret = _run_or_exit(lambda: _in_transaction(settings, create))
+    key_id, secret = _in_transaction(settings, create)
     if as_json:
         typer.echo(json.dumps({"key_id": key_id, "secret_key": secret}))
     else:
-        console.print(f"Key:        {key_id}\nSecret key: {secret}   (shown once)", soft_wrap=True)
+        console.print(f"Key:        {key_id}\nSecret key: {secret}   (shown once)", markup=False)
 
 
 @keys_cli.command("list")
-def keys_list(
-    account: AccountOption,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False,
-) -> None:
+def keys_list(account: AccountOption, as_json: JsonOption = False) -> None:
     """List an account's keys (previews only; secrets are never stored)."""
     settings = _settings()
-    keys = _run_or_exit(lambda: _in_transaction(settings, lambda s: accounts.list_api_keys(s, account)))
-    rows = [
-        {
-            "key_id": key.id,
-            "preview": key.secret_token_preview,
-            "active": key.is_active,
-            "created_at": key.created_at.isoformat(timespec="seconds"),
-            "description": key.description or "",
-        }
-        for key in keys
-    ]
+
+    async def listed(session: AsyncSession) -> list[dict[str, object]]:
+        await accounts.get_account(session, account)
+        return [
+            {
+                "key_id": key.id,
+                "preview": key.secret_token_preview,
+                "active": key.is_active,
+                "created_at": key.created_at.isoformat(timespec="seconds"),
+                "description": key.description or "",
+            }
+            for key in await accounts.list_api_keys(session, account)
+        ]
+
+    rows = _in_transaction(settings, listed)
     if as_json:
         typer.echo(json.dumps(rows))
         return
@@ -223,15 +439,49 @@ def keys_list(
 def keys_revoke(account: AccountOption, key_id: Annotated[str, typer.Argument(help="The key id (key_...).")]) -> None:
     """Revoke a key: it stops working on the next request."""
     settings = _settings()
-    _run_or_exit(lambda: _in_transaction(settings, lambda s: accounts.revoke_api_key(s, account, key_id)))
-    console.print(f"Revoked {key_id}.")
+
+    async def revoke(session: AsyncSession) -> None:
+        await accounts.get_account(session, account)
+        await accounts.revoke_api_key(session, account, key_id)
+
+    _in_transaction(settings, revoke)
+    console.print(f"Revoked {key_id}.", markup=False)
 
 
-def _run_or_exit(work: Callable[[], T]) -> T:
-    from checkstand.core.errors import CheckstandError
+# --- The at-rest key -------------------------------------------------------------------------------------------------
 
-    try:
-        return work()
-    except CheckstandError as error:
-        console.print(f"[red]{error.detail}[/red]")
-        raise typer.Exit(code=1) from error
+
+@secret_key_cli.command("rotate")
+def secret_key_rotate() -> None:
+    """Re-encrypt every sealed secret (processor credentials, webhook signing secrets) with a new key.
+
+    Give the new key as CHECKSTAND_SECRET_KEY and the one in use now as CHECKSTAND_PREVIOUS_SECRET_KEY. Restart
+    every process with both first (they then read secrets sealed with either), run this once, then drop
+    CHECKSTAND_PREVIOUS_SECRET_KEY and restart again.
+    """
+    settings = _settings()
+    keys = _at_rest_keys(settings)
+    if len(keys) < 2:
+        _fail("set CHECKSTAND_PREVIOUS_SECRET_KEY to the key in use now and CHECKSTAND_SECRET_KEY to the new one")
+    if keys[0] == keys[1]:
+        _fail("CHECKSTAND_SECRET_KEY and CHECKSTAND_PREVIOUS_SECRET_KEY are the same key")
+    box = SecretBox(*keys)
+
+    async def rotate(session: AsyncSession) -> tuple[int, int]:
+        await _check_secret_key(session, settings)
+        try:
+            credentials = await connections.reseal_credentials(session, box)
+            secrets = await webhook_endpoints.reseal_secrets(session, box)
+        except ValueError as unreadable:
+            raise CommandFailed(
+                "a stored secret opens with neither key: is CHECKSTAND_PREVIOUS_SECRET_KEY the key in use now?"
+            ) from unreadable
+        await secret_key_check.record(session, keys[0])
+        return credentials, secrets
+
+    credentials, secrets = _in_transaction(settings, rotate)
+    console.print(
+        f"Re-encrypted {credentials} processor credential set(s) and {secrets} webhook signing secret(s) with the new "
+        "key. Restart every process without CHECKSTAND_PREVIOUS_SECRET_KEY.",
+        markup=False,
+    )

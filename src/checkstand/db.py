@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, TypeDecorator, event, inspect, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -89,12 +89,21 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 def connect(url: str, *, echo: bool = False, pool_size: int = 10) -> Database:
+    """``hide_parameters``: SQLAlchemy would otherwise put a failing statement's values in the error's text, and so in
+    any log line that shows the error: secure tokens, customers' names and emails."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo)
+        engine = create_async_engine(url, echo=echo, hide_parameters=True)
         _configure_sqlite(engine)
         writer = engine.execution_options(sqlite_begin="IMMEDIATE")
     else:
-        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_async_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+        )
         writer = engine
     return Database(
         engine=engine,
@@ -119,3 +128,13 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def schema_revision(connection: Connection) -> str | None:
+    """The migration a database is at (Alembic's version table); None when it was never migrated. Read directly
+    rather than through Alembic, which logs a line per look: /readyz looks often. Takes a sync connection
+    (``run_sync``)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    revision: str | None = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    return revision

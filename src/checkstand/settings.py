@@ -5,12 +5,16 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name
+# 256 bits: the at-rest key is stretched with SHA-256 and guards every sealed secret, so less would be the weak link.
+MIN_SECRET_KEY_BYTES = 32
+SECRET_KEY_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"  # noqa: S105
 
 
 class Settings(BaseSettings):
@@ -27,9 +31,31 @@ class Settings(BaseSettings):
         default=None,
         description="Key that encrypts secrets at rest; generated into the data dir when absent.",
     )
+    previous_secret_key: str | None = Field(
+        default=None,
+        description="The key being rotated away from: secrets sealed with it stay readable until re-encrypted.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one line per record; json: one JSON object per line."
+    )
+    metrics: Literal["off", "on", "token"] = Field(
+        default="off", description="GET /metrics: off (404), on (open to anyone who reaches it), token (bearer)."
+    )
+    metrics_token: str | None = Field(
+        default=None, description="The bearer token /metrics asks for when metrics is 'token'.", min_length=16
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="`checkstand worker` serves /metrics on this port (when enabled)."
+    )
+    worker_heartbeat_seconds: float = Field(
+        default=5.0, gt=0, description="How often a worker records in the database that it is alive."
+    )
+    worker_stale_seconds: float = Field(
+        default=60.0, gt=0, description="/readyz fails when no worker has recorded a heartbeat for this long."
+    )
     idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
     idempotency_lock_seconds: int = Field(
         default=60, ge=1, description="An unfinished idempotent request older than this may be retried."
@@ -62,10 +88,49 @@ class Settings(BaseSettings):
     webhook_secret_overlap_seconds: int = Field(
         default=24 * 3600, ge=0, description="How long an old signing secret keeps signing after a roll."
     )
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Let webhook endpoints be on loopback, private, link-local or metadata addresses (tests, local "
+        "development); refused by default, at creation and again at delivery after DNS resolution.",
+    )
+    attempt_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A payment attempt's lease, renewed every third of it while its process waits on a processor; "
+        "once it runs out (the process died) the worker settles the attempt.",
+    )
+    challenge_timeout_seconds: float = Field(
+        default=1800.0, gt=0, description="How long a customer has for a 3-D Secure challenge before it fails."
+    )
+    confirm_max_failed_per_session: int = Field(
+        default=10, ge=1, description="Failed payments a checkout session takes within the rate window."
+    )
+    confirm_max_attempts_per_ip: int = Field(
+        default=30, ge=1, description="Payment attempts one client IP makes, on any session, within the rate window."
+    )
+    confirm_rate_window_seconds: float = Field(
+        default=600.0, gt=0, description="The window the two confirm rate limits count over."
+    )
+    max_request_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="A request body larger than this is refused (413) before it is read."
+    )
     stripe_js_url: str = Field(
         default="https://js.stripe.com/v3/",
         description="Where the hosted page loads Stripe.js from; Stripe requires its own (never a self-hosted copy).",
     )
+
+    @field_validator("secret_key", "previous_secret_key")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_KEY_BYTES} bytes; {SECRET_KEY_HINT}")
+        return value
+
+    @model_validator(mode="after")
+    def _metrics_token_given(self) -> Settings:
+        if self.metrics == "token" and not self.metrics_token:
+            raise ValueError("CHECKSTAND_METRICS=token needs CHECKSTAND_METRICS_TOKEN (at least 16 characters)")
+        return self
 
     @field_validator("stripe_js_url")
     @classmethod
@@ -101,6 +166,14 @@ class Settings(BaseSettings):
         path = self.data_dir / SECRET_KEY_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(32))
+            path.write_text(secrets.token_urlsafe(MIN_SECRET_KEY_BYTES))
             path.chmod(0o600)
-        return path.read_text().strip()
+        key = path.read_text().strip()
+        if len(key.encode()) < MIN_SECRET_KEY_BYTES:
+            raise ValueError(f"{path} holds a key shorter than {MIN_SECRET_KEY_BYTES} bytes; {SECRET_KEY_HINT}")
+        return key
+
+    @property
+    def at_rest_keys(self) -> tuple[str, ...]:
+        """The key that seals, then the one being rotated away from (which only opens)."""
+        return (self.resolved_secret_key, *([self.previous_secret_key] if self.previous_secret_key else []))

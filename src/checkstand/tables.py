@@ -8,7 +8,9 @@ from checkstand.custom_fields import models as custom_fields_models
 from checkstand.customers import models as customers_models
 from checkstand.db import Base
 from checkstand.discounts import models as discounts_models
+from checkstand.heartbeats import models as heartbeats_models
 from checkstand.payments import models as payments_models
+from checkstand.secret_key import models as secret_key_models
 from checkstand.subscriptions import models as subscriptions_models
 from checkstand.webhooks import models as webhooks_models
 
@@ -20,8 +22,10 @@ __all__ = [
     "custom_fields_models",
     "customers_models",
     "discounts_models",
+    "heartbeats_models",
     "idempotency",
     "payments_models",
+    "secret_key_models",
     "subscriptions_models",
     "webhooks_models",
 ]

@@ -12,6 +12,9 @@ Webhook delivery runs beside the jobs (:class:`~checkstand.webhooks.delivery.Dis
 claims, so a worker that dies mid-delivery loses nothing; the delivery is claimed again after its lease. The worker
 hands it the dialect that renders webhook bodies (PaymentKit's ``Event``), so delivery itself knows no dialect.
 
+Its first round runs at start, recovery included, so a restarted process settles the payments its predecessor left
+processing as soon as their leases run out (:mod:`checkstand.payments.leases`).
+
 Each round the worker records a heartbeat in the database (at most every ``worker_heartbeat_seconds``), which
 ``/readyz`` and ``/metrics`` read on any process.
 
@@ -41,6 +44,7 @@ from checkstand.core.ids import new_id
 from checkstand.db import Database
 from checkstand.heartbeats import service as heartbeats
 from checkstand.payments.adapters import Gateway
+from checkstand.payments.policy import PaymentPolicy
 from checkstand.payments.recovery import recover_stuck_attempts
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
@@ -73,9 +77,10 @@ def jobs(settings: Settings) -> dict[str, Job]:
 def database_jobs(settings: Settings) -> dict[str, DatabaseJob]:
     """The periodic jobs given the database rather than a transaction; they run after :func:`jobs`."""
     box = SecretBox(*settings.at_rest_keys)
+    policy = PaymentPolicy.of(settings)
 
     async def recover_checkout_attempts(database: Database) -> int:
-        return await recover_stuck_attempts(Gateway(database, settings.resolved_public_url, box))
+        return await recover_stuck_attempts(Gateway(database, settings.resolved_public_url, box, policy))
 
     return {"recover_checkout_attempts": recover_checkout_attempts}
 

@@ -48,6 +48,11 @@ async def get_account(session: AsyncSession, account_id: str) -> Account:
     return account
 
 
+async def list_accounts(session: AsyncSession) -> Sequence[Account]:
+    """Every account, newest first: for the operator's command line (the API shows a key its own account only)."""
+    return (await session.scalars(select(Account).order_by(Account.created_at.desc(), Account.id.desc()))).all()
+
+
 async def find_demo_account(session: AsyncSession) -> Account | None:
     return await session.scalar(select(Account).where(Account.is_demo.is_(True)).limit(1))
 

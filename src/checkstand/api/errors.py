@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checkstand.api.http.idempotency import IdempotentReplay
 from checkstand.api.http.request_context import request_id
-from checkstand.api.paymentkit.errors import paymentkit_error_body
+from checkstand.api.paymentkit.errors import paymentkit_error_body, wire_loc
 from checkstand.core.errors import CheckstandError, InvalidFields
 
 _HTTP_CODES = {
@@ -64,7 +64,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 
 async def _invalid_fields(request: Request, exc: InvalidFields) -> JSONResponse:
-    return _validation_body(request, [{"loc": p.loc, "msg": p.msg, "type": p.type} for p in exc.problems])
+    problems = [{"loc": wire_loc(p.path, request.method), "msg": p.msg, "type": p.type} for p in exc.problems]
+    return _validation_body(request, problems)
 
 
 async def _replay(_request: Request, replay: IdempotentReplay) -> Response:

@@ -32,7 +32,8 @@ def run_with(connection: Connection) -> None:
 
 
 async def run_online() -> None:
-    engine = create_async_engine(database_url())
+    # hide_parameters: a failing statement's values (tokens, emails) must not reach a log; see db.connect.
+    engine = create_async_engine(database_url(), hide_parameters=True)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(run_with)

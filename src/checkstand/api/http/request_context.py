@@ -1,8 +1,9 @@
 """Request ids and the access log.
 
 Every response carries ``X-Request-Id`` (and every error body its ``request_id``) so a merchant's support ticket can
-be matched to a log line. The access log replaces uvicorn's because a hosted page's path carries the session's
-``secure_token``, which must never reach a log.
+be matched to a log line: every line logged while serving a request carries its id (:data:`REQUEST_ID`). The access
+log replaces uvicorn's because a hosted page's path carries the session's ``secure_token``, which must never reach a
+log.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from checkstand.core.ids import new_id
+from checkstand.observability.logs import REQUEST_ID
 
 logger = logging.getLogger("checkstand.access")
 
@@ -56,14 +58,15 @@ class RequestContextMiddleware:
                 message.setdefault("headers", []).append((HEADER.lower().encode(), rid.encode()))
             await send(message)
 
+        context = REQUEST_ID.set(rid)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             logger.info(
-                '%s "%s %s" %d %.1fms',
-                rid,
+                '"%s %s" %d %.1fms',
                 scope["method"],
                 redact_path(scope["path"]),
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+            REQUEST_ID.reset(context)

@@ -1,0 +1,1 @@
+"""Workers' heartbeats: which workers are alive, for /readyz and /metrics on any process."""

@@ -1,0 +1,1 @@
+"""What an operator reads: log lines (:mod:`.logs`) and the process's metrics (:mod:`.metrics`)."""
