@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.accounts import service as accounts
 from checkstand.catalog import service as catalog
 from checkstand.custom_fields import service as custom_fields
-from checkstand.discounts import service as discounts
+from checkstand.discounts import coupons, promotion_codes
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ async def shop(session: AsyncSession) -> Shop:
     archived = await catalog.create_price(session, a, product_id=sticker.id, currency="usd", unit_amount_atom=100)
     await catalog.update_price(session, a, archived.id, {"is_active": False})
     free = await catalog.create_price(session, a, product_id=sticker.id, currency="usd", unit_amount_atom=0)
-    everything = await discounts.create_coupon(session, a, discount_type="percent_off", percent_off_bp=10_000)
-    ten = await discounts.create_coupon(session, a, discount_type="percent_off", percent_off_bp=1_000)
-    await discounts.create_promotion_code(session, a, coupon_id=ten.id, code="TENOFF")
+    everything = await coupons.create_coupon(session, a, discount_type="percent_off", percent_off_bp=10_000)
+    ten = await coupons.create_coupon(session, a, discount_type="percent_off", percent_off_bp=1_000)
+    await promotion_codes.create_promotion_code(session, a, coupon_id=ten.id, code="TENOFF")
     await custom_fields.create_definition(
         session,
         a,

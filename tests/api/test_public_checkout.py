@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.checkout import service as checkout_service
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
-from checkstand.payments import rate_limits
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.processors import simulator as sim
 from checkstand.processors.base import customer_message
@@ -185,7 +184,7 @@ async def test_confirm_is_rate_limited_per_session(
 ) -> None:
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
-    for _ in range(rate_limits.MAX_FAILED_PER_SESSION):
+    for _ in range(flow.POLICY.rate_limits.max_failed_per_session):
         declined = await client.post(confirm_url(created.secure_token), json=body(flow.LOST_CARD))
         assert declined.json()["state"] == "failed"
 
@@ -193,7 +192,7 @@ async def test_confirm_is_rate_limited_per_session(
 
     assert limited.status_code == 429
     assert limited.json()["code"] == "too_many_attempts"
-    assert await attempt_count(database) == rate_limits.MAX_FAILED_PER_SESSION
+    assert await attempt_count(database) == flow.POLICY.rate_limits.max_failed_per_session
 
 
 async def test_an_expired_session_cant_be_paid(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout
-from checkstand.discounts import service as discounts
+from checkstand.discounts import coupons, promotion_codes
 from checkstand.processors.base import Outcome
 from checkstand.processors.models import SimulatorCharge
 from tests.payments import flow
@@ -104,8 +104,8 @@ def open_checkout(server: Server, *, plans: bool = False) -> Checkout:
     async def populate(session: AsyncSession) -> Checkout:
         await flow.simulator(session, account_id)
         price_id = await (_plan_family(session, account_id) if plans else _tshirt(session, account_id))
-        coupon = await discounts.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1_000)
-        await discounts.create_promotion_code(session, account_id, coupon_id=coupon.id, code=CODE)
+        coupon = await coupons.create_coupon(session, account_id, discount_type="percent_off", percent_off_bp=1_000)
+        await promotion_codes.create_promotion_code(session, account_id, coupon_id=coupon.id, code=CODE)
         created = await checkout.create_session(
             session,
             account_id,

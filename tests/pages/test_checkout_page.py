@@ -25,7 +25,6 @@ from checkstand.db import Database
 from checkstand.discounts import coupons, promotion_codes
 from checkstand.pages import checkout as page
 from checkstand.pages import simulator_3ds
-from checkstand.payments import rate_limits
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.processors.base import customer_message
 from checkstand.settings import Settings
@@ -232,7 +231,7 @@ async def test_repeated_declines_are_rate_limited_and_the_page_says_so(
     browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
 ) -> None:
     token = await csrf(browser, f"/c/{opened.secure_token}")
-    for _ in range(rate_limits.MAX_FAILED_PER_SESSION):
+    for _ in range(flow.POLICY.rate_limits.max_failed_per_session):
         declined = await browser.post(f"/c/{opened.secure_token}", data=form(token, flow.INSUFFICIENT_FUNDS_CARD))
         assert declined.status_code == 200
 
@@ -241,7 +240,7 @@ async def test_repeated_declines_are_rate_limited_and_the_page_says_so(
     assert limited.status_code == 429
     assert "Too many failed payments" in limited.text
     assert 'name="card_number"' in limited.text
-    assert await attempt_count(database) == rate_limits.MAX_FAILED_PER_SESSION
+    assert await attempt_count(database) == flow.POLICY.rate_limits.max_failed_per_session
 
 
 async def test_bad_fields_are_tied_to_their_field_and_change_nothing(

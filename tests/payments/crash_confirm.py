@@ -11,6 +11,7 @@ import signal
 import sys
 
 from checkstand.payments import flow as payment_flow
+from checkstand.payments import leases
 from tests import support
 from tests.payments import flow
 
@@ -18,9 +19,10 @@ from tests.payments import flow
 async def main(database_url: str, secure_token: str) -> None:
     database = support.connect_url(database_url)
     async with database.writing() as session:
-        _attempt, pending = await payment_flow.begin_attempt(
-            session, secure_token, flow.paying(), public_url=flow.PUBLIC_URL
+        attempt, pending = await payment_flow.begin_attempt(
+            session, secure_token, flow.paying(), public_url=flow.PUBLIC_URL, limits=flow.POLICY.rate_limits
         )
+        await leases.hold(session, attempt.id, flow.POLICY.attempt_lease)
         await session.commit()
     assert pending is not None
     result = await payment_flow.call_processor(flow.gateway(database), pending)

@@ -14,14 +14,17 @@ from checkstand.db import Database
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.flow import Confirmation, CustomerDetails
 from checkstand.payments.models import Payment
+from checkstand.payments.policy import PaymentPolicy
 from checkstand.processors import connections
 from checkstand.processors.base import CardDetails, PaymentMethod
 from checkstand.processors.models import Processor, SimulatorCharge
+from checkstand.settings import Settings
 from checkstand.subscriptions.models import Subscription
 from tests.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
 
 BOX = SecretBox("test-at-rest-key")
 PUBLIC_URL = "http://checkstand.test"
+POLICY = PaymentPolicy.of(Settings.model_construct())  # the settings' defaults, as the app in tests has them
 STRIPE_WEBHOOK_SECRET = "whsec_localstripe000000000001"
 GOOD_CARD = "4242424242424242"
 THREE_DS_CARD = "4000002760003184"
@@ -31,7 +34,7 @@ PROCESSING_ERROR_CARD = "4000000000000119"
 
 
 def gateway(database: Database) -> Gateway:
-    return Gateway(database=database, public_url=PUBLIC_URL, box=BOX)
+    return Gateway(database=database, public_url=PUBLIC_URL, box=BOX, policy=POLICY)
 
 
 def card(number: str = GOOD_CARD, *, exp_year: int = 2099, cvc: str = "123") -> PaymentMethod:

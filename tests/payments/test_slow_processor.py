@@ -211,12 +211,13 @@ async def test_recovery_holds_no_lock_while_it_asks_a_slow_processor(
                     created.secure_token,
                     flow.paying(PaymentMethod(processor_reference=SUCCEEDING_METHOD)),
                     public_url=flow.PUBLIC_URL,
+                    limits=flow.POLICY.rate_limits,
                 )
                 await writing.commit()
             assert pending is not None
             stuck.append(attempt.id)
             frozen_clock.advance(timedelta(seconds=1))  # the first is the older, so recovery takes it first
-        frozen_clock.advance(recovery.RECOVERY_LEASE)
+        frozen_clock.advance(flow.POLICY.attempt_lease)
 
         recovering = asyncio.create_task(recovery.recover_stuck_attempts(flow.gateway(database)))
         await held(gate, recovering)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from checkstand.core.crypto import SecretBox
 from checkstand.db import Database
+from checkstand.payments.policy import PaymentPolicy
 from checkstand.processors.base import OutcomeUnknown, ProcessorAdapter
 from checkstand.processors.connections import SIMULATOR, open_credentials
 from checkstand.processors.models import Processor
@@ -24,11 +25,13 @@ from checkstand.processors.stripe import StripeProcessor
 @dataclass(frozen=True)
 class Gateway:
     """What the flow needs to reach processors: its own database (each step is a transaction of its own), the
-    public URL customers come back to, and the key that opens processor credentials."""
+    public URL customers come back to, the key that opens processor credentials, and the operator's times and
+    limits."""
 
     database: Database
     public_url: str
     box: SecretBox
+    policy: PaymentPolicy
 
 
 async def load_processor(gateway: Gateway, processor_id: str) -> Processor:

@@ -27,11 +27,12 @@ from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
 from checkstand.core.errors import FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.events.service import record_event
+from checkstand.payments import leases
 from checkstand.payments.adapters import Gateway, adapter_for, load_processor
 from checkstand.payments.cascade import PendingCharge, advance
 from checkstand.payments.models import PENDING, PROCESSING, CheckoutAttempt
 from checkstand.payments.outcomes import record_result
-from checkstand.payments.rate_limits import check_rate_limits
+from checkstand.payments.rate_limits import RateLimits, check_rate_limits
 from checkstand.payments.service import get_attempt
 from checkstand.payments.transitions import move
 from checkstand.processors.base import ChargeResult, OutcomeUnknown, PaymentMethod
@@ -60,18 +61,22 @@ class Confirmation:
 async def confirm(gateway: Gateway, secure_token: str, confirmation: Confirmation) -> CheckoutAttempt:
     """Pay the session: start an attempt, then charge until it succeeds, fails or waits for the customer."""
     async with gateway.database.writing() as session:
-        attempt, pending = await begin_attempt(session, secure_token, confirmation, public_url=gateway.public_url)
+        attempt, pending = await begin_attempt(
+            session, secure_token, confirmation, public_url=gateway.public_url, limits=gateway.policy.rate_limits
+        )
+        await leases.hold(session, attempt.id, gateway.policy.attempt_lease)
         await session.commit()
     return await drive(gateway, attempt.account_id, attempt.id, pending, confirmation.payment_method)
 
 
 async def begin_attempt(
-    session: AsyncSession, secure_token: str, confirmation: Confirmation, *, public_url: str
+    session: AsyncSession, secure_token: str, confirmation: Confirmation, *, public_url: str, limits: RateLimits
 ) -> tuple[CheckoutAttempt, PendingCharge | None]:
-    """Lock the open session, start the attempt that pays it and stage its first charge; the caller commits before
-    calling the processor. Bad input changes nothing (the caller's transaction rolls back)."""
+    """Lock the open session, start the attempt that pays it and stage its first charge; the caller stamps the
+    attempt's lease and commits before calling the processor. Bad input changes nothing (the caller's transaction
+    rolls back)."""
     checkout = await checkout_service.lock_open_session(session, secure_token)
-    await check_rate_limits(session, checkout, confirmation.client_ip)
+    await check_rate_limits(session, checkout, confirmation.client_ip, limits)
     _check_confirmation(checkout, confirmation)
     if confirmation.promotion_code is not None:
         await checkout_service.apply_promotion_code(session, checkout, confirmation.promotion_code)
@@ -110,13 +115,15 @@ async def drive(
     gateway: Gateway, account_id: str, attempt_id: str, pending: PendingCharge | None, method: PaymentMethod | None
 ) -> CheckoutAttempt:
     """Call processors one at a time until the attempt settles. A processor that can't tell what it did leaves the
-    attempt processing for the recovery pass: trying another one could charge the customer twice."""
-    while pending is not None:
-        try:
-            result = await call_processor(gateway, pending)
-        except OutcomeUnknown:
-            break
-        pending = await record_answer(gateway, account_id, pending.processor_attempt_id, result, method=method)
+    attempt processing for the recovery pass: trying another one could charge the customer twice. Meanwhile the
+    attempt's lease is renewed, so recovery leaves it to this process for as long as it lives."""
+    async with leases.renewing(gateway.database, attempt_id, gateway.policy.attempt_lease):
+        while pending is not None:
+            try:
+                result = await call_processor(gateway, pending)
+            except OutcomeUnknown:
+                break
+            pending = await record_answer(gateway, account_id, pending.processor_attempt_id, result, method=method)
     async with gateway.database.reading() as session:
         return await get_attempt(session, account_id, attempt_id)
 
@@ -136,6 +143,8 @@ async def record_answer(
         pending = await record_result(
             session, account_id, processor_attempt_id, result, method=method, public_url=gateway.public_url
         )
+        if pending is not None:  # the next call is this process's: a challenge decided, or the cascade going on
+            await leases.hold(session, pending.attempt_id, gateway.policy.attempt_lease)
         await session.commit()
     return pending
 

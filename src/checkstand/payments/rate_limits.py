@@ -1,11 +1,11 @@
 """Confirm rate limits against card testing, counted in the database so every API process shares them: a session
-stops taking attempts after :data:`MAX_FAILED_PER_SESSION` failures in :data:`RATE_WINDOW`, a client IP after
-:data:`MAX_ATTEMPTS_PER_IP` attempts on any session."""
+stops taking attempts after ``max_failed_per_session`` failures in the window, a client IP after
+``max_attempts_per_ip`` attempts on any session (:class:`RateLimits`, from the ``CHECKSTAND_CONFIRM_*`` settings)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,14 +15,21 @@ from checkstand.core import clock
 from checkstand.core.errors import RateLimited
 from checkstand.payments.models import FAILED, CheckoutAttempt
 
-RATE_WINDOW: Final = timedelta(minutes=10)
-MAX_FAILED_PER_SESSION: Final = 10
-MAX_ATTEMPTS_PER_IP: Final = 30
+
+@dataclass(frozen=True)
+class RateLimits:
+    """The limits in force, from the settings."""
+
+    window: timedelta
+    max_failed_per_session: int
+    max_attempts_per_ip: int
 
 
-async def check_rate_limits(session: AsyncSession, checkout: CheckoutSession, client_ip: str | None) -> None:
+async def check_rate_limits(
+    session: AsyncSession, checkout: CheckoutSession, client_ip: str | None, limits: RateLimits
+) -> None:
     """Raises :class:`RateLimited` (429) when the session or the client IP has had too many attempts lately."""
-    since = clock.now() - RATE_WINDOW
+    since = clock.now() - limits.window
     failed = await session.scalar(
         select(func.count())
         .select_from(CheckoutAttempt)
@@ -32,7 +39,7 @@ async def check_rate_limits(session: AsyncSession, checkout: CheckoutSession, cl
             CheckoutAttempt.created_at >= since,
         )
     )
-    if (failed or 0) >= MAX_FAILED_PER_SESSION:
+    if (failed or 0) >= limits.max_failed_per_session:
         raise RateLimited("Too many failed payments for this checkout; try again later.", code="too_many_attempts")
     if client_ip is None:
         return
@@ -41,5 +48,5 @@ async def check_rate_limits(session: AsyncSession, checkout: CheckoutSession, cl
         .select_from(CheckoutAttempt)
         .where(CheckoutAttempt.client_ip == client_ip, CheckoutAttempt.created_at >= since)
     )
-    if (from_ip or 0) >= MAX_ATTEMPTS_PER_IP:
+    if (from_ip or 0) >= limits.max_attempts_per_ip:
         raise RateLimited("Too many payment attempts; try again later.", code="too_many_attempts")

@@ -1,10 +1,10 @@
 """Recovery, a worker job: settling the attempts their request left behind.
 
-An attempt left ``processing`` past :data:`RECOVERY_LEASE` (its process died or lost its processor mid-call) is
-settled by asking the processor again with the same idempotency key. Charged: recorded and completed. Never
-received: recorded as unavailable, and the attempt fails (the card is not kept). Still unknown: left for the next
-round. A 3-D Secure challenge left undecided past :data:`ACTION_TIMEOUT` is asked about once more and fails if the
-customer never decided, so the session can be paid again.
+An attempt left ``processing`` past its lease (:mod:`checkstand.payments.leases`: its process died, since a live one
+renews the lease while it waits on a processor) is settled by asking the processor again with the same idempotency
+key. Charged: recorded and completed. Never received: recorded as unavailable, and the attempt fails (the card is not
+kept). Still unknown: left for the next round. A 3-D Secure challenge left undecided past the policy's challenge
+timeout is asked about once more and fails if the customer never decided, so the session can be paid again.
 
 Each attempt is handled on its own: the candidates are read in a short transaction, each processor is asked with no
 transaction open, and each answer is recorded in a transaction of its own. A slow processor then holds no lock, and
@@ -13,10 +13,9 @@ one attempt's processor never delays the record of another.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from checkstand.core import clock
 from checkstand.payments.adapters import Gateway, adapter_for, load_processor
@@ -25,19 +24,12 @@ from checkstand.payments.models import CHARGE_PENDING, PROCESSING, REQUIRES_ACTI
 from checkstand.payments.transitions import waiting_on
 from checkstand.processors.base import ChargeResult, DeclineCode, Outcome, OutcomeUnknown
 
-RECOVERY_LEASE: Final = timedelta(minutes=2)
-"""How long an attempt may stay ``processing`` before the recovery pass settles it. Longer than any processor call
-takes (Stripe's client gives up well before), so recovery never races a request that is still running. A candidate
-for a setting (``CHECKSTAND_ATTEMPT_RECOVERY_SECONDS``)."""
 RECOVERY_BATCH: Final = 50
-ACTION_TIMEOUT: Final = timedelta(minutes=30)
-"""How long a customer has for a 3-D Secure challenge. Until then the attempt holds the session (a second payment
-could otherwise succeed beside it); after it, recovery asks the processor once more and fails the attempt if the
-challenge is still undecided, so the session can be paid again. A candidate for a setting too."""
 
 
 async def recover_stuck_attempts(gateway: Gateway) -> int:
     """Settle what is due; returns how many attempts were settled."""
+    now = clock.now()
     async with gateway.database.reading() as session:
         stale = (
             await session.scalars(
@@ -45,10 +37,11 @@ async def recover_stuck_attempts(gateway: Gateway) -> int:
                 .join(CheckoutAttempt, CheckoutAttempt.id == ProcessorAttempt.checkout_attempt_id)
                 .where(
                     CheckoutAttempt.state == PROCESSING,
-                    CheckoutAttempt.updated_at <= clock.now() - RECOVERY_LEASE,
+                    # No lease: the attempt was never handed to a process that calls processors (or predates 0015).
+                    or_(CheckoutAttempt.lease_expires_at.is_(None), CheckoutAttempt.lease_expires_at <= now),
                     ProcessorAttempt.charge_status == CHARGE_PENDING,
                 )
-                .order_by(CheckoutAttempt.updated_at)
+                .order_by(CheckoutAttempt.lease_expires_at, CheckoutAttempt.updated_at)
                 .limit(RECOVERY_BATCH)
             )
         ).all()
@@ -57,7 +50,7 @@ async def recover_stuck_attempts(gateway: Gateway) -> int:
                 select(CheckoutAttempt)
                 .where(
                     CheckoutAttempt.state == REQUIRES_ACTION,
-                    CheckoutAttempt.updated_at <= clock.now() - ACTION_TIMEOUT,
+                    CheckoutAttempt.updated_at <= now - gateway.policy.challenge_timeout,
                 )
                 .order_by(CheckoutAttempt.updated_at)
                 .limit(RECOVERY_BATCH)

@@ -1,6 +1,7 @@
-"""The payment flow's :class:`~checkstand.payments.adapters.Gateway` for a request: the app's database, public URL
-and at-rest key. The flow opens its own short transactions on that database instead of using the request's unit of
-work, because it commits before each processor call and calls processors with no transaction open."""
+"""The payment flow's :class:`~checkstand.payments.adapters.Gateway` for a request: the app's database, public URL,
+at-rest key and payment policy. The flow opens its own short transactions on that database instead of using the
+request's unit of work, because it commits before each processor call and calls processors with no transaction
+open."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from checkstand.payments.adapters import Gateway
+from checkstand.payments.policy import PaymentPolicy
 
 
 def payment_gateway(request: Request) -> Gateway:
@@ -16,6 +18,7 @@ def payment_gateway(request: Request) -> Gateway:
         database=request.app.state.database,
         public_url=request.app.state.settings.resolved_public_url,
         box=request.app.state.secret_box,
+        policy=PaymentPolicy.of(request.app.state.settings),
     )
 
 

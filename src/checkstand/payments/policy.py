@@ -1,0 +1,33 @@
+"""The payment flow's operator-set times and limits, read once from the settings and carried by the
+:class:`~checkstand.payments.adapters.Gateway`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from checkstand.payments.rate_limits import RateLimits
+from checkstand.settings import Settings
+
+
+@dataclass(frozen=True)
+class PaymentPolicy:
+    attempt_lease: timedelta
+    """How long an attempt's process is presumed alive without renewing the attempt's lease (:mod:`leases`)."""
+    challenge_timeout: timedelta
+    """How long a customer has for a 3-D Secure challenge. Until then the attempt holds the session (a second payment
+    could otherwise succeed beside it); after it, recovery asks the processor once more and fails the attempt if the
+    challenge is still undecided, so the session can be paid again."""
+    rate_limits: RateLimits
+
+    @classmethod
+    def of(cls, settings: Settings) -> PaymentPolicy:
+        return cls(
+            attempt_lease=timedelta(seconds=settings.attempt_lease_seconds),
+            challenge_timeout=timedelta(seconds=settings.challenge_timeout_seconds),
+            rate_limits=RateLimits(
+                window=timedelta(seconds=settings.confirm_rate_window_seconds),
+                max_failed_per_session=settings.confirm_max_failed_per_session,
+                max_attempts_per_ip=settings.confirm_max_attempts_per_ip,
+            ),
+        )
