@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http import idempotency
 from checkstand.api.paymentkit.event_wire import webhook_body
-from checkstand.checkout import service as checkout
+from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
@@ -67,7 +67,7 @@ def jobs(settings: Settings) -> dict[str, Job]:
         return await webhook_endpoints.disable_failing_endpoints(session, failing_for=failing_for)
 
     return {
-        "expire_checkout_sessions": checkout.expire_open_sessions,
+        "expire_checkout_sessions": checkout_lifecycle.expire_open_sessions,
         "disable_failing_webhook_endpoints": disable_failing_webhook_endpoints,
         "purge_idempotency_keys": idempotency.purge_expired,
         "purge_worker_heartbeats": heartbeats.purge_stale,

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.checkout import service as checkout_service
+from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
 from checkstand.payments.models import CheckoutAttempt
@@ -263,7 +263,7 @@ async def test_a_closed_session_offers_no_plan_and_refuses_a_change(
     client: httpx.AsyncClient, session: AsyncSession, plans: Plans
 ) -> None:
     created = await flow.open_session(session, plans.account_id, [plans.basic])
-    await checkout_service.expire_session(session, plans.account_id, created.id)
+    await checkout_lifecycle.expire_session(session, plans.account_id, created.id)
     await session.commit()
 
     assert (await client.get(f"/api/public/checkout/{created.secure_token}")).json()["plan_choices"] == []

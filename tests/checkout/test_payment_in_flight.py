@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import lifecycle, plans
 from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields, NotFound
@@ -28,7 +29,7 @@ async def _promotion_code(session: AsyncSession, shop: Shop, opened: CheckoutSes
 
 
 async def _plan(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
-    await checkout.change_plan(session, await checkout.lock_open_session(session, opened.secure_token), 0, 1)
+    await plans.change_plan(session, await checkout.lock_open_session(session, opened.secure_token), 0, 1)
 
 
 async def _line_item(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
@@ -40,7 +41,7 @@ async def _route(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> 
 
 
 async def _complete(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
-    await checkout.complete_without_payment(session, shop.account_id, opened.id)
+    await lifecycle.complete_without_payment(session, shop.account_id, opened.id)
 
 
 async def _second_payment(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
@@ -81,7 +82,7 @@ async def test_the_open_session_of_a_token_is_locked_or_refused(session: AsyncSe
 
     with pytest.raises(NotFound):
         await checkout.lock_open_session(session, "cst_unknown")
-    await checkout.expire_session(session, shop.account_id, opened.id)
+    await lifecycle.expire_session(session, shop.account_id, opened.id)
     with pytest.raises(Conflict) as closed:
         await checkout.lock_open_session(session, opened.secure_token)
     assert closed.value.code == "checkout_session_expired"

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.clock import FrozenClock
@@ -45,7 +46,7 @@ async def test_worker_records_each_expiry_once(
 
     async def run_job() -> int:
         async with database.writing() as job_session:
-            done = await checkout_service.expire_open_sessions(job_session)
+            done = await checkout_lifecycle.expire_open_sessions(job_session)
             await job_session.commit()
             return done
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
+from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.checkout import service as checkout
 from checkstand.discounts import coupons, promotion_codes
 from checkstand.processors.base import Outcome
@@ -182,7 +183,7 @@ def expire(server: Server, opened: Checkout) -> None:
     ``expires_at``."""
 
     async def close(session: AsyncSession) -> None:
-        await checkout.expire_session(session, opened.account_id, opened.id)
+        await checkout_lifecycle.expire_session(session, opened.account_id, opened.id)
 
     in_database(server, close)
 

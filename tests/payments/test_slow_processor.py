@@ -20,6 +20,7 @@ import httpx
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.checkout import service as checkout
 from checkstand.core.clock import FrozenClock
 from checkstand.db import Database
@@ -224,7 +225,7 @@ async def test_recovery_holds_no_lock_while_it_asks_a_slow_processor(
 
         async def merchant_writes() -> None:
             async with database.writing() as writing:
-                await checkout.expire_session(writing, shop.account_id, sessions[0].id)
+                await checkout_lifecycle.expire_session(writing, shop.account_id, sessions[0].id)
                 await writing.commit()
             await flow.open_session(session, shop.account_id, [shop.tshirt])
 

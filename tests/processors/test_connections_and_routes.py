@@ -11,6 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
+from checkstand.checkout import processor_routes as checkout_routes
 from checkstand.checkout import service as checkout
 from checkstand.cli import create_demo_account
 from checkstand.core.clock import FrozenClock
@@ -292,12 +293,12 @@ async def test_a_default_route_cant_be_deleted_until_cleared(session: AsyncSessi
     route = await routes.create_route(session, account_id, name="R", processors=[RouteStep(processor.id)])
     assert await routes.set_default_route(session, account_id, route.id) == route.id
     with pytest.raises(Conflict) as raised:
-        await checkout.delete_processor_route(session, account_id, route.id)
+        await checkout_routes.delete_processor_route(session, account_id, route.id)
     assert raised.value.code == "route_in_use"
     assert "default" in raised.value.detail
 
     assert await routes.set_default_route(session, account_id, None) is None
-    await checkout.delete_processor_route(session, account_id, route.id)
+    await checkout_routes.delete_processor_route(session, account_id, route.id)
     with pytest.raises(NotFound):
         await routes.get_route(session, account_id, route.id)
     assert await session.scalar(
@@ -316,7 +317,7 @@ async def test_another_accounts_route_cant_be_the_default(session: AsyncSession,
     with pytest.raises(NotFound):
         await routes.get_route(session, account_id, theirs.id)
     with pytest.raises(NotFound):
-        await checkout.delete_processor_route(session, account_id, theirs.id)
+        await checkout_routes.delete_processor_route(session, account_id, theirs.id)
 
 
 async def test_a_route_a_checkout_session_names_cant_be_deleted(session: AsyncSession, shop: Shop) -> None:
@@ -343,10 +344,10 @@ async def test_a_route_a_checkout_session_names_cant_be_deleted(session: AsyncSe
     )
     for route in (own, tiered):
         with pytest.raises(Conflict) as raised:
-            await checkout.delete_processor_route(session, shop.account_id, route.id)
+            await checkout_routes.delete_processor_route(session, shop.account_id, route.id)
         assert raised.value.code == "route_in_use"
         assert created.id in raised.value.detail
-    await checkout.delete_processor_route(session, shop.account_id, free.id)
+    await checkout_routes.delete_processor_route(session, shop.account_id, free.id)
 
 
 # --- Choosing processors for a charge --------------------------------------------------------------------------

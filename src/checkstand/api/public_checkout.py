@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.api.http.gateway import PaymentGateway
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import WireModel
+from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.customers import service as customers
@@ -174,7 +175,7 @@ async def change_plan(secure_token: Token, body: PlanIn, session: Session) -> Pu
     """Switch a line to another tier of its family (one of ``plan_choices``); every amount is re-priced by the
     server. Refused while a payment is in flight (409) and for a plan not offered (422)."""
     checkout = await checkout_service.lock_open_session(session, secure_token)
-    await checkout_service.change_plan(session, checkout, body.line_position, body.rank)
+    await checkout_plans.change_plan(session, checkout, body.line_position, body.rank)
     return await _view(session, checkout)
 
 
@@ -219,7 +220,7 @@ async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheck
                     for option in choice.options
                 ],
             )
-            for choice in (await checkout_service.plan_choices(session, checkout) if is_open else [])
+            for choice in (await checkout_plans.plan_choices(session, checkout) if is_open else [])
         ],
         customer_email=email,
         requires_customer_details=checkout.customer_id is None,

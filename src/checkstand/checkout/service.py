@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
@@ -33,7 +32,6 @@ from checkstand.checkout.models import (
 from checkstand.core import clock
 from checkstand.core.errors import (
     BusinessRuleViolation,
-    CheckstandError,
     Conflict,
     FieldPath,
     FieldProblem,
@@ -62,7 +60,6 @@ MAX_CASCADE_TIERS: Final = 10
 MAX_QUANTITY: Final = 999_999
 SESSION_ID_PLACEHOLDER: Final = "{CHECKOUT_SESSION_ID}"
 SECURE_TOKEN_PREFIX: Final = "cst"  # noqa: S105 - a prefix, not a secret
-EXPIRY_BATCH: Final = 100
 
 # Deleting a custom field definition deletes its values here too.
 register_value_store("checkout_session", JsonColumnStore(CheckoutSession.custom_fields, CheckoutSession.account_id))
@@ -291,7 +288,7 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
     )
     if spec.coupon_id is not None or spec.promotion_code is not None:
         await _apply_discount(session, checkout, spec.coupon_id, spec.promotion_code)
-    _price_tiers(checkout)
+    price_tiers(checkout)
     session.add(checkout)
     await session.flush()
     await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
@@ -413,11 +410,11 @@ def _line_item(account_id: str, tier: int, position: int, price: Price, item: Li
         quantity=item.quantity,
         description=item.description,
     )
-    _sell(line, price)
+    sell(line, price)
     return line
 
 
-def _sell(line: CheckoutLineItem, price: Price) -> None:
+def sell(line: CheckoutLineItem, price: Price) -> None:
     """Snapshot what the price sells into the line: the product's and price's names, amount and billing terms."""
     line.price_id = price.id
     line.product_id = price.product_id
@@ -477,7 +474,7 @@ async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession,
     """A code the customer typed, on a session locked by the caller (open and not being paid, or a 409): checked now
     (a 422 naming ``promotion_code``, with the reason) and applied to every tier's amount. Its use is counted at
     completion."""
-    _require_changeable(checkout)
+    require_changeable(checkout)
     if checkout.promotion_code is not None and promotion_codes.normalize_code(checkout.promotion_code) == (
         promotion_codes.normalize_code(code)
     ):
@@ -486,7 +483,7 @@ async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession,
         raise InvalidFields.one(("promotion_code",), "the session already has a discount", "discount_applied")
     before = snapshot(checkout)
     await _apply_discount(session, checkout, None, code)
-    _price_tiers(checkout)
+    price_tiers(checkout)
     await session.flush()
     await record_event(
         session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
@@ -511,7 +508,7 @@ def _tier_discount(coupon: Coupon | None, items: Sequence[CheckoutLineItem], cur
         return 0
 
 
-def _price_tiers(checkout: CheckoutSession) -> None:
+def price_tiers(checkout: CheckoutSession) -> None:
     """Recompute every tier's total from the snapshots; the primary tier's parts go to the ``amount_*`` columns.
     A tier whose lines add up past the currency's cap is refused (422) before anything is stored."""
     coupon = discount_terms(checkout)
@@ -548,11 +545,11 @@ async def lock_open_session(session: AsyncSession, secure_token: str) -> Checkou
     change or payment starts from. An unknown token is a 404, a closed session a 409."""
     found = await get_by_token(session, secure_token)
     checkout = await lock_session(session, found.account_id, found.id)
-    _require_open(checkout)
+    require_open(checkout)
     return checkout
 
 
-def _require_open(checkout: CheckoutSession) -> None:
+def require_open(checkout: CheckoutSession) -> None:
     current = state(checkout)
     if current != OPEN:
         raise Conflict(
@@ -582,9 +579,9 @@ def _require_unpaid(checkout: CheckoutSession) -> None:
         )
 
 
-def _require_changeable(checkout: CheckoutSession) -> None:
+def require_changeable(checkout: CheckoutSession) -> None:
     """Open, and not being paid: the processor is charging the amount the session had when its payment began."""
-    _require_open(checkout)
+    require_open(checkout)
     _require_unpaid(checkout)
 
 
@@ -592,7 +589,7 @@ async def update_route(
     session: AsyncSession, account_id: str, checkout_id: str, route_id: str | None
 ) -> CheckoutSession:
     checkout = await lock_session(session, account_id, checkout_id)
-    _require_changeable(checkout)
+    require_changeable(checkout)
     if problems := await _route_problems(session, account_id, route_id, ("processor_route_id",)):
         raise InvalidFields(problems)
     before = snapshot(checkout)
@@ -607,7 +604,7 @@ async def add_line_item(
 ) -> CheckoutLineItem:
     """Add a line to the primary tier of an open session and re-price it."""
     checkout = await lock_session(session, account_id, checkout_id)
-    _require_changeable(checkout)
+    require_changeable(checkout)
     primary = tier_items(checkout, PRIMARY_TIER)
     if len(primary) >= MAX_LINE_ITEMS:
         raise InvalidFields.one(("price_id",), f"a session has at most {MAX_LINE_ITEMS} line items", "too_long")
@@ -622,215 +619,7 @@ async def add_line_item(
     before = snapshot(checkout)
     line = _line_item(account_id, PRIMARY_TIER, len(primary), price, item)
     checkout.line_items.append(line)
-    _price_tiers(checkout)
+    price_tiers(checkout)
     await session.flush()
     await record_event(session, account_id=account_id, type="checkout_session.updated", obj=checkout, before=before)
     return line
-
-
-@dataclass(frozen=True)
-class PlanOption:
-    """One tier a customer may choose for a line: the family's ``rank`` names it (ids stay off the page)."""
-
-    rank: int
-    price: Price
-    selected: bool
-
-
-@dataclass(frozen=True)
-class PlanChoice:
-    line: CheckoutLineItem
-    options: list[PlanOption]
-
-
-async def plan_choices(session: AsyncSession, checkout: CheckoutSession) -> list[PlanChoice]:
-    """For each primary line whose product is a tier of a product family: the family's tiers that bill in the same
-    currency and interval, one price each (the line's own, else the product's default, else its oldest), when there
-    are at least two. None with cascade tiers: a fallback tier re-prices the very plan the merchant chose."""
-    if tier_count(checkout) > 1:
-        return []
-    choices: list[PlanChoice] = []
-    for line in tier_items(checkout, PRIMARY_TIER):
-        ranked = await catalog.family_plan_prices(
-            session,
-            checkout.account_id,
-            line.product_id,
-            currency=checkout.currency,
-            recurring_interval=line.recurring_interval,
-            recurring_interval_count=line.recurring_interval_count,
-        )
-        by_rank: dict[int, list[Price]] = {}
-        for rank, price in ranked:
-            by_rank.setdefault(rank, []).append(price)
-        options = [
-            PlanOption(rank, _plan_price(prices, line), prices[0].product_id == line.product_id)
-            for rank, prices in by_rank.items()
-        ]
-        if len(options) > 1:
-            choices.append(PlanChoice(line, options))
-    return choices
-
-
-def _drop_discount_covering_nothing(checkout: CheckoutSession) -> None:
-    coupon = discount_terms(checkout)
-    if coupon is None:
-        return
-    lines = [maths.Line(item.amount_subtotal_atom, item.product_id) for item in tier_items(checkout, PRIMARY_TIER)]
-    try:
-        maths.compute_discount(coupon, lines, checkout.currency)
-    except BusinessRuleViolation:
-        checkout.coupon_id = checkout.promotion_code_id = checkout.promotion_code = None
-        checkout.discount = None
-
-
-def _plan_price(prices: Sequence[Price], line: CheckoutLineItem) -> Price:
-    """A tier's price on offer: the one the line sells, else the product's default, else the oldest."""
-    product = prices[0].product
-    for wanted in (line.price_id, product.default_price_id):
-        found = next((price for price in prices if price.id == wanted), None)
-        if found is not None:
-            return found
-    return prices[0]
-
-
-async def change_plan(session: AsyncSession, checkout: CheckoutSession, position: int, rank: int) -> bool:
-    """Switch a primary line to another tier of its family, on an open session locked by the caller, and re-price
-    every amount; answers whether the line changed. Only a tier :func:`plan_choices` offers is taken (a 422 naming
-    ``plan`` otherwise), so a tampered form can choose among the merchant's plans and nothing else. A discount that
-    covers none of the new plan's products is removed: completion would refuse it once the customer had paid."""
-    _require_changeable(checkout)
-    for choice in await plan_choices(session, checkout):
-        if choice.line.position != position:
-            continue
-        option = next((option for option in choice.options if option.rank == rank), None)
-        if option is None:
-            break
-        if option.selected:
-            return False
-        before = snapshot(checkout)
-        choice.line.description = None  # the merchant's words described the plan that is being left
-        _sell(choice.line, option.price)
-        _drop_discount_covering_nothing(checkout)
-        _price_tiers(checkout)
-        await session.flush()
-        await record_event(
-            session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
-        )
-        return True
-    raise InvalidFields.one(("plan",), "choose one of the plans offered", "plan_not_offered")
-
-
-async def complete_without_payment(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
-    """The merchant's completion of a session that needs no payment (a 100 % discount, a free plan)."""
-    checkout = await lock_session(session, account_id, checkout_id)
-    _require_changeable(checkout)
-    if checkout.amount_total_atom > 0:
-        raise BusinessRuleViolation(
-            f"Checkout session {checkout_id!r} has {checkout.amount_total_atom} to pay in "
-            f"{checkout.currency.upper()}; it is completed by the customer's payment.",
-            code="payment_required",
-        )
-    await mark_completed(session, checkout, tier=PRIMARY_TIER)
-    return checkout
-
-
-async def mark_completed(session: AsyncSession, checkout: CheckoutSession, *, tier: int) -> None:
-    """Record success on a session locked by the caller: the discount's use is counted now (a code used up in the
-    meantime refuses, and the caller's transaction rolls back), then ``checkout_session.completed``."""
-    if checkout.discount is not None:
-        await _redeem_discount(session, checkout, tier)
-    before = snapshot(checkout)
-    checkout.status = SUCCESS
-    checkout.completed_at = clock.now()
-    checkout.succeeded_tier = tier
-    await session.flush()
-    await record_event(
-        session, account_id=checkout.account_id, type="checkout_session.completed", obj=checkout, before=before
-    )
-
-
-async def _redeem_discount(session: AsyncSession, checkout: CheckoutSession, tier: int) -> None:
-    coupon_id = None if checkout.promotion_code else checkout.coupon_id
-    items = tier_items(checkout, tier)
-    try:
-        applied = await redemptions.resolve_discount(
-            session,
-            checkout.account_id,
-            coupon_id=coupon_id,
-            promotion_code=checkout.promotion_code,
-            customer_id=checkout.customer_id,
-            currency=checkout.currency,
-            lines=[maths.Line(item.amount_subtotal_atom, item.product_id) for item in items],
-        )
-        await redemptions.redeem(session, checkout.account_id, applied, customer_id=checkout.customer_id)
-    except CheckstandError as refusal:
-        raise BusinessRuleViolation(
-            f"The session's discount can no longer be used: {refusal.detail}", code=refusal.code
-        ) from refusal
-
-
-async def expire_session(session: AsyncSession, account_id: str, checkout_id: str) -> CheckoutSession:
-    """The merchant closes an open session early; the customer can no longer pay it."""
-    checkout = await lock_session(session, account_id, checkout_id)
-    _require_open(checkout)
-    await _mark_expired(session, checkout)
-    return checkout
-
-
-async def _mark_expired(session: AsyncSession, checkout: CheckoutSession) -> None:
-    before = snapshot(checkout)
-    checkout.status = EXPIRED
-    checkout.expired_at = clock.now()
-    await session.flush()
-    await record_event(
-        session, account_id=checkout.account_id, type="checkout_session.expired", obj=checkout, before=before
-    )
-
-
-async def expire_open_sessions(session: AsyncSession) -> int:
-    """Worker job: record the expiry of open sessions past ``expires_at``, each once, whatever the number of
-    workers (rows are claimed with ``SKIP LOCKED``; the status check inside the lock does the rest)."""
-    due = (
-        await session.scalars(
-            select(CheckoutSession)
-            .where(CheckoutSession.status == OPEN, CheckoutSession.expires_at <= clock.now())
-            .order_by(CheckoutSession.expires_at)
-            .limit(EXPIRY_BATCH)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    for checkout in due:
-        await _mark_expired(session, checkout)
-    return len(due)
-
-
-# --- Processor routes named by sessions -----------------------------------------------------------------------------
-
-
-async def delete_processor_route(session: AsyncSession, account_id: str, route_id: str) -> None:
-    """Delete a processor route no checkout session names (nor the account, as its default). Here rather than in
-    :mod:`checkstand.processors.routes` because sessions are what name routes, and processors sit below checkout.
-    The route row is locked first: a session storing the route locks it shared (:func:`routes.get_route`), so the
-    two can't both succeed."""
-    route = await routes.lock_route(session, account_id, route_id)
-    checkout_id = await session.scalar(
-        select(CheckoutSession.id)
-        .where(
-            CheckoutSession.account_id == account_id,
-            or_(CheckoutSession.processor_route_id == route.id, _cascade_names(session, route.id)),
-        )
-        .limit(1)
-    )
-    named_by = None if checkout_id is None else f"the route of checkout session {checkout_id!r}"
-    await routes.delete_route(session, account_id, route.id, named_by=named_by)
-
-
-def _cascade_names(session: AsyncSession, route_id: str) -> ColumnElement[bool]:
-    """Whether a session's ``cascade_routes`` (a JSON array of route ids and nulls) holds ``route_id``."""
-    if session.get_bind().dialect.name == "postgresql":
-        # jsonb's ``?`` is true for a string element of a top-level array.
-        contains: ColumnElement[bool] = type_coerce(CheckoutSession.cascade_routes, JSONB).has_key(route_id)
-        return contains
-    elements = func.json_each(CheckoutSession.cascade_routes).table_valued("value")
-    return exists(select(1).select_from(elements).where(elements.c.value == route_id))

@@ -42,6 +42,7 @@ from starlette.datastructures import FormData
 from checkstand.accounts import service as accounts
 from checkstand.api.http.gateway import payment_gateway
 from checkstand.api.http.unit_of_work import Session
+from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
@@ -181,7 +182,7 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
         async with payment_gateway(request).database.writing() as session:
             checkout = await checkout_service.lock_open_session(session, token)
             code = checkout.promotion_code
-            changed = await checkout_service.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
+            changed = await checkout_plans.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
             dropped = code if code is not None and checkout.promotion_code is None else None
             await session.commit()
     except InvalidFields as refused:
@@ -348,7 +349,7 @@ async def _render(
         for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
     ]
     # One family's choice per page: a second radio group named "plan" would untick the first.
-    choices = await checkout_service.plan_choices(session, checkout)
+    choices = await checkout_plans.plan_choices(session, checkout)
     plans = [
         {
             "value": f"{choice.line.position}:{option.rank}",

@@ -12,6 +12,7 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.ids import new_id
@@ -54,7 +55,7 @@ async def complete(
     )
     session.add(payment)
     await session.flush()
-    await checkout_service.mark_completed(session, checkout, tier=charged.tier)
+    await lifecycle.mark_completed(session, checkout, tier=charged.tier)
     subscription = await subscriptions.create_from_checkout(
         session,
         checkout,

@@ -123,7 +123,7 @@ async def update_route(
 async def delete_route(session: AsyncSession, account_id: str, route_id: str, *, named_by: str | None = None) -> None:
     """Delete a route that is not the account's default. ``named_by`` is what else still names it, in words, as
     the caller found it under the route's lock (:func:`lock_route`): checkout sessions name routes, and this module
-    sits below checkout, so checkout asks (``checkout.service.delete_processor_route``)."""
+    sits below checkout, so checkout asks (``checkout.processor_routes.delete_processor_route``)."""
     route = await lock_route(session, account_id, route_id)
     default = await session.scalar(select(Account.default_processor_route_id).where(Account.id == account_id))
     reference = "the account's default route" if default == route.id else named_by

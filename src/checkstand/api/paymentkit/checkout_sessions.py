@@ -12,6 +12,7 @@ from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import ListQuery, expand_query
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
+from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
 
@@ -279,11 +280,11 @@ async def complete_checkout_session(
     account_id: AccountId, checkout_id: str, request: Request, session: Session
 ) -> CheckoutSessionOut:
     """Completes a session that needs no payment; one with an amount due is refused (``payment_required``)."""
-    return _out(request, await checkout_service.complete_without_payment(session, account_id, checkout_id))
+    return _out(request, await lifecycle.complete_without_payment(session, account_id, checkout_id))
 
 
 @router.post("/{checkout_id}/expire")
 async def expire_checkout_session(
     account_id: AccountId, checkout_id: str, request: Request, session: Session
 ) -> CheckoutSessionOut:
-    return _out(request, await checkout_service.expire_session(session, account_id, checkout_id))
+    return _out(request, await lifecycle.expire_session(session, account_id, checkout_id))

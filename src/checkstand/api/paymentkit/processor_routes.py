@@ -13,7 +13,7 @@ from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import Pagination
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import ResponseModel, WireModel
-from checkstand.checkout import service as checkout_service
+from checkstand.checkout import processor_routes as checkout_routes
 from checkstand.processors import routes
 from checkstand.processors.models import ProcessorRoute
 
@@ -127,5 +127,5 @@ async def update_processor_route(
 @router.delete("/{route_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_processor_route(account_id: AccountId, route_id: str, session: Session) -> Response:
     """Refused (409 ``route_in_use``) while the route is the account's default or a checkout session names it."""
-    await checkout_service.delete_processor_route(session, account_id, route_id)
+    await checkout_routes.delete_processor_route(session, account_id, route_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
