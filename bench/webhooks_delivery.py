@@ -170,6 +170,7 @@ async def prepare(database_url: str, data_dir: Path) -> tuple[str, str, str]:
                 events=["*"],
                 description="bench",
                 box=SecretBox(SECRET_KEY),
+                allow_private_urls=True,  # the receiver is on loopback; the workers allow it too (server_env)
             )
             await session.commit()
     finally:

@@ -47,7 +47,7 @@ posts = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(form=posts)
 async def test_no_form_post_is_a_server_error(
     browser: httpx.AsyncClient, database: Database, opened: CheckoutSession, form: dict[str, str]

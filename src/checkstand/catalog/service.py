@@ -300,9 +300,7 @@ def _recurrence_problems(interval: str | None, count: int) -> list[FieldProblem]
     limit = MAX_INTERVAL_COUNT[interval]
     if not 1 <= count <= limit:
         return [
-            FieldProblem(
-                ("recurring_interval_count",), f"must be from 1 to {limit} for a {interval}ly price (3 years)"
-            )
+            FieldProblem(("recurring_interval_count",), f"must be from 1 to {limit} for a {interval}ly price (3 years)")
         ]
     return []
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_EVEN, Decimal
 from functools import cache
+from typing import Final
 
 from babel.core import get_global
 from babel.numbers import format_currency, get_currency_precision
@@ -35,6 +36,23 @@ def exponent(currency: str) -> int:
     return int(get_currency_precision(code))
 
 
+# Every amount Checkstand takes (a unit amount, a line, a total, an amount off) has at most 8 digits in the major
+# unit, as Stripe caps a charge: 99,999,999.99 USD, 99,999,999 JPY, 99,999,999.999 KWD. Sums of a session's lines
+# are checked against the same cap before they are stored, so no amount comes near a BIGINT's range.
+MAX_MAJOR_DIGITS: Final = 8
+
+
+def max_amount_atom(currency: str) -> int:
+    """The largest amount in ``currency``, in minor units (9,999,999,999 for USD)."""
+    return int(10 ** (MAX_MAJOR_DIGITS + exponent(currency))) - 1
+
+
+def amount_limit(currency: str) -> str:
+    """The cap as an error message says it: ``at most 9999999999 ($99,999,999.99)``."""
+    limit = max_amount_atom(currency)
+    return f"at most {limit} ({format_money(limit, currency)})"
+
+
 def to_minor(amount: Decimal | str | int, currency: str) -> int:
     """A major-unit amount in minor units, rounded half-even at the currency's precision."""
     places = exponent(currency)
@@ -61,3 +79,7 @@ def divide_half_even(numerator: int, denominator: int) -> int:
     if twice > denominator or (twice == denominator and quotient % 2 == 1):
         quotient += 1
     return quotient
+
+
+# The cap in the currency with the most decimals: the bound a request is held to before its currency is known.
+MAX_AMOUNT_ATOM: Final = max(max_amount_atom(code) for code in currency_codes())

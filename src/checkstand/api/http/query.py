@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Query
 
 from checkstand.api.http.validation import invalid_request
+from checkstand.core.json_depth import depth
 from checkstand.core.listing import ListParams, Scalar
 from checkstand.core.pagination import MAX_LIMIT, MAX_OFFSET, PageParams
 
@@ -51,6 +52,9 @@ ListQuery = Annotated[ListParams, Depends(list_params)]
 def _filters(raw: str | None) -> dict[str, Scalar]:
     if not raw:
         return {}
+    if depth(raw.encode()) > 1:
+        # Plain values only, so one level; checked before parsing, as a deep document is a RecursionError there.
+        raise invalid_request(("query", "filter"), "must be a JSON object of plain values")
     try:
         parsed = json.loads(raw)
     except ValueError:
