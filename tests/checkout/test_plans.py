@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
-from checkstand.checkout import lifecycle, plans
+from checkstand.checkout import lifecycle
+from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields
@@ -25,7 +26,7 @@ from tests.shop import Plans, Shop
 
 async def offered(session: AsyncSession, opened: CheckoutSession) -> list[tuple[int, str, bool]]:
     """The one choice of the session, as ``(rank, price id, selected)``."""
-    choices = await plans.plan_choices(session, opened)
+    choices = await checkout_plans.plan_choices(session, opened)
     assert len(choices) == 1
     return [(option.rank, option.price.id, option.selected) for option in choices[0].options]
 
@@ -71,7 +72,7 @@ async def test_no_choice_is_offered_without_a_second_plan_or_with_a_cascade(
     else:
         opened = await flow.open_session(session, plans.account_id, [plans.team], tiers=[([plans.basic], None)])
 
-    assert await plans.plan_choices(session, opened) == []
+    assert await checkout_plans.plan_choices(session, opened) == []
 
 
 async def test_changing_plan_re_prices_the_line_the_discount_and_every_total(
@@ -81,7 +82,7 @@ async def test_changing_plan_re_prices_the_line_the_discount_and_every_total(
     locked = await lock(session, opened)
     await checkout.apply_promotion_code(session, locked, shop.percent_code)
 
-    changed = await plans.change_plan(session, locked, 0, 3)
+    changed = await checkout_plans.change_plan(session, locked, 0, 3)
     await session.commit()
 
     assert changed is True
@@ -110,7 +111,7 @@ async def test_a_code_that_covers_none_of_the_new_plan_is_removed_and_the_paymen
     await checkout.apply_promotion_code(session, locked, "BASICHALF")
     assert locked.amount_total_atom == 250
 
-    await plans.change_plan(session, locked, 0, 2)
+    await checkout_plans.change_plan(session, locked, 0, 2)
     await session.commit()
 
     assert (locked.promotion_code, locked.coupon_id, locked.discount) == (None, None, None)
@@ -123,7 +124,7 @@ async def test_a_code_that_covers_none_of_the_new_plan_is_removed_and_the_paymen
 async def test_choosing_the_plan_already_priced_changes_nothing(session: AsyncSession, plans: Plans) -> None:
     opened = await flow.open_session(session, plans.account_id, [plans.pro])
 
-    assert await plans.change_plan(session, await lock(session, opened), 0, 2) is False
+    assert await checkout_plans.change_plan(session, await lock(session, opened), 0, 2) is False
     assert opened.amount_total_atom == 1500
 
 
@@ -134,7 +135,7 @@ async def test_a_plan_not_offered_is_refused_and_changes_nothing(
     opened = await flow.open_session(session, plans.account_id, [plans.basic])
 
     with pytest.raises(InvalidFields) as refused:
-        await plans.change_plan(session, await lock(session, opened), position, rank)
+        await checkout_plans.change_plan(session, await lock(session, opened), position, rank)
 
     assert [(p.path, p.type) for p in refused.value.problems] == [(("plan",), "plan_not_offered")]
     assert (opened.amount_total_atom, checkout.tier_items(opened, 0)[0].price_id) == (500, plans.basic)
@@ -145,7 +146,7 @@ async def test_a_closed_session_cannot_change_plan(session: AsyncSession, plans:
     await lifecycle.expire_session(session, plans.account_id, opened.id)
 
     with pytest.raises(Conflict):
-        await plans.change_plan(session, await lock(session, opened), 0, 2)
+        await checkout_plans.change_plan(session, await lock(session, opened), 0, 2)
 
 
 async def test_a_plan_change_racing_a_payment_never_charges_another_amount_than_the_plan_sold(
@@ -160,7 +161,7 @@ async def test_a_plan_change_racing_a_payment_never_charges_another_amount_than_
     async def change(rank: int) -> str:
         try:
             async with database.writing() as own:
-                await plans.change_plan(own, await checkout.lock_open_session(own, token), 0, rank)
+                await checkout_plans.change_plan(own, await checkout.lock_open_session(own, token), 0, rank)
                 await own.commit()
         except Conflict as refused:
             return refused.code
