@@ -1,14 +1,16 @@
-"""Reading what became of an event's deliveries."""
+"""Reading what became of an event's deliveries, and the state of the delivery queue."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.events.service import get_event
-from checkstand.webhooks.models import WebhookDelivery, WebhookEndpoint
+from checkstand.webhooks.models import PENDING, WebhookDelivery, WebhookEndpoint
 
 
 async def event_deliveries(
@@ -23,3 +25,27 @@ async def event_deliveries(
         .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
     )
     return [(delivery, url) for delivery, url in rows]
+
+
+@dataclass(frozen=True)
+class DeliveryQueue:
+    """The pending deliveries of every account: how many, how many due now, the oldest and the most overdue."""
+
+    pending: int
+    due: int
+    oldest_created_at: datetime | None
+    earliest_due_at: datetime | None
+
+
+async def delivery_queue(session: AsyncSession, now: datetime) -> DeliveryQueue:
+    pending, due, oldest, earliest = (
+        await session.execute(
+            select(
+                func.count(),
+                func.count().filter(WebhookDelivery.next_attempt_at <= now),
+                func.min(WebhookDelivery.created_at),
+                func.min(WebhookDelivery.next_attempt_at),
+            ).where(WebhookDelivery.status == PENDING)
+        )
+    ).one()
+    return DeliveryQueue(pending, due, oldest, earliest)

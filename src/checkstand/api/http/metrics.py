@@ -22,7 +22,6 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,7 +32,7 @@ from checkstand.core.errors import NotAuthenticated, NotFound
 from checkstand.heartbeats import service as heartbeats
 from checkstand.observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUESTS
 from checkstand.settings import Settings
-from checkstand.webhooks.models import PENDING, WebhookDelivery
+from checkstand.webhooks import service as deliveries
 
 PATH: Final = "/metrics"
 UNMATCHED: Final = "unmatched"  # no route answered (a 404 before routing, or a request refused at the edge)
@@ -103,32 +102,23 @@ class _Snapshot(Collector):
 
 async def _shared_state(session: AsyncSession) -> list[Metric]:
     now = clock.now()
-    depth, due, oldest, most_overdue = (
-        await session.execute(
-            select(
-                func.count(),
-                func.count().filter(WebhookDelivery.next_attempt_at <= now),
-                func.min(WebhookDelivery.created_at),
-                func.min(WebhookDelivery.next_attempt_at),
-            ).where(WebhookDelivery.status == PENDING)
-        )
-    ).one()
+    queue = await deliveries.delivery_queue(session, now)
     queue_depth = GaugeMetricFamily(
         "checkstand_webhook_queue_depth",
         "Pending webhook deliveries, by whether they are due now or waiting for a retry.",
         labels=["state"],
     )
-    queue_depth.add_metric(["due"], due)
-    queue_depth.add_metric(["waiting"], depth - due)
+    queue_depth.add_metric(["due"], queue.due)
+    queue_depth.add_metric(["waiting"], queue.pending - queue.due)
     oldest_age = GaugeMetricFamily(
         "checkstand_webhook_queue_oldest_age_seconds",
         "Age of the oldest pending webhook delivery (0 when none is pending).",
-        value=_seconds_since(oldest, now),
+        value=_seconds_since(queue.oldest_created_at, now),
     )
     overdue = GaugeMetricFamily(
         "checkstand_webhook_queue_overdue_seconds",
         "How long the most overdue pending delivery has been due: how far the workers are behind (0 when none).",
-        value=_seconds_since(most_overdue, now),
+        value=_seconds_since(queue.earliest_due_at, now),
     )
     heartbeat_age = GaugeMetricFamily(
         "checkstand_worker_heartbeat_age_seconds",
