@@ -43,6 +43,8 @@ class Customer(TimestampedMixin, Base):
     customer_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     first_purchase_at: Mapped[datetime | None]
+    # The test clock whose time everything about this customer reads (test_clocks/), if any.
+    test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id", ondelete="SET NULL"))
 
     aggregate_type: ClassVar[str] = "customer"
 

@@ -181,28 +181,46 @@ class AttemptTransition(Base):
 
 
 class Payment(TimestampedMixin, Base):
-    """The money a completed checkout session took. Unique per session: the database itself refuses a second
-    payment for one session, whatever races above it."""
+    """A payment (the SDK's payment intent): the money one completed checkout session took, or one invoice's
+    collection on a saved payment method (a renewal, a dunning retry, a merchant's own charge).
+
+    Unique per checkout session and per invoice: the database itself refuses a second payment for either, whatever
+    races above it. Each processor call it makes is a :class:`PaymentCharge`; ``amount_refunded_atom`` sums the
+    succeeded refunds of its charges."""
 
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("checkout_session_id"),
+        UniqueConstraint("invoice_id"),
         Index("ix_payments_account_created", "account_id", "created_at"),
+        Index("ix_payments_account_customer", "account_id", "customer_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    checkout_session_id: Mapped[str] = mapped_column(ForeignKey("checkout_sessions.id", ondelete="CASCADE"))
-    checkout_attempt_id: Mapped[str] = mapped_column(ForeignKey("checkout_attempts.id"))
-    processor_attempt_id: Mapped[str] = mapped_column(ForeignKey("processor_attempts.id"))
+    checkout_session_id: Mapped[str | None] = mapped_column(ForeignKey("checkout_sessions.id", ondelete="CASCADE"))
+    checkout_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("checkout_attempts.id"))
+    processor_attempt_id: Mapped[str | None] = mapped_column(ForeignKey("processor_attempts.id"))
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"))
+    subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
-    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
+    processor_id: Mapped[str | None] = mapped_column(ForeignKey("processors.id"))
     processor_reference: Mapped[str | None] = mapped_column(String(255))
     payment_method_reference: Mapped[str | None] = mapped_column(String(255))
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    # processing, requires_action, succeeded, failed.
     status: Mapped[str] = mapped_column(String(32))
-    tier: Mapped[int]
+    tier: Mapped[int | None]
     amount_atom: Mapped[int] = mapped_column(BigInteger)
+    amount_refunded_atom: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
+    description: Mapped[str | None] = mapped_column(String(500))
+    confirmed_at: Mapped[datetime | None]
+    payment_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+    charges: Mapped[list[PaymentCharge]] = relationship(
+        lazy="selectin", order_by="(PaymentCharge.created_at, PaymentCharge.id)", passive_deletes=True
+    )
 
     aggregate_type: ClassVar[str] = "payment"
 
@@ -213,14 +231,128 @@ class Payment(TimestampedMixin, Base):
             "account_id": self.account_id,
             "checkout_session_id": self.checkout_session_id,
             "checkout_attempt_id": self.checkout_attempt_id,
+            "invoice_id": self.invoice_id,
+            "subscription_id": self.subscription_id,
             "customer_id": self.customer_id,
             "processor_id": self.processor_id,
             "processor_reference": self.processor_reference,
-            "payment_method_id": self.payment_method_reference,
+            "payment_method_id": self.payment_method_id or self.payment_method_reference,
             "status": self.status,
             "tier": self.tier,
             "amount_atom": self.amount_atom,
+            "amount_refunded_atom": self.amount_refunded_atom,
             "currency": self.currency,
+            "description": self.description,
+            "metadata": self.payment_metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class PaymentCharge(TimestampedMixin, Base):
+    """One processor call of a payment (the SDK's payment attempt). For a checkout payment it is the processor
+    attempt that took the money, recorded again here so refunds and listings treat every charge alike.
+
+    As for checkout attempts, the row and its idempotency key are committed *before* the processor is called
+    (status ``pending``), so a crash in between is settled by asking the processor again with the key; the lease
+    says until when the process that made the call is presumed alive."""
+
+    __tablename__ = "payment_charges"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_payment_charges_account_created", "account_id", "created_at"),
+        Index("ix_payment_charges_status_lease", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
+    payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    amount_refunded_atom: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    # pending (being called), succeeded, declined, requires_action, failed (the processor could not be reached).
+    status: Mapped[str] = mapped_column(String(32))
+    decline_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(String(1000))
+    processor_reference: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    captured_at: Mapped[datetime | None]
+
+    aggregate_type: ClassVar[str] = "payment_attempt"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "payment_intent_id": self.payment_id,
+            "payment_method_id": self.payment_method_id,
+            "processor_id": self.processor_id,
+            "customer_id": self.customer_id,
+            "amount_atom": self.amount_atom,
+            "currency": self.currency,
+            "status": self.status,
+            "failure_code": self.decline_code,
+            "failure_message": self.failure_message,
+            "captured_at": self.captured_at,
+            "refunded_amount_atom": self.amount_refunded_atom,
+            "refunded": self.amount_refunded_atom >= self.amount_atom > 0,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+class Refund(TimestampedMixin, Base):
+    """Money given back from one charge, in full or in part, through the processor that took it.
+
+    The refund's amount is reserved on its charge (``PaymentCharge.amount_refunded_atom``) under the charge's row
+    lock before the processor is called, so concurrent refunds can never together exceed what was paid; a failed
+    refund gives its reservation back."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        Index("ix_refunds_account_created", "account_id", "created_at"),
+        Index("ix_refunds_charge", "charge_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    charge_id: Mapped[str] = mapped_column(ForeignKey("payment_charges.id", ondelete="CASCADE"))
+    payment_id: Mapped[str] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # The SDK's ``RefundStatus``: pending, succeeded, failed.
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    processor_refund_id: Mapped[str | None] = mapped_column(String(255))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
+    failure_message: Mapped[str | None] = mapped_column(String(1000))
+    processed_at: Mapped[datetime | None]
+    lease_expires_at: Mapped[datetime | None]
+    refund_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+
+    aggregate_type: ClassVar[str] = "refund"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "charge_id": self.charge_id,
+            "payment_intent_id": self.payment_id,
+            "amount_atom": self.amount_atom,
+            "currency": self.currency,
+            "status": self.status,
+            "reason": self.reason,
+            "processor_refund_id": self.processor_refund_id,
+            "failure_code": self.failure_code,
+            "failure_message": self.failure_message,
+            "processed_at": self.processed_at,
+            "metadata": self.refund_metadata,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

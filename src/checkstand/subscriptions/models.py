@@ -18,9 +18,9 @@ ACTIVE = "active"
 PAUSED = "paused"
 PAST_DUE = "past_due"
 CANCELED = "canceled"
-# Every state the SDK knows (its subscription stats count trialing, active, paused and cancelled); only trialing,
-# active and canceled are reached until renewals and dunning exist.
-STATUSES = (TRIALING, ACTIVE, PAUSED, PAST_DUE, CANCELED)
+UNPAID = "unpaid"
+INCOMPLETE = "incomplete"
+STATUSES = (TRIALING, ACTIVE, PAUSED, PAST_DUE, CANCELED, UNPAID, INCOMPLETE)
 
 
 class Subscription(TimestampedMixin, Base):
@@ -52,6 +52,16 @@ class Subscription(TimestampedMixin, Base):
     canceled_at: Mapped[datetime | None]
     payment_method_reference: Mapped[str | None] = mapped_column(String(255))
     processor_id: Mapped[str | None] = mapped_column(String(64))
+    # The saved payment method renewals charge (``payment_method_reference`` is its processor token).
+    default_payment_method_id: Mapped[str | None] = mapped_column(ForeignKey("payment_methods.id"))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # Collection paused (Stripe's ``pause_collection``): periods still advance, nothing is charged, until resumed
+    # (by hand, or at ``resumes_at``).
+    paused_at: Mapped[datetime | None]
+    resumes_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # When ``subscription.trial_will_end`` was recorded for the current trial, so it is sent once.
+    trial_ending_notified_at: Mapped[datetime | None]
     coupon_id: Mapped[str | None] = mapped_column(String(64))
     discount: Mapped[dict[str, Any] | None]
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
