@@ -87,13 +87,14 @@ async def session(database: Database) -> AsyncIterator[AsyncSession]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    """Webhook receivers in tests listen on 127.0.0.1, which an operator must allow explicitly (the default
-    refuses private addresses): tests of that refusal build their own settings."""
+    """Webhook receivers and localstripe in tests listen on 127.0.0.1, which an operator must allow explicitly (the
+    default refuses private addresses): tests of that refusal build their own settings."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         public_url="http://checkstand.test",
         webhook_allow_private_urls=True,
+        processor_allow_private_urls=True,
     )
 
 

@@ -29,21 +29,47 @@ CHARGE_DECLINED_METHOD = "pm_card_chargeCustomerFail"
 SUCCEEDING_METHOD = "pm_card_visa"
 
 # localstripe predates ``allowed_payment_method_types`` (Stripe API 2026-07-29), which the adapter sends because
-# current API versions refuse ``payment_method_types``; the launch teaches it the new name for what it already does.
+# current API versions refuse ``payment_method_types``; the launch teaches it (PaymentIntents and SetupIntents alike)
+# the new name for what it already does.
+# It doesn't know ``setup_future_usage`` either, which saving a method for off-session charges sends: the launch
+# keeps it on the PaymentIntent, as Stripe shows it (the adapter attaches the method to the customer itself).
+# ``off_session`` (a renewal's charge, the customer not there) it takes and forgets: the launch keeps it on the
+# PaymentIntent too, where tests read how the charge was asked for (Stripe itself doesn't show it). Nor does it know
+# a PaymentIntent's ``description``, which an invoice's charge sends ("Invoice 3"): kept, as Stripe shows it.
 _LAUNCH = """
 import sys
 from aiohttp import web
-from localstripe.resources import PaymentIntent
+from localstripe.resources import PaymentIntent, SetupIntent
 from localstripe.server import app
 
 _create = PaymentIntent.__init__
 
-def _init(self, *args, allowed_payment_method_types=None, **kwargs):
+def _init(self, *args, allowed_payment_method_types=None, setup_future_usage=None, description=None, **kwargs):
     if allowed_payment_method_types is not None:
         kwargs["payment_method_types"] = allowed_payment_method_types
     _create(self, *args, **kwargs)
+    self.setup_future_usage = setup_future_usage
+    self.description = description
 
 PaymentIntent.__init__ = _init
+
+_create_setup = SetupIntent.__init__
+
+def _init_setup(self, *args, allowed_payment_method_types=None, **kwargs):
+    if allowed_payment_method_types is not None:
+        kwargs["payment_method_types"] = allowed_payment_method_types
+    _create_setup(self, *args, **kwargs)
+
+SetupIntent.__init__ = _init_setup
+
+_api_create = PaymentIntent._api_create.__func__
+
+def _api_create_off_session(cls, confirm=None, off_session=None, **data):
+    intent = _api_create(cls, confirm=confirm, off_session=off_session, **data)
+    intent.off_session = off_session in (True, "true")
+    return intent
+
+PaymentIntent._api_create = classmethod(_api_create_off_session)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
 """
 
@@ -70,6 +96,15 @@ class LocalStripe:
 
     def payment_intent(self, intent_id: str) -> dict[str, Any]:
         return self._call("GET", f"/v1/payment_intents/{intent_id}")
+
+    def confirmed_payment_intent(self, method: str, amount: int) -> str:
+        """A PaymentIntent of ``amount`` USD cents confirmed with ``method``, made behind the adapter's back."""
+        data = {"amount": str(amount), "currency": "usd", "payment_method": method, "confirm": "true"}
+        return str(self._call("POST", "/v1/payment_intents", data=data)["id"])
+
+    def refunds_of(self, intent_id: str) -> list[dict[str, Any]]:
+        """The refunds localstripe holds for a PaymentIntent (a PaymentIntent has few: one page)."""
+        return list(self._call("GET", "/v1/refunds", params={"payment_intent": intent_id, "limit": 100})["data"])
 
     def payment_intents_with_key(self, idempotency_key: str, metadata_key: str) -> list[dict[str, Any]]:
         """Every PaymentIntent whose metadata carries the key, read page by page."""

@@ -199,6 +199,7 @@ def _seed_secrets(database_url: str) -> tuple[str, str, str]:
                     secret_key="sk_test_" + "x" * 24,
                     webhook_secret="whsec_" + "y" * 24,
                     api_base="http://127.0.0.1:9",
+                    allow_private_urls=True,
                 )
                 await session.commit()
                 return account.id, key.secret, created.endpoint.id

@@ -1,18 +1,27 @@
-"""Schemathesis generates input for every operation of ``/openapi.json`` (and invalid input for the most exposed)
-and sends it to a real server, on both backends: whatever arrives, the answer is never a 5xx, and it is what the
-reference says it can be (a documented status, with the documented body). The path's ids name real objects made
-first, so generated input reaches the handlers rather than stopping at a 404; a method a path doesn't have is a
-405 naming those it has."""
+"""Schemathesis generates input for every operation of ``/openapi.json`` and sends it to a real server on both
+backends: input the reference calls valid, input it calls invalid, and valid input with one value (a parameter, a
+body's field at any depth, an id) swapped for what an attacker types (tests/hostile_input.py: other scripts' digits,
+confusables, huge numbers, deep nesting, NULs). Whatever arrives, the answer is never a 5xx, and it is what the
+reference says it can be (a documented status, with the documented body). Valid input is never refused at a
+parameter: the reference is no looser than the server. The path's ids name real objects made first, so generated
+input reaches the handlers rather than stopping at a 404; a method a path doesn't have is a 405 naming those it has.
+
+One test per operation and kind of input (pytest-xdist spreads them), a few examples each: breadth over every
+operation, as tests/hostile_input.py's property tests go deep on the public forms."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
+from hypothesis import strategies as st
 from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
@@ -21,29 +30,186 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
+from checkstand.app import create_app
+from checkstand.settings import Settings
 from tests.conftest import bearer
+from tests.hostile_input import hostile_json, hostile_text
 from tests.support import Server
 
 EXAMPLES_PER_OPERATION = 5
-# Invalid input for every operation would cost minutes (schemathesis builds each negative strategy at length);
-# it is sent where strangers and merchants' free text come in. tests/hostile_input.py covers the public forms more.
-NEGATIVE_OPERATIONS = frozenset(
-    {
-        "POST /api/public/checkout/{secure_token}/confirm",
-        "POST /api/public/checkout/{secure_token}/plan",
-        "POST /api/{account_id}/checkout-sessions/",
-        "POST /api/{account_id}/checkout-sessions/{checkout_id}/line-items",
-        "POST /api/{account_id}/prices/",
-        "POST /api/{account_id}/coupons/",
-        "POST /api/{account_id}/promotion-codes/",
-        "POST /api/{account_id}/webhook-endpoints/",
-        "PATCH /api/accounts/{account_id}/brand-settings",
-        "GET /api/{account_id}/checkout-sessions/",
-    }
-)
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+# Valid input; input the schema calls invalid; valid input with one value swapped for what an attacker types.
+MODES = {"valid": GenerationMode.POSITIVE, "invalid": GenerationMode.NEGATIVE, "hostile": GenerationMode.POSITIVE}
+# A path id is any text but one that makes another path: httpx resolves dots, a slash or nothing is another route,
+# and schemathesis leaves "#" and "?" as they are, ending the path.
+path_text = hostile_text.filter(lambda text: text.strip(".") != "" and not {"/", "#", "?"} & set(text))
+# Where a request's parts are: a valid value refused at one of them means the reference promises more than the
+# server takes. A 422 at the body as a whole (``loc: ["body"]``) is a business rule's, which no schema states.
+REQUEST_LOCATIONS = frozenset({"path", "query", "header", "body"})
+# Body fields a valid value can still be refused at, by operation, each for a rule JSON Schema can't state. A field
+# is named by its loc past "body", list indexes as 0; an object whose keys the account or another field defines
+# (custom_fields, constraints) by its own name.
+ROW = "an id of an object the account has"
+KEYS = "keys the account's custom field definitions, or the field's data_type, define"
+BY_TYPE = "what a processor of that type takes"
+CLOCK = "a time after now"
+BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
+    "PATCH /api/accounts/{account_id}/default-processor-route": {("default_processor_route_id",): ROW},
+    # A form's text "null" is no URL: schemathesis sends null as that text in multipart bodies.
+    "PATCH /api/accounts/{account_id}/brand-settings": dict.fromkeys(
+        [("icon",), ("logo",), ("privacy_policy_url",), ("terms_of_service_url",)], "null in a form"
+    ),
+    "POST /api/{account_id}/products/": {("custom_fields",): KEYS, ("default_price_id",): "a price of this product"},
+    "PATCH /api/{account_id}/products/{product_id}": {("custom_fields",): KEYS, ("default_price_id",): ROW},
+    "POST /api/{account_id}/prices/": {
+        ("product_id",): ROW,
+        ("custom_fields",): KEYS,
+        ("recurring_interval_count",): "3 years of recurring_interval",
+        ("trial_days",): "recurring prices only",
+    },
+    "PATCH /api/{account_id}/prices/{price_id}": {("custom_fields",): KEYS},
+    "POST /api/{account_id}/product-families/{family_id}/products": {("product_id",): ROW},
+    "PUT /api/{account_id}/product-families/{family_id}/hierarchy": {("hierarchy", 0, "product_id"): ROW},
+    "POST /api/{account_id}/customers/": {
+        ("custom_fields",): KEYS,
+        ("email",): "a deliverable domain (not .test, .invalid...)",
+        ("language",): "a language tag Babel knows",
+        ("test_clock_id",): ROW,
+    },
+    "PUT /api/{account_id}/customers/{customer_id}": {
+        ("custom_fields",): KEYS,
+        ("email",): "a deliverable domain (not .test, .invalid...)",
+        ("language",): "a language tag Babel knows",
+    },
+    "POST /api/{account_id}/custom-field-definitions/": {("constraints",): KEYS},
+    "PATCH /api/{account_id}/custom-field-definitions/{definition_id}": {("constraints",): KEYS},
+    "DELETE /api/{account_id}/custom-field-definitions/{definition_id}": {("confirm_field_key",): "the path's key"},
+    "POST /api/{account_id}/coupons/": dict.fromkeys(
+        [
+            ("amount_atom_off",),
+            ("percent_off",),
+            ("trial_days_off",),
+            ("currency",),
+            ("duration_in_months",),
+            ("discount", "discount_type"),
+            ("product_ids", 0),
+            ("valid_until",),
+            ("valid_from",),
+        ],
+        "what discount_type and duration call for; products the account has; valid_until after valid_from",
+    ),
+    "POST /api/{account_id}/promotion-codes/": {
+        ("coupon_id",): ROW,
+        ("expires_at",): CLOCK,
+        ("restrictions", "minimum_amount"): "the currency's decimals, with its currency",
+        ("restrictions", "minimum_amount_currency"): "the coupon's currency, with minimum_amount",
+    },
+    "PUT /api/{account_id}/promotion-codes/{promo_code_id}": {("expires_at",): CLOCK},
+    "POST /api/{account_id}/promotion-codes/validate": {
+        ("customer_id",): ROW,
+        ("order_amount",): "the currency's decimals",
+        ("order_currency",): "given with order_amount",
+    },
+    "POST /api/{account_id}/promotion-codes/redeem": {
+        ("customer_id",): ROW,
+        ("order_amount",): "the currency's decimals",
+        ("order_currency",): "given with order_amount",
+    },
+    "POST /api/{account_id}/processors/": dict.fromkeys(
+        [("currencies",), ("is_available",), ("secret_key",), ("webhook_secret",), ("api_base",), ("publishable_key",)],
+        BY_TYPE,
+    ),
+    "PATCH /api/{account_id}/processors/{processor_id}": dict.fromkeys(
+        [("currencies",), ("is_available",), ("secret_key",), ("webhook_secret",), ("api_base",), ("publishable_key",)],
+        BY_TYPE,
+    ),
+    "POST /api/{account_id}/processor-routes/": {("processors", 0, "processor_id"): ROW},
+    "PATCH /api/{account_id}/processor-routes/{route_id}": {("processors", 0, "processor_id"): ROW},
+    "POST /api/{account_id}/checkout-sessions/": {
+        ("customer_id",): ROW,
+        ("coupon_id",): ROW,
+        ("processor_route_id",): ROW,
+        ("promotion_code",): ROW,
+        ("line_items",): "line items or cascade tiers, one of them",
+        ("line_items", 0, "price_id"): ROW,
+        ("cascade_line_items", 0, "line_items", 0, "price_id"): ROW,
+        ("cascade_line_items", 0, "processor_route_id"): ROW,
+        ("custom_fields",): KEYS,
+    },
+    "PATCH /api/{account_id}/checkout-sessions/{checkout_id}": {("processor_route_id",): ROW},
+    "POST /api/{account_id}/checkout-sessions/{checkout_id}/line-items": {("price_id",): ROW},
+    "POST /api/public/checkout/{secure_token}/confirm": {("payment_method",): "a card or a saved method, one of them"},
+    "POST /api/public/checkout/{secure_token}/plan": {("plan",): "a line and rank the session offers"},
+    "POST /api/{account_id}/payments/payment_methods/credit_card": {
+        ("customer_id",): ROW,
+        ("card_number",): "a card number's check digit (Luhn)",
+        ("expiry_year",): CLOCK,
+    },
+    "PATCH /api/{account_id}/subscriptions/{subscription_id}": {
+        ("default_payment_method_id",): "a payment method of the subscription's customer",
+        ("trial_end",): "a trialing subscription, and a time after now",
+        ("trial_period_days",): "a trialing subscription",
+        ("custom_fields",): KEYS,
+    },
+    "PATCH /api/{account_id}/subscriptions/{subscription_id}/items": {
+        ("items", 0, "id"): ROW,
+        ("items", 0, "price_id"): ROW,
+        ("items",): "an item changed once, and a subscription left with one",
+    },
+    "POST /api/{account_id}/invoices/": {
+        ("customer_id",): ROW,
+        ("currency",): "the customer's currency",
+        ("custom_fields",): KEYS,
+        ("due_date",): "after issued_at",
+        ("items",): "one item at least, or a price",
+        ("items", 0, "price_external_id"): ROW,
+        ("items", 0, "name"): "a name or a price, one of them",
+        ("items", 0, "unit_amount"): "unit_amount, amount or a price",
+        ("items", 0, "amount"): "unit_amount times quantity",
+    },
+    "POST /api/{account_id}/webhook-endpoints/": {("events",): "'*' alone or event types"},
+    "PATCH /api/{account_id}/webhook-endpoints/{endpoint_id}": {("events",): "'*' alone or event types"},
+}
+
+
+def reference() -> dict[str, Any]:
+    """The API reference as the app builds it, read at collection so that each operation is a test of its own (the
+    served one is fuzzed, and must have the same operations)."""
+    with tempfile.TemporaryDirectory() as data_dir:
+        document: dict[str, Any] = create_app(Settings(data_dir=Path(data_dir), secret_key="k" * 40)).openapi()
+    return document
+
+
+REFERENCE = reference()
+
+
+def labels(document: dict[str, Any]) -> list[str]:
+    paths = document["paths"].items()
+    return [f"{method.upper()} {path}" for path, methods in paths for method in methods if method in HTTP_METHODS]
+
+
+OPERATIONS = labels(REFERENCE)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A server with an account and one object of each kind its paths address, and the schema to fuzz it by."""
+
+    server: Server
+    secret: str
+    ids: dict[str, str]
+    schemas: dict[str, OpenApiSchema]  # by kind of input
+
+
+def fuzzing_schema(document: dict[str, Any], kind: str) -> OpenApiSchema:
+    schema = schemathesis.openapi.from_dict(document)
+    # NUL is refused in any text (PostgreSQL can't hold it; the 422's description says so), which the reference
+    # doesn't repeat on every string: valid input leaves it out, invalid input keeps it.
+    schema.config.generation.update(allow_x00=kind == "invalid")
+    return schema
 
 
 def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
@@ -117,8 +283,82 @@ def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
     }
 
 
-def fuzz(operation: Any, mode: GenerationMode, send: Callable[[Case, GenerationMode], None]) -> None:
-    @given(case=operation.as_strategy(generation_mode=mode))
+@pytest.fixture(scope="module")
+def target(server: Server) -> Target:
+    account_id, secret = server.new_account()
+    ids = seeded_ids(server.base_url, account_id, secret)
+    served = httpx.get(f"{server.base_url}/openapi.json").json()
+    return Target(server, secret, ids, {kind: fuzzing_schema(served, kind) for kind in MODES})
+
+
+def takes_only_text(path: str, method: str) -> bool:
+    """Whether all an operation takes is text (its path's ids, a signature header): nothing sent is invalid to the
+    schema then, so schemathesis has no invalid case for it."""
+    operation = REFERENCE["paths"][path][method]
+    parameters = operation.get("parameters", [])
+    return "requestBody" not in operation and all(p["in"] in ("path", "header") for p in parameters)
+
+
+def pinned_ids(kind: str, path: str, method: str, ids: dict[str, str]) -> dict[str, str]:
+    """The path's ids the run fixes to real objects, so that generated input reaches the handler. Where all an
+    operation takes is text, its invalid run sends unknown ids instead (any text: other scripts' digits,
+    confusables...), past the account's tenancy check where the path names more than the account."""
+    names = re.findall(r"{(\w+)}", path)
+    if kind != "invalid" or not takes_only_text(path, method):
+        return {name: ids[name] for name in names if name in ids}
+    return {"account_id": ids["account_id"]} if "account_id" in names and len(names) > 1 else {}
+
+
+def hostile_spots(case: Case) -> list[tuple[Any, Any, st.SearchStrategy[Any]]]:
+    """Where one hostile value can go in a case, with what may go there: a query parameter (text, or any JSON inside
+    a JSON one), a JSON body's value at any depth, an id in the path past the account's."""
+    spots: list[tuple[Any, Any, st.SearchStrategy[Any]]] = []
+
+    def inside(value: Any) -> None:
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            spots.append((value, key, hostile_json))
+            inside(item)
+
+    for name, value in (case.query or {}).items():
+        spots.append((case.query, name, hostile_text))
+        inside(value)
+    spots += [(case.path_parameters, name, path_text) for name in case.path_parameters or {} if name != "account_id"]
+    if case.media_type == "application/json":
+        inside(case.body)
+    return spots
+
+
+def refused_as_invalid(label: str, response: Any) -> list[Any]:
+    """The parts of the request a 422 says are invalid, less the body fields a business rule refused."""
+    detail = response.json().get("detail") if response.status_code == 422 else None
+    return [
+        problem
+        for problem in detail or []
+        if problem["loc"][0] in REQUEST_LOCATIONS
+        and problem["loc"] != ["body"]
+        and business_rule_field(problem["loc"]) not in BUSINESS_RULES.get(label, {})
+    ]
+
+
+def business_rule_field(loc: list[str | int]) -> tuple[str | int, ...]:
+    """A body field's place as :data:`BUSINESS_RULES` names it: list indexes as 0, whichever item it was."""
+    place = tuple(0 if isinstance(part, int) else part for part in loc[1:])
+    return place[:1] if place[:1] in (("custom_fields",), ("constraints",)) else place
+
+
+@pytest.mark.parametrize("kind", MODES)
+@pytest.mark.parametrize("label", OPERATIONS)
+def test_any_input_gets_a_documented_answer_and_never_a_server_error(target: Target, label: str, kind: str) -> None:
+    method, path = label.split(" ", 1)
+    method = method.lower()
+    # Unknown ids are generated as valid text: schemathesis has no invalid text.
+    mode = GenerationMode.POSITIVE if takes_only_text(path, method) else MODES[kind]
+    operation = target.schemas[kind][path][method]
+    fixed = pinned_ids(kind, path, method, target.ids)
+    problems: list[str] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=fixed), data=st.data())
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
         deadline=None,
@@ -126,52 +366,25 @@ def fuzz(operation: Any, mode: GenerationMode, send: Callable[[Case, GenerationM
         derandomize=True,
         database=None,
     )
-    def run(case: Case) -> None:
-        send(case, mode)
+    def send(case: Case, data: st.DataObject) -> None:
+        if kind == "hostile" and (spots := hostile_spots(case)):
+            container, key, values = data.draw(st.sampled_from(spots))
+            container[key] = data.draw(values)
+        response = case.call(base_url=target.server.base_url, headers=bearer(target.secret))
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except AssertionError as failure:  # schemathesis' failures are AssertionErrors
+            problems.append(f"{case.as_curl_command()[:500]} -> {response.status_code}: {str(failure)[:400]}")
+        if kind == "valid" and (refused := refused_as_invalid(label, response)):
+            problems.append(f"valid input refused: {case.as_curl_command()} -> {refused}")
 
-    try:
-        run()
-    except Unsatisfiable:
-        # Nothing the operation takes can be invalid (a GET of a path's string id alone): no negative case exists.
-        if mode != GenerationMode.NEGATIVE:
-            raise
+    send()
+    assert not problems, "\n".join(problems)
 
 
-def test_no_input_makes_a_server_error_nor_an_undocumented_answer(server: Server) -> None:
-    account_id, secret = server.new_account()
-    ids = seeded_ids(server.base_url, account_id, secret)
-    schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
-    problems: list[str] = []
-    answered: dict[str, list[int]] = {}
-
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        label = f"{operation.method.upper()} {operation.path}"
-        statuses = answered.setdefault(label, [])
-
-        def send(case: Case, mode: GenerationMode, label: str = label, statuses: list[int] = statuses) -> None:
-            # Real ids where the input is meant to be valid; the account always (past the tenancy check).
-            for name in case.path_parameters or {}:
-                if name in ids and (name == "account_id" or mode == GenerationMode.POSITIVE):
-                    case.path_parameters[name] = ids[name]
-            response = case.call(base_url=server.base_url, headers=bearer(secret))
-            statuses.append(response.status_code)
-            try:
-                case.validate_response(response, checks=CHECKS)
-            except AssertionError as failure:  # schemathesis' failures are AssertionErrors
-                problems.append(f"{label} -> {response.status_code}: {str(failure)[:300]}")
-
-        fuzz(operation, GenerationMode.POSITIVE, send)
-        if label in NEGATIVE_OPERATIONS:
-            fuzz(operation, GenerationMode.NEGATIVE, send)
-
-    document = httpx.get(f"{server.base_url}/openapi.json").json()
-    documented = sum(method in HTTP_METHODS for methods in document["paths"].values() for method in methods)
-    assert len(answered) == documented > 50
-    assert answered.keys() >= NEGATIVE_OPERATIONS
-    assert all(answered.values()), [label for label, statuses in answered.items() if not statuses]
-    assert sum(1 for statuses in answered.values() if any(status < 300 for status in statuses)) > len(answered) // 2
-    assert problems == []
+def test_every_operation_served_is_fuzzed(server: Server) -> None:
+    assert labels(httpx.get(f"{server.base_url}/openapi.json").json()) == OPERATIONS
+    assert len(OPERATIONS) > 100
 
 
 def test_a_method_no_path_has_is_a_405_naming_those_it_has(server: Server) -> None:

@@ -32,6 +32,7 @@ from checkstand.db import Database, connect
 from checkstand.pages import checkout as checkout_page
 from checkstand.pages import errors as page_errors
 from checkstand.pages import simulator_3ds
+from checkstand.payments import leases
 from checkstand.settings import Settings
 from checkstand.worker import Worker
 
@@ -39,15 +40,21 @@ from checkstand.worker import Worker
 DOCS_ASSETS_PATH: Final = "/docs/assets"
 
 
-def create_app(settings: Settings, *, database: Database | None = None, run_worker: bool = False) -> FastAPI:
-    """Build the app. ``database`` lets tests share an engine; by default one is made from ``settings``."""
+def create_app(
+    settings: Settings, *, database: Database | None = None, run_worker: bool = False, instance: str | None = None
+) -> FastAPI:
+    """Build the app. ``database`` lets tests share an engine; by default one is made from ``settings``.
+    ``instance`` is the serving slot the process claims at start (:mod:`checkstand.payments.leases`): ``checkstand
+    serve`` names its host and port; an app in a test's process claims none."""
     db = database or connect(settings.resolved_database_url)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(running: FastAPI) -> AsyncIterator[None]:
+        claim = await leases.start(db, instance) if instance is not None else None
+        running.state.lease_owner = claim.owner.id if claim is not None else None
         worker_task = None
-        worker = Worker(db, settings)
-        if run_worker:
+        worker = Worker(db, settings, lease_owner=running.state.lease_owner)
+        if run_worker:  # its first round settles at once what the claim took over
             worker_task = asyncio.create_task(worker.run())
         try:
             yield
@@ -55,6 +62,8 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
             if worker_task is not None:
                 worker.stop()
                 await worker_task
+            if claim is not None:
+                claim.release()
             if database is None:
                 await db.dispose()
 
@@ -67,6 +76,7 @@ def create_app(settings: Settings, *, database: Database | None = None, run_work
     )
     app.state.settings = settings
     app.state.database = db
+    app.state.lease_owner = None
     app.state.secret_box = SecretBox(*settings.at_rest_keys)
     app.state.schema_head = migrations.head_revision()
     install_error_handlers(app)

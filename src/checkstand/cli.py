@@ -233,12 +233,13 @@ def serve(
     # Imported here, as in `worker`: the web stack and the payment flow take seconds to import, which the
     # administrative commands (and --version) need not wait for.
     from checkstand.app import create_app
+    from checkstand.payments.leases import serve_instance
 
     settings = _settings(host=host, port=port)
     _migrate(settings)
     _announce_demo_account(settings)
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker),
+        create_app(settings, run_worker=not no_worker, instance=serve_instance(settings.port)),
         host=settings.host,
         port=settings.port,
         access_log=False,  # ours redacts tokens in paths; see api/http/request_context.py
@@ -295,35 +296,51 @@ def worker() -> None:
             async with database.writing() as session:
                 await _check_secret_key(session, settings)
                 await session.commit()
-            loop_worker = Worker(database, settings)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, loop_worker.stop)
-            if settings.worker_metrics_port is None or settings.metrics == "off":
-                await loop_worker.run()
-                return
-            # uvicorn takes SIGTERM while it serves, stops, then raises the signal again for the worker's handler.
-            metrics_server = uvicorn.Server(
-                uvicorn.Config(
-                    create_metrics_app(settings, database),
-                    host=settings.host,
-                    port=settings.worker_metrics_port,
-                    log_config=None,
-                    access_log=False,
-                    lifespan="off",
-                )
-            )
-
-            async def work() -> None:
-                try:
+            async with _instance(database, settings) as lease_owner:
+                loop_worker = Worker(database, settings, lease_owner=lease_owner)
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.add_signal_handler(sig, loop_worker.stop)
+                if settings.worker_metrics_port is None or settings.metrics == "off":
                     await loop_worker.run()
-                finally:
-                    metrics_server.should_exit = True  # a signal that came before uvicorn took them stops it too
+                    return
+                # uvicorn takes SIGTERM while it serves, stops, then raises the signal again for the worker's handler.
+                metrics_server = uvicorn.Server(
+                    uvicorn.Config(
+                        create_metrics_app(settings, database),
+                        host=settings.host,
+                        port=settings.worker_metrics_port,
+                        log_config=None,
+                        access_log=False,
+                        lifespan="off",
+                    )
+                )
 
-            await asyncio.gather(work(), metrics_server.serve())
+                async def work() -> None:
+                    try:
+                        await loop_worker.run()
+                    finally:
+                        metrics_server.should_exit = True  # a signal that came before uvicorn took them stops it too
+
+                await asyncio.gather(work(), metrics_server.serve())
 
     with _expected_failures():
         asyncio.run(run())
+
+
+@asynccontextmanager
+async def _instance(database: Database, settings: Settings) -> AsyncIterator[str | None]:
+    """A named worker's instance, held while it runs: the owner its leases name (None for an unnamed worker, or
+    when a live worker holds the name)."""
+    from checkstand.payments import leases
+
+    name = settings.instance_name
+    claim = await leases.start(database, leases.worker_instance(name)) if name is not None else None
+    try:
+        yield claim.owner.id if claim is not None else None
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 @app.command()

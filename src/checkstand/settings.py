@@ -50,6 +50,15 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`checkstand worker` serves /metrics on this port (when enabled)."
     )
+    instance_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="`checkstand worker` only: its name on this host, held by one live worker at a time. A worker "
+        "restarted under the same name settles at once the payments its dead predecessor left; without a name, "
+        "once their leases run out.",
+    )
     worker_heartbeat_seconds: float = Field(
         default=5.0, gt=0, description="How often a worker records in the database that it is alive."
     )
@@ -93,6 +102,12 @@ class Settings(BaseSettings):
         description="Let webhook endpoints be on loopback, private, link-local or metadata addresses (tests, local "
         "development); refused by default, at creation and again at delivery after DNS resolution.",
     )
+    processor_allow_private_urls: bool = Field(
+        default=False,
+        description="Let a Stripe connection's api_base be plain http, or on loopback, private, link-local or "
+        "metadata addresses (localstripe in tests, local development); refused by default, when the connection is "
+        "stored and again on every request after DNS resolution.",
+    )
     attempt_lease_seconds: float = Field(
         default=10.0,
         gt=0,
@@ -101,6 +116,29 @@ class Settings(BaseSettings):
     )
     challenge_timeout_seconds: float = Field(
         default=1800.0, gt=0, description="How long a customer has for a 3-D Secure challenge before it fails."
+    )
+    dunning_retry_days: str = Field(
+        default="3,5,7",
+        pattern=r"^\s*[0-9]{1,3}(\s*,\s*[0-9]{1,3})*\s*$",
+        description="Days after a renewal's first failed payment on which it is retried, comma-separated, rising.",
+    )
+    dunning_subscription_on_failure: Literal["cancel", "unpaid"] = Field(
+        default="cancel",
+        description="What the last failed retry does to the subscription: cancel it, or mark it unpaid.",
+    )
+    dunning_invoice_on_failure: Literal["mark_uncollectible", "leave_open"] = Field(
+        default="mark_uncollectible", description="What the last failed retry does to the invoice."
+    )
+    dunning_settle_past_due_on_pm_update: bool = Field(
+        default=True,
+        description="Whether a subscription's new default payment method is charged at once for its past-due "
+        "invoices (which returns it to active when they are paid).",
+    )
+    test_clock_advance_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a test clock's advance request waits for the worker to catch up before it answers "
+        "the clock still advancing.",
     )
     confirm_max_failed_per_session: int = Field(
         default=10, ge=1, description="Failed payments a checkout session takes within the rate window."

@@ -13,7 +13,9 @@ claims, so a worker that dies mid-delivery loses nothing; the delivery is claime
 hands it the dialect that renders webhook bodies (PaymentKit's ``Event``), so delivery itself knows no dialect.
 
 Its first round runs at start, recovery included, so a restarted process settles the payments its predecessor left
-processing as soon as their leases run out (:mod:`checkstand.payments.leases`).
+processing as soon as their leases run out (:mod:`checkstand.payments.leases`), or at once when the process holds
+its predecessor's instance (``checkstand serve``'s port, ``checkstand worker``'s ``CHECKSTAND_INSTANCE_NAME``),
+which ends their leases before the first round.
 
 Each round the worker records a heartbeat in the database (at most every ``worker_heartbeat_seconds``), which
 ``/readyz`` and ``/metrics`` read on any process.
@@ -43,9 +45,11 @@ from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
 from checkstand.db import Database
 from checkstand.heartbeats import service as heartbeats
+from checkstand.payments import off_session, renewals
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.policy import PaymentPolicy
 from checkstand.payments.recovery import recover_stuck_attempts
+from checkstand.payments.refunds import recover_pending_refunds
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.delivery import Dispatcher
@@ -71,24 +75,53 @@ def jobs(settings: Settings) -> dict[str, Job]:
         "disable_failing_webhook_endpoints": disable_failing_webhook_endpoints,
         "purge_idempotency_keys": idempotency.purge_expired,
         "purge_worker_heartbeats": heartbeats.purge_stale,
+        "resume_paused_subscriptions": renewals.resume_due,
+        "notify_trials_ending": renewals.notify_trials_due,
     }
 
 
-def database_jobs(settings: Settings) -> dict[str, DatabaseJob]:
-    """The periodic jobs given the database rather than a transaction; they run after :func:`jobs`."""
+def database_jobs(settings: Settings, lease_owner: str | None = None) -> dict[str, DatabaseJob]:
+    """The periodic jobs given the database rather than a transaction; they run after :func:`jobs`. What they
+    lease is leased in ``lease_owner``'s name (:mod:`checkstand.payments.leases`)."""
     box = SecretBox(*settings.at_rest_keys)
     policy = PaymentPolicy.of(settings)
 
-    async def recover_checkout_attempts(database: Database) -> int:
-        return await recover_stuck_attempts(Gateway(database, settings.resolved_public_url, box, policy))
+    def gateway(database: Database) -> Gateway:
+        return Gateway(database, settings.resolved_public_url, box, policy, lease_owner)
 
-    return {"recover_checkout_attempts": recover_checkout_attempts}
+    async def recover_checkout_attempts(database: Database) -> int:
+        return await recover_stuck_attempts(gateway(database))
+
+    async def recover_refunds(database: Database) -> int:
+        return await recover_pending_refunds(gateway(database))
+
+    async def recover_payment_charges(database: Database) -> int:
+        return await off_session.recover_charges(gateway(database))
+
+    async def renew_subscriptions(database: Database) -> int:
+        return await renewals.renew_due(gateway(database))
+
+    async def retry_overdue_invoices(database: Database) -> int:
+        return await renewals.retry_due(gateway(database))
+
+    async def advance_test_clocks(database: Database) -> int:
+        return await renewals.advance_test_clocks(gateway(database))
+
+    return {
+        "recover_checkout_attempts": recover_checkout_attempts,
+        "recover_refunds": recover_refunds,
+        "recover_payment_charges": recover_payment_charges,
+        "renew_subscriptions": renew_subscriptions,
+        "retry_overdue_invoices": retry_overdue_invoices,
+        "advance_test_clocks": advance_test_clocks,
+    }
 
 
 class Worker:
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(self, database: Database, settings: Settings, *, lease_owner: str | None = None) -> None:
         self.database = database
         self.settings = settings
+        self.lease_owner = lease_owner
         self.id = new_id("wkr")
         self.dispatcher = Dispatcher(database, settings, worker_id=self.id, render=webhook_body)
         self._stopping = asyncio.Event()
@@ -111,7 +144,7 @@ class Worker:
                     await session.rollback()
                     logger.exception("job %s failed; it runs again next round", name)
                     done[name] = 0
-        for name, database_job in database_jobs(self.settings).items():
+        for name, database_job in database_jobs(self.settings, self.lease_owner).items():
             try:
                 done[name] = await database_job(self.database)
             except Exception:

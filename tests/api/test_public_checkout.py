@@ -17,6 +17,7 @@ from checkstand.db import Database
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.processors import simulator as sim
 from checkstand.processors.base import customer_message
+from checkstand.subscriptions.models import Subscription
 from tests.payments import flow
 from tests.shop import Plans, Shop
 
@@ -210,7 +211,7 @@ async def test_an_expired_session_cant_be_paid(
     assert await attempt_count(database) == 0
 
 
-async def test_the_view_offers_the_plan_tiers_and_a_chosen_plan_is_what_is_charged(
+async def test_the_view_offers_the_plan_tiers_and_a_chosen_plan_is_what_is_subscribed_to(
     client: httpx.AsyncClient, session: AsyncSession, database: Database, plans: Plans
 ) -> None:
     await flow.simulator(session, plans.account_id)
@@ -231,11 +232,16 @@ async def test_the_view_offers_the_plan_tiers_and_a_chosen_plan_is_what_is_charg
 
     assert changed.status_code == 200, changed.text
     assert changed.json()["amount_total_atom"] == 1500
+    # Pro starts with its 14-day trial: nothing is due today, the card is only set up.
+    assert changed.json()["amount_due_today_atom"] == 0
     assert changed.json()["tiers"][0]["line_items"][0]["product_name"] == "Pro"
     paid = await client.post(confirm_url(created.secure_token), json=body())
     assert paid.json()["state"] == "succeeded"
     async with database.reading() as fresh:
-        assert await flow.charged_amounts(fresh, plans.account_id) == [1500]
+        assert await flow.charged_amounts(fresh, plans.account_id) == [0]
+        subscription = await fresh.scalar(select(Subscription).where(Subscription.account_id == plans.account_id))
+    assert subscription is not None
+    assert (subscription.status, [item.unit_amount_atom for item in subscription.items]) == ("trialing", [1500])
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,7 @@ async def connect_stripe(session: AsyncSession, app: FastAPI, account_id: str, a
         secret_key=SECRET_KEY,
         webhook_secret=WEBHOOK_SECRET,
         api_base=api_base,
+        allow_private_urls=True,
     )
     await session.commit()
     return processor
@@ -140,7 +141,7 @@ async def test_a_payment_intent_event_is_settled_from_stripe_and_stored_without_
     http: httpx.AsyncClient, processor: Processor, localstripe: LocalStripe, database: Database
 ) -> None:
     key = new_id("catt")
-    async with StripeProcessor(SECRET_KEY, localstripe.api_base) as adapter:
+    async with StripeProcessor(SECRET_KEY, localstripe.api_base, allow_private_urls=True) as adapter:
         charged = await adapter.charge(
             ChargeRequest(key, 1500, "usd", PaymentMethod(processor_reference=SUCCEEDING_METHOD))
         )
@@ -169,7 +170,7 @@ async def test_when_stripe_cant_settle_the_event_nothing_is_stored_and_a_redeliv
     localstripe: LocalStripe,
     database: Database,
 ) -> None:
-    async with StripeProcessor(SECRET_KEY, localstripe.api_base) as adapter:
+    async with StripeProcessor(SECRET_KEY, localstripe.api_base, allow_private_urls=True) as adapter:
         charged = await adapter.charge(
             ChargeRequest(new_id("catt"), 900, "usd", PaymentMethod(processor_reference=SUCCEEDING_METHOD))
         )
@@ -285,7 +286,7 @@ async def test_no_secret_reaches_the_logs(
     http: httpx.AsyncClient, processor: Processor, localstripe: LocalStripe, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    async with StripeProcessor(SECRET_KEY, localstripe.api_base) as adapter:
+    async with StripeProcessor(SECRET_KEY, localstripe.api_base, allow_private_urls=True) as adapter:
         charged = await adapter.charge(
             ChargeRequest(new_id("catt"), 700, "usd", PaymentMethod(processor_reference=SUCCEEDING_METHOD))
         )

@@ -23,7 +23,7 @@ from tests.support import Server
 pytestmark = pytest.mark.e2e
 
 
-def test_the_whole_purchase_chooses_a_plan_applies_a_code_pays_and_lands_on_the_success_url(
+def test_the_whole_purchase_chooses_a_plan_applies_a_code_starts_its_trial_and_lands_on_the_success_url(
     server: Server, page: Page
 ) -> None:
     opened = open_checkout(server, plans=True)
@@ -40,12 +40,14 @@ def test_the_whole_purchase_chooses_a_plan_applies_a_code_pays_and_lands_on_the_
     page.get_by_role("button", name="Apply").click()
     expect(page.get_by_role("status")).to_have_text("Promotion code applied.")
     expect(page.locator("#total")).to_have_text("$13.50")
+    # Pro's 14-day trial: nothing is charged today, the card is only set up for the first renewal.
+    expect(page.locator("main")).to_contain_text("$0.00 today")
     screenshot(page, "checkout-plan-chosen-code-applied")
     fill_in(page)
     with landing_on_success_url(page, opened):
-        page.get_by_role("button", name="Pay $13.50").click()
+        page.get_by_role("button", name="Start free trial").click()
 
-    assert charges(server, opened.account_id) == [1350]
+    assert charges(server, opened.account_id) == [0]
 
 
 def test_a_decline_is_explained_and_the_retry_pays(server: Server, page: Page) -> None:

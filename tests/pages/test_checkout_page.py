@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ from checkstand.app import create_app
 from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout
 from checkstand.checkout.models import CheckoutSession
+from checkstand.core import clock
 from checkstand.core.clock import FrozenClock
 from checkstand.customers import service as customers
 from checkstand.db import Database
@@ -28,6 +29,7 @@ from checkstand.pages import simulator_3ds
 from checkstand.payments.models import CheckoutAttempt
 from checkstand.processors.base import customer_message
 from checkstand.settings import Settings
+from checkstand.subscriptions.models import Subscription
 from tests.payments import flow
 from tests.shop import Plans, Shop
 
@@ -418,11 +420,13 @@ async def test_paying_with_another_plan_ticked_shows_its_total_first_and_charges
 
     assert repriced.status_code == 200
     assert "Plan changed. Check the new total, then pay." in repriced.text
-    assert "Pay $15.00" in repriced.text
+    # Pro comes with a 14-day trial: its total is shown, and nothing is due today.
+    assert 'id="total">$15.00<' in repriced.text
+    assert "Start free trial</button>" in repriced.text
     assert await attempt_count(database) == 0
     paid = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan="0:2"))
     assert paid.status_code == 303
-    assert await charged(database, plans.account_id) == [1500]
+    assert await charged(database, plans.account_id) == [0]
 
 
 async def test_a_code_the_new_plan_is_not_covered_by_is_removed_and_the_customer_told(
@@ -463,3 +467,80 @@ async def test_a_tampered_plan_is_refused_at_its_field_and_changes_nothing(
     assert re.search(r'<p class="error" id="plan-error">[^<]+</p>', refused.text)
     assert 'id="total">$5.00<' in refused.text
     assert await attempt_count(database) == 0
+
+
+# --- Trials ---------------------------------------------------------------------------------------------------------
+
+TRIAL_START = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def may_first() -> Iterator[FrozenClock]:
+    """The clock on May 1, 2025, so a 14-day trial's end shows as a date the test can name."""
+    frozen = FrozenClock(TRIAL_START)
+    previous = clock.use(frozen)
+    yield frozen
+    clock.use(previous)
+
+
+async def test_a_trial_says_nothing_is_due_today_and_paying_it_saves_the_card_without_a_charge(
+    browser: httpx.AsyncClient, session: AsyncSession, database: Database, shop: Shop, may_first: FrozenClock
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    opened = await flow.open_session(session, shop.account_id, [shop.monthly])
+
+    shown = await browser.get(f"/c/{opened.secure_token}")
+
+    assert 'id="trial-terms">$0.00 today, then $9.00 per month from May 15, 2025<' in shown.text
+    assert 'id="total">$9.00<' in shown.text
+    assert 'id="due-today">$0.00<' in shown.text
+    assert "Start free trial</button>" in shown.text
+    assert "Pay $9.00" not in shown.text
+    german = await browser.get(f"/c/{opened.secure_token}", headers={"Accept-Language": "de-DE"})
+    assert "0,00\xa0$ today, then 9,00\xa0$ per month from 15. Mai 2025" in german.text
+
+    token = CSRF.search(shown.text)
+    assert token is not None
+    paid = await browser.post(f"/c/{opened.secure_token}", data=form(token.group(1)))
+
+    assert paid.status_code == 303
+    assert paid.headers["location"] == SUCCESS_URL.format(id=opened.id)
+    # The simulator's network recorded a setup of nothing, and no charge with an amount.
+    assert await charged(database, shop.account_id) == [0]
+    async with database.reading() as fresh:
+        subscription = await fresh.scalar(select(Subscription).where(Subscription.checkout_session_id == opened.id))
+    assert subscription is not None
+    assert subscription.status == "trialing"
+    assert subscription.trial_end == datetime(2025, 5, 15, 12, 0, tzinfo=UTC)
+    assert subscription.payment_method_reference is not None
+
+
+async def test_a_one_time_price_beside_a_trial_is_all_that_is_paid_today(
+    browser: httpx.AsyncClient, session: AsyncSession, database: Database, shop: Shop, may_first: FrozenClock
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    opened = await flow.open_session(session, shop.account_id, [shop.tshirt, shop.monthly])
+
+    shown = await browser.get(f"/c/{opened.secure_token}")
+
+    assert 'id="trial-terms">$19.99 today, then $9.00 per month from May 15, 2025<' in shown.text
+    assert 'id="total">$28.99<' in shown.text
+    assert "Pay $19.99</button>" in shown.text
+    token = CSRF.search(shown.text)
+    assert token is not None
+    paid = await browser.post(f"/c/{opened.secure_token}", data=form(token.group(1)))
+    assert paid.status_code == 303
+    assert await charged(database, shop.account_id) == [1999]
+
+
+async def test_a_price_without_a_trial_shows_no_trial_terms(
+    browser: httpx.AsyncClient, session: AsyncSession, shop: Shop
+) -> None:
+    await flow.simulator(session, shop.account_id)
+    opened = await flow.open_session(session, shop.account_id, [shop.yearly])
+
+    shown = await browser.get(f"/c/{opened.secure_token}")
+
+    assert "trial-terms" not in shown.text
+    assert "due-today" not in shown.text
+    assert "Pay $90.00</button>" in shown.text

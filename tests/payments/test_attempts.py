@@ -246,13 +246,14 @@ async def test_an_insufficient_funds_decline_cascades_over_three_tiers_charging_
     )
 
     assert attempt.state == FAILED
-    assert [(p.tier, p.amount_atom, p.decline_code) for p in attempt.processor_attempts] == [
-        (0, 9000, "insufficient_funds"),
-        (1, 900, "insufficient_funds"),
-        (2, 500, "insufficient_funds"),
+    # The monthly tier is on trial: nothing is due today, so the card is set up for it, not charged.
+    assert [(p.tier, p.amount_atom, p.is_setup, p.decline_code) for p in attempt.processor_attempts] == [
+        (0, 9000, False, "insufficient_funds"),
+        (1, 0, True, "insufficient_funds"),
+        (2, 500, False, "insufficient_funds"),
     ]
     async with database.reading() as fresh:
-        assert sorted(await flow.charged_amounts(fresh, shop.account_id)) == [500, 900, 9000]
+        assert sorted(await flow.charged_amounts(fresh, shop.account_id)) == [0, 500, 9000]
 
 
 async def test_a_card_problem_stops_the_cascade(session: AsyncSession, database: Database, shop: Shop) -> None:
@@ -297,10 +298,11 @@ async def test_the_tier_that_succeeds_is_recorded_and_charged_its_own_amount(
         done = await checkout.get_session(fresh, shop.account_id, created.id)
         payment = await fresh.scalar(select(Payment).where(Payment.checkout_session_id == created.id))
         subscription = await fresh.scalar(select(Subscription).where(Subscription.checkout_session_id == created.id))
-        assert await flow.charged_amounts(fresh, shop.account_id) == [1400]
+        # The monthly price is on trial: only the sticker beside it is due today.
+        assert await flow.charged_amounts(fresh, shop.account_id) == [500]
     assert done.succeeded_tier == 2
     assert payment is not None
-    assert (payment.tier, payment.amount_atom) == (2, 1400)
+    assert (payment.tier, payment.amount_atom) == (2, 500)
     assert subscription is not None
     assert [item.price_id for item in subscription.items] == [shop.monthly]
 

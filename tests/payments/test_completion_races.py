@@ -120,7 +120,7 @@ async def test_concurrent_resumes_after_a_challenge_complete_once(
     session: AsyncSession, database: Database, shop: Shop
 ) -> None:
     await flow.simulator(session, shop.account_id)
-    created = await flow.open_session(session, shop.account_id, [shop.monthly])
+    created = await flow.open_session(session, shop.account_id, [shop.yearly])
     gateway = flow.gateway(database)
     waiting = await payment_flow.confirm(gateway, created.secure_token, flow.paying(flow.card(flow.THREE_DS_CARD)))
     assert waiting.action_url is not None

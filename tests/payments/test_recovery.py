@@ -42,7 +42,7 @@ async def test_a_process_killed_after_the_charge_is_completed_by_recovery_with_o
     session: AsyncSession, database: Database, database_url: str, shop: Shop, frozen_clock: FrozenClock
 ) -> None:
     await flow.simulator(session, shop.account_id)
-    created = await flow.open_session(session, shop.account_id, [shop.monthly])
+    created = await flow.open_session(session, shop.account_id, [shop.yearly])
 
     crashed = subprocess.run(
         [sys.executable, "-m", "tests.payments.crash_confirm", database_url, created.secure_token],

@@ -56,6 +56,7 @@ async def stripe(session: AsyncSession, account_id: str, name: str = "Stripe") -
         secret_key=SECRET_KEY,
         webhook_secret=WEBHOOK_SECRET,
         api_base="http://127.0.0.1:8420",
+        allow_private_urls=True,  # localstripe's address, as the tests' settings allow
     )
 
 

@@ -57,7 +57,7 @@ def charge_request(method: str, *, key: str | None = None, amount_atom: int = 19
 
 @pytest.fixture
 async def adapter(localstripe: LocalStripe) -> AsyncIterator[StripeProcessor]:
-    async with StripeProcessor(SECRET_KEY, localstripe.api_base) as connected:
+    async with StripeProcessor(SECRET_KEY, localstripe.api_base, allow_private_urls=True) as connected:
         yield connected
 
 
@@ -169,7 +169,7 @@ async def test_card_details_never_reach_the_stripe_adapter(adapter: StripeProces
 
 
 async def test_an_unreachable_stripe_is_unavailable_and_never_a_guess() -> None:
-    async with StripeProcessor(SECRET_KEY, closed_port_base(), network_retries=0) as down:
+    async with StripeProcessor(SECRET_KEY, closed_port_base(), allow_private_urls=True, network_retries=0) as down:
         result = await down.charge(charge_request(SUCCEEDING_METHOD))
         assert result.outcome is Outcome.UNAVAILABLE
         assert result.retryable
@@ -183,7 +183,7 @@ async def test_an_unreachable_stripe_is_unavailable_and_never_a_guess() -> None:
 
 
 async def test_a_server_that_answers_but_not_as_stripe_is_unavailable(localstripe: LocalStripe) -> None:
-    async with StripeProcessor(SECRET_KEY, f"{localstripe.api_base}/not-stripe") as confused:
+    async with StripeProcessor(SECRET_KEY, f"{localstripe.api_base}/not-stripe", allow_private_urls=True) as confused:
         result = await confused.charge(charge_request(SUCCEEDING_METHOD))
     assert result.outcome is Outcome.UNAVAILABLE
     assert result.processor_message is not None
@@ -192,7 +192,7 @@ async def test_a_server_that_answers_but_not_as_stripe_is_unavailable(localstrip
 
 async def test_a_refused_key_is_unavailable(localstripe: LocalStripe) -> None:
     # localstripe takes only "sk_" keys: a restricted key is refused as Stripe refuses a revoked one.
-    async with StripeProcessor("rk_test_refused0000000000", localstripe.api_base) as refused:
+    async with StripeProcessor("rk_test_refused0000000000", localstripe.api_base, allow_private_urls=True) as refused:
         result = await refused.charge(charge_request(SUCCEEDING_METHOD))
     assert result.outcome is Outcome.UNAVAILABLE
     assert result.processor_message is not None
@@ -342,17 +342,17 @@ async def test_the_secret_key_is_never_logged_nor_put_in_a_message(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     messages: list[str] = []
-    async with StripeProcessor(SECRET_KEY, localstripe.api_base) as adapter:
+    async with StripeProcessor(SECRET_KEY, localstripe.api_base, allow_private_urls=True) as adapter:
         messages.append(repr(adapter))
         for method in (SUCCEEDING_METHOD, CHARGE_DECLINED_METHOD):
             messages.append(str((await adapter.charge(charge_request(method))).processor_message))
-    async with StripeProcessor(SECRET_KEY, closed_port_base(), network_retries=0) as down:
+    async with StripeProcessor(SECRET_KEY, closed_port_base(), allow_private_urls=True, network_retries=0) as down:
         messages.append(str((await down.charge(charge_request(SUCCEEDING_METHOD))).processor_message))
         with pytest.raises(OutcomeUnknown) as raised:
             await down.confirm("pi_123")
         messages += [str(raised.value), repr(raised.value), str(raised.value.__cause__)]
     refused_key = "rk_test_refusedSecret000000"
-    async with StripeProcessor(refused_key, localstripe.api_base) as refused:
+    async with StripeProcessor(refused_key, localstripe.api_base, allow_private_urls=True) as refused:
         messages.append(str((await refused.charge(charge_request(SUCCEEDING_METHOD))).processor_message))
     assert "Request to Stripe api" in caplog.text  # Stripe's library did log, at every level
     for secret in (SECRET_KEY, refused_key):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkstand.subscriptions.service import add_interval, add_months
+from checkstand.subscriptions.periods import add_interval, add_months
 
 moments = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2999, 12, 31), timezones=st.just(UTC))
 

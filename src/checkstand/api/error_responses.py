@@ -14,6 +14,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, Field
 
+from checkstand.api.http.query import json_parameters_as_content
+
 BODY_METHODS: Final = frozenset({"post", "put", "patch"})
 MUTATING_METHODS: Final = BODY_METHODS | {"delete"}
 PAYMENTKIT_PREFIX: Final = "/api/"
@@ -57,8 +59,8 @@ DESCRIPTIONS: Final = {
     "409": "The object is in a state that refuses this change, or an earlier request with this Idempotency-Key "
     "is still running.",
     "413": "The request body is larger than the server accepts.",
-    "422": "A field, parameter or header is invalid (each named in detail), a business rule refuses the request, "
-    "or the Idempotency-Key was used with another request.",
+    "422": "A field, parameter or header is invalid (each named in detail; text holding a NUL character always is), "
+    "a business rule refuses the request, or the Idempotency-Key was used with another request.",
     "429": "Too many attempts; try again later.",
     "503": "Stripe can't be reached to settle the event; Stripe delivers it again later.",
 }
@@ -99,12 +101,13 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def with_error_responses(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
-    """Wrap an app's ``openapi`` so the document it builds (once, then cached by FastAPI) documents errors."""
+    """Wrap an app's ``openapi`` so the document it builds (once, then cached by FastAPI) documents errors, and
+    says the query parameters holding JSON as OpenAPI does (the other thing FastAPI can't say from a signature)."""
     documented: list[dict[str, Any]] = []
 
     def openapi_with_errors() -> dict[str, Any]:
         if not documented:
-            documented.append(document_errors(openapi()))
+            documented.append(document_errors(json_parameters_as_content(openapi())))
         return documented[0]
 
     return openapi_with_errors

@@ -22,6 +22,7 @@ from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import WireModel
 from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
+from checkstand.checkout import trials
 from checkstand.checkout.models import CheckoutSession
 from checkstand.customers import service as customers
 from checkstand.payments import flow, three_d_secure
@@ -113,8 +114,13 @@ class PublicPlanChoice(BaseModel):
 
 
 class PublicTier(BaseModel):
+    """``amount_atom`` is the tier's total; ``amount_due_today_atom`` what paying it charges now (a trial's recurring
+    part is charged when the trial ends, after ``trial_days``)."""
+
     tier: int
     amount_atom: int
+    amount_due_today_atom: int
+    trial_days: int
     line_items: list[PublicLineItem]
 
 
@@ -155,6 +161,7 @@ class PublicCheckout(BaseModel):
     amount_subtotal_atom: int
     amount_discount_atom: int
     amount_total_atom: int
+    amount_due_today_atom: int
     promotion_code: str | None
     tiers: list[PublicTier]
     plan_choices: list[PublicPlanChoice]
@@ -191,11 +198,14 @@ async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheck
         amount_subtotal_atom=checkout.amount_subtotal_atom,
         amount_discount_atom=checkout.amount_discount_atom,
         amount_total_atom=checkout.amount_total_atom,
+        amount_due_today_atom=checkout.amount_due_today_atom,
         promotion_code=checkout.promotion_code,
         tiers=[
             PublicTier(
                 tier=tier,
                 amount_atom=checkout.tier_amounts[tier],
+                amount_due_today_atom=trials.amount_due_today(checkout, tier),
+                trial_days=trials.trial_days(checkout, tier),
                 line_items=[
                     PublicLineItem.model_validate(item, from_attributes=True)
                     for item in checkout_service.tier_items(checkout, tier)

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from checkstand.core import clock
+from checkstand.customers.models import Customer
 from checkstand.db import Base, JSONDocument, TimestampedMixin
+from checkstand.test_clocks.models import TestClock
 
 OPEN = "open"
 SUCCESS = "success"
@@ -48,6 +50,8 @@ class CheckoutSession(TimestampedMixin, Base):
     amount_subtotal_atom: Mapped[int] = mapped_column(BigInteger)
     amount_discount_atom: Mapped[int] = mapped_column(BigInteger)
     amount_total_atom: Mapped[int] = mapped_column(BigInteger)
+    # What paying the primary tier charges now: the total, less a trial's recurring part (charged when it ends).
+    amount_due_today_atom: Mapped[int] = mapped_column(BigInteger, default=0)
     tier_amounts: Mapped[list[int]] = mapped_column(JSONDocument, default=list)
     # The route of each fallback tier (index 0 is the first fallback); None inherits the session's route.
     cascade_routes: Mapped[list[str | None]] = mapped_column(JSONDocument, default=list)
@@ -65,6 +69,17 @@ class CheckoutSession(TimestampedMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     subscription_custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     session_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # The frozen time of the test clock the session's customer lives on (None: the real time), read with the row, so
+    # every reader of the session's state sees it as of its customer's time (:meth:`current_time`). Not a column:
+    # the clock moves without the session changing. Kept across flushes, since an async session can't lazy-load it.
+    customer_clock_time: Mapped[datetime | None] = column_property(
+        select(TestClock.frozen_time)
+        .join(Customer, Customer.test_clock_id == TestClock.id)
+        .where(Customer.id == customer_id)
+        .correlate_except(TestClock, Customer)
+        .scalar_subquery(),
+        expire_on_flush=False,
+    )
 
     line_items: Mapped[list[CheckoutLineItem]] = relationship(
         lazy="selectin",
@@ -73,6 +88,10 @@ class CheckoutSession(TimestampedMixin, Base):
     )
 
     aggregate_type: ClassVar[str] = "checkout_session"
+
+    def current_time(self) -> datetime:
+        """The time the session lives at: its customer's test clock's, else the real time."""
+        return self.customer_clock_time if self.customer_clock_time is not None else clock.now()
 
     def state_at(self, now: datetime) -> str:
         """What the session is at ``now``: an open session past ``expires_at`` is expired even before the worker
@@ -83,7 +102,7 @@ class CheckoutSession(TimestampedMixin, Base):
         """Everything, custom fields included, but not the hosted page's URL: that depends on the address the
         service is reached at (``secure_token`` is there for a merchant that builds it). ``line_items`` are the
         primary tier's; ``cascade_tiers`` the fallbacks', from tier 1."""
-        state = self.state_at(clock.now())
+        state = self.state_at(self.current_time())
         tiers = [
             [item for item in self.line_items if item.tier == tier] for tier in range(1 + len(self.cascade_routes))
         ]
@@ -104,6 +123,7 @@ class CheckoutSession(TimestampedMixin, Base):
             "amount_subtotal_atom": self.amount_subtotal_atom,
             "amount_discount_atom": self.amount_discount_atom,
             "amount_total_atom": self.amount_total_atom,
+            "amount_due_today_atom": self.amount_due_today_atom,
             "line_items": [item.snapshot() for item in tiers[PRIMARY_TIER]],
             "coupon_id": self.coupon_id,
             "promotion_code": self.promotion_code,

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
+from checkstand.checkout import trials
 from checkstand.checkout.models import (
     EXPIRED,
     OPEN,
@@ -46,10 +47,13 @@ from checkstand.core.pagination import Page, paginate
 from checkstand.core.urls import UrlProblem, parse_web_url
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers import service as customers
+from checkstand.customers.models import Customer
+from checkstand.db import UTCDateTime
 from checkstand.discounts import maths, promotion_codes, redemptions
 from checkstand.discounts.models import Coupon
 from checkstand.events.service import record_event, snapshot
 from checkstand.processors import routes
+from checkstand.test_clocks.models import TestClock
 
 DEFAULT_EXPIRY_HOURS: Final = 24
 MIN_EXPIRY_HOURS: Final = 1
@@ -122,8 +126,9 @@ class NewCheckoutSession:
 
 
 def state(checkout: CheckoutSession, now: datetime | None = None) -> str:
-    """What the session is now: an open session past ``expires_at`` is expired even before the worker records it."""
-    return checkout.state_at(now or clock.now())
+    """What the session is now (its customer's time, on a test clock): an open session past ``expires_at`` is
+    expired even before the worker records it."""
+    return checkout.state_at(now or checkout.current_time())
 
 
 def is_open(checkout: CheckoutSession) -> bool:
@@ -172,12 +177,13 @@ async def list_sessions(session: AsyncSession, account_id: str, params: ListPara
     query = _sessions(account_id)
     filters = dict(params.filters)
     if "state" in filters:
-        query = query.where(_state_condition(filters.pop("state"), clock.now()))
+        session_now = func.coalesce(CheckoutSession.customer_clock_time, literal(clock.now(), UTCDateTime()))
+        query = query.where(_state_condition(filters.pop("state"), session_now))
     remaining = ListParams(params.page, filters, params.sort_by, params.descending, params.search)
     return await paginate(session, apply_list_params(query, LIST_SPEC, remaining), params.page)
 
 
-def _state_condition(wanted: object, now: datetime) -> Any:
+def _state_condition(wanted: object, now: ColumnElement[datetime]) -> Any:
     if wanted == OPEN:
         return and_(CheckoutSession.status == OPEN, CheckoutSession.expires_at > now)
     if wanted == EXPIRED:
@@ -260,12 +266,15 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
             path=("subscription_custom_fields",),
         )
 
-    now = clock.now()
+    # A session lives at its customer's time: on a test clock, it expires when the clock passes its expiry.
+    clock_time = None if spec.customer_id is None else await _customer_clock_time(session, spec.customer_id)
+    now = clock_time or clock.now()
     checkout = CheckoutSession(
         id=new_id("cs"),
         account_id=account_id,
         secure_token=new_secret(SECURE_TOKEN_PREFIX),
         customer_id=spec.customer_id,
+        customer_clock_time=clock_time,
         status=OPEN,
         success_url=success_url,
         return_url=return_url,
@@ -293,6 +302,16 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
     await session.flush()
     await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
     return checkout
+
+
+async def _customer_clock_time(session: AsyncSession, customer_id: str) -> datetime | None:
+    """What :attr:`CheckoutSession.customer_clock_time` reads for a session of ``customer_id``, for a new session
+    (not yet loaded from its row)."""
+    return await session.scalar(
+        select(TestClock.frozen_time)
+        .join(Customer, Customer.test_clock_id == TestClock.id)
+        .where(Customer.id == customer_id)
+    )
 
 
 async def _customer_problems(session: AsyncSession, account_id: str, customer_id: str) -> list[FieldProblem]:
@@ -509,7 +528,8 @@ def _tier_discount(coupon: Coupon | None, items: Sequence[CheckoutLineItem], cur
 
 
 def price_tiers(checkout: CheckoutSession) -> None:
-    """Recompute every tier's total from the snapshots; the primary tier's parts go to the ``amount_*`` columns.
+    """Recompute every tier's total from the snapshots; the primary tier's parts go to the ``amount_*`` columns,
+    with what it charges today (less a trial's recurring part: :mod:`checkstand.checkout.trials`).
     A tier whose lines add up past the currency's cap is refused (422) before anything is stored."""
     coupon = discount_terms(checkout)
     totals: list[int] = []
@@ -528,6 +548,7 @@ def price_tiers(checkout: CheckoutSession) -> None:
             checkout.amount_discount_atom = discount
             checkout.amount_total_atom = subtotal - discount
     checkout.tier_amounts = totals
+    checkout.amount_due_today_atom = trials.amount_due_today(checkout, PRIMARY_TIER)
 
 
 # --- Changing an open session ---------------------------------------------------------------------------------------

@@ -69,6 +69,14 @@ class RateLimited(CheckstandError):
     title = "Too many requests"
 
 
+class ProcessorUnavailable(CheckstandError):
+    """A processor that must be asked can't answer now; nothing was changed, and the request may be retried."""
+
+    status_code = 503
+    code = "processor_unavailable"
+    title = "Processor unavailable"
+
+
 FieldPath = tuple[str | int, ...]
 """A field of a service's input, in the domain's words: ``("cascade_tiers", 0, "line_items", 2, "price_id")``."""
 

@@ -65,6 +65,15 @@ def _kind(column: InstrumentedAttribute[Any]) -> str:
     return _KINDS.get(_python_type(column) or object, "null")
 
 
+def filter_fields(spec: ListSpec) -> dict[str, tuple[type | None, int | None]]:
+    """What each filterable field takes, for the edge to document and check before a query is built: the Python
+    type a value must have (``None``: only null can match) and the longest value its column can hold (a longer one
+    could never match, so refusing it is the honest answer)."""
+    return {
+        name: (_python_type(column), getattr(column.type, "length", None)) for name, column in spec.filterable.items()
+    }
+
+
 def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> Select[T]:
     """Filter, search and order ``query`` (already scoped to the account). Newest first unless asked otherwise."""
     for name, value in params.filters.items():

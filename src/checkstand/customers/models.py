@@ -72,6 +72,7 @@ class Customer(TimestampedMixin, Base):
             "metadata": self.customer_metadata,
             "custom_fields": self.custom_fields,
             "external_id": self.external_id,
+            "test_clock_id": self.test_clock_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
-from checkstand.core.errors import Conflict, NotFound
+from checkstand.core.errors import Conflict, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import one_or_not_found
@@ -21,6 +21,7 @@ from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers.models import Customer
 from checkstand.events.service import record_event, snapshot
+from checkstand.test_clocks import service as test_clocks
 
 ENTITY_TYPE: Final = "customer"
 ADDRESS_FIELDS: Final = ("line1", "line2", "line3", "city", "state", "zip_code", "country")
@@ -81,9 +82,16 @@ async def create_customer(
     metadata: Mapping[str, str] | None = None,
     custom_fields: Mapping[str, Any] | None = None,
     external_id: str | None = None,
+    test_clock_id: str | None = None,
 ) -> Customer:
-    """A new customer; values are expected well-formed (the dialect checks them). ``external_id`` must be free."""
+    """A new customer; values are expected well-formed (the dialect checks them). ``external_id`` must be free;
+    ``test_clock_id`` names a clock of the account the customer lives by from now on."""
     fields = await apply_custom_fields(session, account_id, ENTITY_TYPE, {}, custom_fields)
+    if test_clock_id is not None:
+        try:
+            await test_clocks.get_test_clock(session, account_id, test_clock_id)
+        except NotFound:
+            raise InvalidFields.one(("test_clock_id",), "no test clock with this id", "not_found") from None
     if external_id is not None:
         await _ensure_external_id_free(session, account_id, external_id)
     customer = Customer(
@@ -105,6 +113,7 @@ async def create_customer(
         language=language,
         customer_metadata=dict(metadata or {}),
         custom_fields=fields,
+        test_clock_id=test_clock_id,
     )
     try:
         # A savepoint, so a concurrent create with the same external id fails on the unique constraint alone

@@ -141,6 +141,9 @@ class InvoiceLine(TimestampedMixin, Base):
             "description": self.description,
             "price_id": self.price_id,
             "quantity": self.quantity,
+            # The SDK's ``InvoiceItem`` amounts, in minor units as Stripe's invoice items give them.
+            "unit_amount": self.unit_amount_atom,
+            "amount": self.amount_atom,
             "unit_amount_atom": self.unit_amount_atom,
             "amount_atom": self.amount_atom,
             "period_start": self.period_start,

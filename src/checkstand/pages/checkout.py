@@ -26,11 +26,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Final
 from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -44,6 +47,7 @@ from checkstand.api.http.gateway import payment_gateway
 from checkstand.api.http.unit_of_work import Session
 from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
+from checkstand.checkout import trials
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
 from checkstand.core.money import format_money
@@ -350,6 +354,7 @@ async def _render(
     ]
     # One family's choice per page: a second radio group named "plan" would untick the first.
     choices = await checkout_plans.plan_choices(session, checkout)
+    due = trials.tier_due(checkout, PRIMARY_TIER)
     plans = [
         {
             "value": f"{choice.line.position}:{option.rank}",
@@ -368,11 +373,15 @@ async def _render(
     if processor is not None and processor.type == STRIPE:
         # What Stripe's Payment Element shows and checks (deferred intent): the first charge's amount, in Stripe's
         # units. The server charges its own amount whatever the browser holds.
+        # A trial with nothing due today saves the card only (a SetupIntent): the Element's setup mode, which
+        # takes no amount and is for future use by its nature.
+        sets_up = trials.sets_up(checkout, PRIMARY_TIER)
         stripe_form = {
             "publishable_key": processor.publishable_key,
-            "amount": stripe_amount(checkout.tier_amounts[PRIMARY_TIER], checkout.currency),
+            "mode": "setup" if sets_up else "payment",
+            "amount": stripe_amount(due.today_atom, checkout.currency),
             "currency": checkout.currency.lower(),
-            "setup_future_usage": "off_session" if completion.recurs(checkout, PRIMARY_TIER) else None,
+            "setup_future_usage": "off_session" if completion.recurs(checkout, PRIMARY_TIER) and not sets_up else None,
         }
     return _page(
         "checkout.html",
@@ -388,6 +397,9 @@ async def _render(
         subtotal=money(checkout.amount_subtotal_atom),
         discount=money(checkout.amount_discount_atom) if checkout.amount_discount_atom else None,
         total=money(checkout.amount_total_atom),
+        due_today=money(due.today_atom) if due.is_trial else None,
+        trial_terms=_trial_terms(checkout, due, money, locale),
+        pay_label=f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start free trial",
         promotion_code=checkout.promotion_code,
         needs_customer=checkout.customer_id is None,
         return_url=checkout.return_url,
@@ -414,6 +426,19 @@ def _billing_terms(interval: str | None, count: int | None) -> str | None:
     if interval is None:
         return None
     return f"per {interval}" if count in (None, 1) else f"every {count} {interval}s"
+
+
+def _trial_terms(
+    checkout: CheckoutSession, due: trials.TierDue, money: Callable[[int], str], locale: str
+) -> str | None:
+    """ "$0.00 today, then $49.00 per month from May 15, 2025": what a trial charges now and when it ends, the end
+    in the customer's locale, from now as the subscription will count it (on a test clock, the clock's now)."""
+    if not due.is_trial:
+        return None
+    recurring = next(item for item in checkout_service.tier_items(checkout, PRIMARY_TIER) if item.recurring_interval)
+    terms = _billing_terms(recurring.recurring_interval, recurring.recurring_interval_count)
+    starts = format_date(checkout.current_time() + timedelta(days=due.trial_days), format="long", locale=locale)
+    return f"{money(due.today_atom)} today, then {money(due.recurring_atom)} {terms} from {starts}"
 
 
 def _trial(days: int) -> str | None:

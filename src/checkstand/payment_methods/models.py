@@ -41,6 +41,8 @@ class SavedPaymentMethod(TimestampedMixin, Base):
     last4: Mapped[str | None] = mapped_column(String(4))
     exp_month: Mapped[int | None]
     exp_year: Mapped[int | None]
+    # The merchant's own name for the method (the SDK's ``name``); shown instead of "Visa ending 4242" when set.
+    display_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
     method_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
@@ -48,7 +50,9 @@ class SavedPaymentMethod(TimestampedMixin, Base):
 
     @property
     def name(self) -> str:
-        """How the method is shown: "Visa ending 4242"."""
+        """How the method is shown: the merchant's name for it, else "Visa ending 4242"."""
+        if self.display_name:
+            return self.display_name
         brand = (self.brand or "card").capitalize()
         return f"{brand} ending {self.last4}" if self.last4 else brand
 

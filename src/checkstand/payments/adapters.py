@@ -32,6 +32,9 @@ class Gateway:
     public_url: str
     box: SecretBox
     policy: PaymentPolicy
+    lease_owner: str | None = None
+    """Whose name the attempts this process drives are leased in (:class:`~checkstand.payments.leases.Owner`); None
+    for a process that holds no instance."""
 
 
 async def load_processor(gateway: Gateway, processor_id: str) -> Processor:
@@ -52,5 +55,6 @@ async def adapter_for(gateway: Gateway, processor: Processor) -> AsyncIterator[P
     if credentials is None:
         # A disconnected Stripe processor forgot its key: nothing can be asked of it any more.
         raise OutcomeUnknown(f"processor {processor.id!r} has no credentials")
-    async with StripeProcessor(credentials.secret_key, processor.api_base) as stripe:
+    allow_private = gateway.policy.processor_allow_private_urls
+    async with StripeProcessor(credentials.secret_key, processor.api_base, allow_private_urls=allow_private) as stripe:
         yield stripe

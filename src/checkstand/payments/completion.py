@@ -1,26 +1,35 @@
 """Completing a paid checkout session: everything a successful charge leaves behind, in one transaction.
 
 The caller holds the session's row lock. The customer (the session's own, else one found by email within the
-account, else a new one), the payment, the session's success (which counts the discount's use), the subscription
-when the paid tier recurs, and their events are written together, so a crash leaves all of them or none. The
-payment is unique per session in the database, the last guard against completing one session twice.
+account, else a new one), the payment (none after a setup: a trial charges nothing at checkout), the session's
+success (which counts the discount's use), the subscription when the paid tier recurs, and their events are written
+together, so a crash leaves all of them or none. The payment, and the subscription, are each unique per session in
+the database: the last guards against completing one session twice.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
-from checkstand.checkout.models import CheckoutSession
+from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
 from checkstand.core.ids import new_id
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
 from checkstand.events.service import record_event
-from checkstand.payments.models import CheckoutAttempt, Payment, ProcessorAttempt
+from checkstand.invoices import service as invoices
+from checkstand.invoices.models import MANUAL, SUBSCRIPTION_CREATE
+from checkstand.payment_methods import service as payment_methods
+from checkstand.payment_methods.models import SavedPaymentMethod
+from checkstand.payments.models import PAYMENT_CHARGE_PREFIX, CheckoutAttempt, Payment, PaymentCharge, ProcessorAttempt
+from checkstand.processors.base import SavedCard
 from checkstand.subscriptions import service as subscriptions
+from checkstand.subscriptions.models import Subscription
+from checkstand.test_clocks.service import now_for_customer
 
 PAYMENT_PREFIX: Final = "pay"
 PAYMENT_SUCCEEDED: Final = "succeeded"
@@ -32,12 +41,54 @@ def recurs(checkout: CheckoutSession, tier: int) -> bool:
 
 
 async def complete(
-    session: AsyncSession, checkout: CheckoutSession, attempt: CheckoutAttempt, charged: ProcessorAttempt
-) -> Payment:
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    attempt: CheckoutAttempt,
+    charged: ProcessorAttempt,
+    saved_card: SavedCard | None = None,
+) -> Payment | None:
+    """``saved_card`` is what the processor said of the method it saved with the charge (or setup), if it did."""
     customer = await _customer(session, checkout, attempt)
     # The session names its buyer from now on, so the discount's per-customer limits count the right one.
     checkout.customer_id = customer.id
     attempt.customer_id = customer.id
+    method = await _saved_method(session, checkout, charged, customer, saved_card)
+    # The buyer's time: a customer on a test clock pays, and is invoiced, at the clock's frozen time.
+    now = await now_for_customer(session, customer.id)
+    # A setup (a trial: nothing due today) took no money, so it leaves no payment: the saved payment method and the
+    # subscription are what it completes.
+    payment = (
+        None if charged.is_setup else await _record_payment(session, checkout, attempt, charged, customer, method, now)
+    )
+    await lifecycle.mark_completed(session, checkout, tier=charged.tier, now=now)
+    subscription = await subscriptions.create_from_checkout(
+        session,
+        checkout,
+        tier=charged.tier,
+        customer_id=customer.id,
+        payment_method_reference=charged.saved_payment_method,
+        processor_id=charged.processor_id,
+        default_payment_method=method,
+    )
+    attempt.subscription_id = subscription.id if subscription is not None else None
+    attempt.saved_payment_method = charged.saved_payment_method
+    if payment is not None:
+        await _record_invoice(session, checkout, payment, subscription, now)
+    await customers.mark_first_purchase(session, customer)
+    if payment is not None:
+        await record_event(session, account_id=checkout.account_id, type="payment.succeeded", obj=payment)
+    return payment
+
+
+async def _record_payment(
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    attempt: CheckoutAttempt,
+    charged: ProcessorAttempt,
+    customer: Customer,
+    method: SavedPaymentMethod | None,
+    now: datetime,
+) -> Payment:
     payment = Payment(
         id=new_id(PAYMENT_PREFIX),
         account_id=checkout.account_id,
@@ -48,6 +99,7 @@ async def complete(
         processor_id=charged.processor_id,
         processor_reference=charged.processor_reference,
         payment_method_reference=charged.saved_payment_method or attempt.payment_method_reference,
+        payment_method_id=method.id if method is not None else None,
         status=PAYMENT_SUCCEEDED,
         tier=charged.tier,
         amount_atom=charged.amount_atom,
@@ -55,20 +107,86 @@ async def complete(
     )
     session.add(payment)
     await session.flush()
-    await lifecycle.mark_completed(session, checkout, tier=charged.tier)
-    subscription = await subscriptions.create_from_checkout(
-        session,
-        checkout,
-        tier=charged.tier,
-        customer_id=customer.id,
-        payment_method_reference=charged.saved_payment_method,
-        processor_id=charged.processor_id,
+    # The processor attempt that took the money is the payment's one charge: what refunds and listings work on.
+    session.add(
+        PaymentCharge(
+            id=new_id(PAYMENT_CHARGE_PREFIX),
+            account_id=payment.account_id,
+            payment_id=payment.id,
+            customer_id=customer.id,
+            processor_id=charged.processor_id,
+            payment_method_id=payment.payment_method_id,
+            idempotency_key=charged.idempotency_key or charged.id,
+            amount_atom=charged.amount_atom,
+            currency=charged.currency,
+            status=PAYMENT_SUCCEEDED,
+            processor_reference=charged.processor_reference,
+            captured_at=now,
+        )
     )
-    attempt.subscription_id = subscription.id if subscription is not None else None
-    attempt.saved_payment_method = charged.saved_payment_method
-    await customers.mark_first_purchase(session, customer)
-    await record_event(session, account_id=checkout.account_id, type="payment.succeeded", obj=payment)
     return payment
+
+
+async def _record_invoice(
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    payment: Payment,
+    subscription: Subscription | None,
+    now: datetime,
+) -> None:
+    """Every checkout payment has its invoice, paid: the tier's lines as sold, the discount being what they came to
+    beyond the amount charged. A subscription's first one covers its first period."""
+    lines = [
+        invoices.LineSpec(
+            name=item.product_name,
+            quantity=item.quantity,
+            unit_amount_atom=item.unit_amount_atom,
+            price_id=item.price_id,
+            product_id=item.product_id,
+            description=item.description,
+        )
+        for item in checkout_service.tier_items(checkout, payment.tier or PRIMARY_TIER)
+    ]
+    subtotal = sum(line.amount_atom for line in lines)
+    invoice = await invoices.create_invoice(
+        session,
+        checkout.account_id,
+        customer_id=payment.customer_id,
+        currency=payment.currency,
+        lines=lines,
+        discount_atom=min(max(subtotal - payment.amount_atom, 0), subtotal),
+        billing_reason=SUBSCRIPTION_CREATE if subscription is not None else MANUAL,
+        subscription_id=subscription.id if subscription is not None else None,
+        checkout_session_id=checkout.id,
+        period_start=subscription.current_period_start if subscription is not None else None,
+        period_end=subscription.current_period_end if subscription is not None else None,
+        issued_at=now,
+    )
+    payment.invoice_id = invoice.id
+    payment.subscription_id = invoice.subscription_id
+    await invoices.mark_paid(session, invoice, paid_at=now, amount_atom=payment.amount_atom)
+
+
+async def _saved_method(
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    charged: ProcessorAttempt,
+    customer: Customer,
+    saved_card: SavedCard | None,
+) -> SavedPaymentMethod | None:
+    """The customer's saved payment method, when the paid tier recurs and the processor saved the card: what the
+    subscription's renewals charge. Saving is idempotent per processor reference, so a card saved before (a
+    returning customer's saved method paying again) is the same method."""
+    if charged.saved_payment_method is None or saved_card is None or not recurs(checkout, charged.tier):
+        return None
+    return await payment_methods.save_payment_method(
+        session,
+        checkout.account_id,
+        customer_id=customer.id,
+        processor_id=charged.processor_id,
+        processor_reference=charged.saved_payment_method,
+        card=saved_card,
+    )
 
 
 async def _customer(session: AsyncSession, checkout: CheckoutSession, attempt: CheckoutAttempt) -> Customer:

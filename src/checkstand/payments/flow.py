@@ -35,7 +35,7 @@ from checkstand.payments.outcomes import record_result
 from checkstand.payments.rate_limits import RateLimits, check_rate_limits
 from checkstand.payments.service import get_attempt
 from checkstand.payments.transitions import move
-from checkstand.processors.base import ChargeResult, OutcomeUnknown, PaymentMethod
+from checkstand.processors.base import ChargeResult, OutcomeUnknown, PaymentMethod, SetupRequest
 
 ATTEMPT_PREFIX: Final = "catt"
 
@@ -64,7 +64,7 @@ async def confirm(gateway: Gateway, secure_token: str, confirmation: Confirmatio
         attempt, pending = await begin_attempt(
             session, secure_token, confirmation, public_url=gateway.public_url, limits=gateway.policy.rate_limits
         )
-        await leases.hold(session, attempt.id, gateway.policy.attempt_lease)
+        await leases.hold(session, attempt.id, gateway.policy.attempt_lease, gateway.lease_owner)
         await session.commit()
     return await drive(gateway, attempt.account_id, attempt.id, pending, confirmation.payment_method)
 
@@ -117,7 +117,7 @@ async def drive(
     """Call processors one at a time until the attempt settles. A processor that can't tell what it did leaves the
     attempt processing for the recovery pass: trying another one could charge the customer twice. Meanwhile the
     attempt's lease is renewed, so recovery leaves it to this process for as long as it lives."""
-    async with leases.renewing(gateway.database, attempt_id, gateway.policy.attempt_lease):
+    async with leases.renewing(gateway.database, attempt_id, gateway.policy.attempt_lease, gateway.lease_owner):
         while pending is not None:
             try:
                 result = await call_processor(gateway, pending)
@@ -129,9 +129,12 @@ async def drive(
 
 
 async def call_processor(gateway: Gateway, pending: PendingCharge) -> ChargeResult:
-    """The processor call, with no transaction open (the simulator opens its own on its "network" table)."""
+    """The processor call, a charge or a setup, with no transaction open (the simulator opens its own on its
+    "network" table)."""
     processor = await load_processor(gateway, pending.processor_id)
     async with adapter_for(gateway, processor) as adapter:
+        if isinstance(pending.request, SetupRequest):
+            return await adapter.setup(pending.request)
         return await adapter.charge(pending.request)
 
 
@@ -144,7 +147,7 @@ async def record_answer(
             session, account_id, processor_attempt_id, result, method=method, public_url=gateway.public_url
         )
         if pending is not None:  # the next call is this process's: a challenge decided, or the cascade going on
-            await leases.hold(session, pending.attempt_id, gateway.policy.attempt_lease)
+            await leases.hold(session, pending.attempt_id, gateway.policy.attempt_lease, gateway.lease_owner)
         await session.commit()
     return pending
 

@@ -30,6 +30,13 @@ CHARGE_CANCELED: Final = "canceled"
 FIRST_3DS_WINS: Final = "first_3ds_wins"
 PREFER_NON_3DS: Final = "prefer_non_3ds"
 
+# A processor attempt's ``setup_status`` on the wire, beside the statuses a setup shares with a charge.
+SETUP_NOT_REQUESTED: Final = "not_requested"
+SETUP_SUCCEEDED: Final = "succeeded"
+
+# A payment charge's (the SDK's payment attempt's) id prefix.
+PAYMENT_CHARGE_PREFIX: Final = "pch"
+
 
 class CheckoutAttempt(TimestampedMixin, Base):
     """One customer's try at paying a checkout session: pending -> processing -> [requires_action] -> succeeded or
@@ -65,6 +72,9 @@ class CheckoutAttempt(TimestampedMixin, Base):
     # While processing: until when the process driving it is presumed alive (payments/leases.py); recovery takes
     # the attempt over only after it.
     lease_expires_at: Mapped[datetime | None]
+    # Who holds that lease: "<instance>/<process>" (payments/leases.py). A process that claims the instance at start
+    # ends the leases of the instance's earlier processes at once, since they are dead; None claims no instance.
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
 
     processor_attempts: Mapped[list[ProcessorAttempt]] = relationship(
         lazy="selectin", order_by="ProcessorAttempt.position", cascade="all, delete-orphan", passive_deletes=True
@@ -81,6 +91,8 @@ class CheckoutAttempt(TimestampedMixin, Base):
     def charged_reference(self) -> str | None:
         """The processor's id of the charge that took (or awaits) the money, Stripe's PaymentIntent id for Stripe."""
         for processor_attempt in reversed(self.processor_attempts):
+            if processor_attempt.is_setup:
+                continue  # a setup took no money
             if processor_attempt.charge_status in ("succeeded", "requires_action"):
                 return processor_attempt.processor_reference
         return None
@@ -142,18 +154,27 @@ class ProcessorAttempt(TimestampedMixin, Base):
     processor_message: Mapped[str | None] = mapped_column(String(1000))
     action_url: Mapped[str | None] = mapped_column(String(2048))
     saved_payment_method: Mapped[str | None] = mapped_column(String(255))
+    # A setup (nothing due today: a trial) saves the payment method and charges nothing; ``charge_status`` is then
+    # the setup's status, and recovery asks the processor about a setup, not a charge, with the key.
+    is_setup: Mapped[bool] = mapped_column(default=False)
+
+    def setup_status(self) -> str:
+        """The SDK's ``setup_status``: a setup's own status; for a charge, whether it saved the payment method."""
+        if self.is_setup:
+            return self.charge_status
+        return SETUP_SUCCEEDED if self.saved_payment_method else SETUP_NOT_REQUESTED
 
     def snapshot(self) -> dict[str, Any]:
-        """The processor attempt as its checkout attempt's snapshot carries it. No separate setup step exists yet:
-        a charge that saves the payment method sets it up in the same call."""
+        """The processor attempt as its checkout attempt's snapshot carries it. A charge that saves the payment
+        method sets it up in the same call; a setup charges nothing (``charge_status`` not_requested)."""
         return {
             "processor_id": self.processor_id,
             "processor_name": self.processor_name,
             "disposition": self.disposition,
-            "charge_status": self.charge_status,
-            "charge_error_message": self.processor_message,
-            "setup_status": "succeeded" if self.saved_payment_method else "not_requested",
-            "setup_error_message": None,
+            "charge_status": SETUP_NOT_REQUESTED if self.is_setup else self.charge_status,
+            "charge_error_message": None if self.is_setup else self.processor_message,
+            "setup_status": self.setup_status(),
+            "setup_error_message": self.processor_message if self.is_setup else None,
             "payment_attempt_id": self.id,
             "payment_method_id": self.saved_payment_method,
             "tier": self.tier,
@@ -262,6 +283,8 @@ class PaymentCharge(TimestampedMixin, Base):
         UniqueConstraint("idempotency_key"),
         Index("ix_payment_charges_account_created", "account_id", "created_at"),
         Index("ix_payment_charges_status_lease", "status", "lease_expires_at"),
+        # A payment's attempts, as the API lists them.
+        Index("ix_payment_charges_payment_created", "payment_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -280,6 +303,8 @@ class PaymentCharge(TimestampedMixin, Base):
     failure_message: Mapped[str | None] = mapped_column(String(1000))
     processor_reference: Mapped[str | None] = mapped_column(String(255))
     lease_expires_at: Mapped[datetime | None]
+    # Who holds the lease, as on a checkout attempt (payments/leases.py).
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
     captured_at: Mapped[datetime | None]
 
     aggregate_type: ClassVar[str] = "payment_attempt"

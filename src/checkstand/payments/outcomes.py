@@ -79,7 +79,7 @@ async def record_result(
             # A savepoint: a refusal (the discount was used up meanwhile) undoes the completion alone, and the
             # charge stays recorded for the merchant to refund.
             async with session.begin_nested():
-                await completion.complete(session, checkout, attempt, processor_attempt)
+                await completion.complete(session, checkout, attempt, processor_attempt, result.saved_card)
         except CheckstandError as refusal:
             for undone in (checkout, attempt, processor_attempt):
                 await session.refresh(undone)

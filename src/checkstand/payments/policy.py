@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
+from checkstand.payments.dunning import DunningPolicy
 from checkstand.payments.rate_limits import RateLimits
 from checkstand.settings import Settings
 
@@ -19,6 +20,11 @@ class PaymentPolicy:
     could otherwise succeed beside it); after it, recovery asks the processor once more and fails the attempt if the
     challenge is still undecided, so the session can be paid again."""
     rate_limits: RateLimits
+    processor_allow_private_urls: bool = False
+    """Whether a Stripe connection may reach loopback, private or metadata addresses, or plain http
+    (``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``: localstripe in tests); checked on every request it makes."""
+    dunning: DunningPolicy = field(default_factory=DunningPolicy)
+    """When a renewal whose payment failed is retried, and what the last failure does (``CHECKSTAND_DUNNING_*``)."""
 
     @classmethod
     def of(cls, settings: Settings) -> PaymentPolicy:
@@ -30,4 +36,6 @@ class PaymentPolicy:
                 max_failed_per_session=settings.confirm_max_failed_per_session,
                 max_attempts_per_ip=settings.confirm_max_attempts_per_ip,
             ),
+            processor_allow_private_urls=settings.processor_allow_private_urls,
+            dunning=DunningPolicy.of(settings),
         )

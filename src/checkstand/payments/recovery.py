@@ -67,12 +67,13 @@ async def recover_stuck_attempts(gateway: Gateway) -> int:
 
 
 async def _recover_charge(gateway: Gateway, processor_attempt: ProcessorAttempt) -> bool:
-    """Ask the processor what became of a charge whose answer was never recorded, and record it."""
+    """Ask the processor what became of a charge (or a setup) whose answer was never recorded, and record it."""
     assert processor_attempt.idempotency_key is not None
     processor = await load_processor(gateway, processor_attempt.processor_id)
     try:
         async with adapter_for(gateway, processor) as adapter:
-            result = await adapter.lookup(processor_attempt.idempotency_key)
+            key = processor_attempt.idempotency_key
+            result = await (adapter.lookup_setup(key) if processor_attempt.is_setup else adapter.lookup(key))
     except OutcomeUnknown:
         return False
     if result is None:

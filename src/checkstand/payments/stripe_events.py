@@ -27,7 +27,7 @@ async def receive_stripe_event(gateway: Gateway, processor_id: str, payload: byt
         repeated = await stripe.repeated_delivery(session, delivery)
     if repeated is not None:
         return repeated
-    settlement = await stripe.settle_delivery(delivery)
+    settlement = await stripe.settle_delivery(delivery, allow_private_urls=gateway.policy.processor_allow_private_urls)
     async with gateway.database.writing() as session:
         receipt = await stripe.store_delivery(session, delivery, settlement)
         if receipt.settlement is not None:

@@ -63,8 +63,11 @@ async def stripe_challenge(gateway: Gateway, secure_token: str, attempt_id: str)
     credentials = open_credentials(gateway.box, processor)
     if processor.type != STRIPE or processor.publishable_key is None or credentials is None:
         return None
+    allow_private = gateway.policy.processor_allow_private_urls
     try:
-        async with StripeProcessor(credentials.secret_key, processor.api_base) as stripe:
+        async with StripeProcessor(
+            credentials.secret_key, processor.api_base, allow_private_urls=allow_private
+        ) as stripe:
             client_secret = await stripe.client_secret(waiting.reference)
     except OutcomeUnknown:
         return None

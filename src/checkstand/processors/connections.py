@@ -6,6 +6,12 @@ before they reach the session, so no plaintext credential is ever bound into SQL
 it, but forgets its credentials; it is refused while a processor route names the processor. The check locks the
 processor row (``FOR UPDATE`` on PostgreSQL; SQLite runs one writer at a time), and a route being stored locks its
 processors shared first (:mod:`checkstand.processors.routes`), so the two can't both succeed.
+
+A Stripe connection's ``api_base`` is where Checkstand sends the secret key and reads payment results from, so a
+merchant could otherwise point it at this machine or its network (SSRF). Unless the operator allows it
+(``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``, for localstripe), it is refused when stored if it is not https or
+names a private address or ``localhost`` (:func:`checkstand.webhooks.egress.url_refusal`), and a name is checked
+again on every request once it is resolved (:class:`checkstand.processors.stripe.StripeProcessor`).
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.money import is_currency
 from checkstand.core.pagination import Page, paginate
+from checkstand.core.urls import UrlProblem, WebUrl, parse_web_url
 from checkstand.events.service import record_event, snapshot
 from checkstand.processors.models import Processor, ProcessorRouteEntry
+from checkstand.webhooks.egress import url_refusal
 
 SIMULATOR: Final = "simulator"
 STRIPE: Final = "stripe"
@@ -45,6 +53,9 @@ WEBHOOK_SECRET_PATTERN: Final = re.compile(r"^whsec_[0-9A-Za-z+/=_-]{8,240}$")
 PUBLISHABLE_KEY_PATTERN: Final = re.compile(r"^pk_(?:test|live)_[0-9A-Za-z]{8,240}$")
 CREDENTIAL_FIELDS: Final = ("secret_key", "webhook_secret")
 STRIPE_ONLY_FIELDS: Final = (*CREDENTIAL_FIELDS, "api_base", "publishable_key")
+# Named in every refusal of an api_base, when it is stored and when it is connected to.
+ALLOW_PRIVATE_SETTING: Final = "CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS=true"
+MAX_API_BASE_LENGTH: Final = 2048  # the column's
 
 
 @dataclass(frozen=True)
@@ -82,10 +93,12 @@ async def create_processor(
     api_base: str | None = None,
     publishable_key: str | None = None,
     metadata: Mapping[str, str] | None = None,
+    allow_private_urls: bool = False,
 ) -> Processor:
     """Connect a processor. A simulator takes no credentials and defaults to a handful of currencies; a Stripe
     connection needs its secret key, webhook secret and currencies, and its publishable key for the hosted page to
-    show Stripe's card form (without one it is charged through the API only). Every problem is reported at once."""
+    show Stripe's card form (without one it is charged through the API only). Every problem is reported at once.
+    ``allow_private_urls`` is the operator's ``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS`` (see the module)."""
     if type not in PROCESSOR_TYPES:
         raise InvalidFields.one(("type",), "must be simulator or stripe", "enum")
     sent = {
@@ -108,6 +121,8 @@ async def create_processor(
             problems.append(FieldProblem(("currencies",), "a stripe processor needs its currencies", "missing"))
         if is_available is False:
             problems.append(_availability_problem())
+        api_base, api_base_problems = _checked_api_base(api_base, allow_private=allow_private_urls)
+        problems += api_base_problems
     checked_currencies: list[str] = []
     if currencies is not None:
         checked_currencies, currency_problems = _checked_currencies(currencies)
@@ -175,14 +190,21 @@ async def list_processors(session: AsyncSession, account_id: str, params: ListPa
 
 
 async def update_processor(
-    session: AsyncSession, account_id: str, processor_id: str, changes: Mapping[str, Any], box: SecretBox
+    session: AsyncSession,
+    account_id: str,
+    processor_id: str,
+    changes: Mapping[str, Any],
+    box: SecretBox,
+    *,
+    allow_private_urls: bool = False,
 ) -> Processor:
     """Change ``name``, ``currencies``, ``is_available``, ``is_active``, ``metadata`` (merged; a key set to ""
-    is removed) and, for Stripe, ``secret_key``, ``webhook_secret`` (each replaced on its own), ``api_base`` and
-    ``publishable_key`` (None clears either). The row is locked, so two credential changes can't each undo the
-    other."""
+    is removed) and, for Stripe, ``secret_key``, ``webhook_secret`` (each replaced on its own), ``api_base`` (checked
+    as :func:`create_processor` does) and ``publishable_key`` (None clears either). The row is locked, so two
+    credential changes can't each undo the other."""
     processor = await get_processor(session, account_id, processor_id, for_update=True)
     problems: list[FieldProblem] = []
+    api_base: str | None = None
     if processor.type == SIMULATOR:
         problems += _simulator_only(setting for setting in STRIPE_ONLY_FIELDS if setting in changes)
     else:
@@ -193,6 +215,8 @@ async def update_processor(
         ]
         if changes.get("is_available") is False:
             problems.append(_availability_problem())
+        api_base, api_base_problems = _checked_api_base(changes.get("api_base"), allow_private=allow_private_urls)
+        problems += api_base_problems
     currencies: list[str] = []
     if "currencies" in changes:
         currencies, currency_problems = _checked_currencies(changes["currencies"])
@@ -215,7 +239,7 @@ async def update_processor(
         if flag in changes:
             setattr(processor, flag, bool(changes[flag]))
     if "api_base" in changes:
-        processor.api_base = changes["api_base"]
+        processor.api_base = api_base
     if "publishable_key" in changes:
         processor.publishable_key = changes["publishable_key"]
     if "metadata" in changes:
@@ -330,6 +354,37 @@ def _checked_currencies(raw: Sequence[str]) -> tuple[list[str], list[FieldProble
         else:
             codes.append(code.lower())
     return codes, problems
+
+
+def _checked_api_base(api_base: str | None, *, allow_private: bool) -> tuple[str | None, list[FieldProblem]]:
+    """The api_base as stored (normalised by :mod:`checkstand.core.urls`; None for Stripe's own), or why it is refused.
+    The messages never quote it: its userinfo could hold a password."""
+    if api_base is None:
+        return None, []
+    try:
+        parsed = None if len(api_base) > MAX_API_BASE_LENGTH else parse_web_url(api_base)
+    except UrlProblem as problem:
+        return None, [FieldProblem(("api_base",), problem.message, problem.type)]
+    if parsed is None or len(parsed.text) > MAX_API_BASE_LENGTH:
+        return None, [FieldProblem(("api_base",), f"must be at most {MAX_API_BASE_LENGTH} characters")]
+    refused = _api_base_refusal(parsed, allow_private=allow_private)
+    return parsed.text, [] if refused is None else [FieldProblem(("api_base",), *refused)]
+
+
+def _api_base_refusal(url: WebUrl, *, allow_private: bool) -> tuple[str, str] | None:
+    """Why Checkstand won't send a secret key to ``url``, as ``(message, type)``: a query or a fragment (Stripe's
+    library appends its paths to the base, so one would swallow them), and unless the operator allows it, an address
+    of this machine or its network, or plain http (the key would cross the network in the clear)."""
+    if "?" in url.text or "#" in url.text:
+        return "must not have a query or a fragment: Stripe's paths are appended to it", "url_query"
+    if allow_private:
+        return None
+    refused = url_refusal(url, ALLOW_PRIVATE_SETTING)
+    if refused is not None:
+        return refused, "url_not_public"
+    if url.scheme != "https":
+        return f"must be https (the operator may allow http: {ALLOW_PRIVATE_SETTING})", "url_scheme"
+    return None
 
 
 def _credential_problems(secret_key: str | None, webhook_secret: str | None) -> list[FieldProblem]:

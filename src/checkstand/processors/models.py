@@ -1,5 +1,5 @@
-"""Processor connections, routes, the simulator's charges and the Stripe events received. Connections and routes
-say what they are in an event (``snapshot``, in PaymentKit's field names)."""
+"""Processor connections, routes, the simulator's charges and refunds, and the Stripe events received. Connections
+and routes say what they are in an event (``snapshot``, in PaymentKit's field names)."""
 
 from __future__ import annotations
 
@@ -136,6 +136,33 @@ class SimulatorCharge(TimestampedMixin, Base):
     return_url: Mapped[str | None] = mapped_column(String(2048))
     # Indexed: a renewal charging a saved card finds the charge that saved it by this reference.
     saved_payment_method: Mapped[str | None] = mapped_column(String(64), index=True)
+    # What the network tells of a saved card (its brand from the number, read when the card was seen; its expiry),
+    # as Stripe's PaymentMethod does; never the number.
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+    card_exp_month: Mapped[int | None]
+    card_exp_year: Mapped[int | None]
+    # Set on the rows of a saved card once it is detached: the network charges it no more.
+    detached_at: Mapped[datetime | None]
+
+
+class SimulatorRefund(TimestampedMixin, Base):
+    """What the simulator "refunded" of one of its charges: one row per idempotency key and connection, as for
+    charges, refused ones included (``failed``) so a repeated key answers the same. Only ``succeeded`` rows count
+    towards what the charge has given back, which the "network" never lets pass the charge's amount."""
+
+    __tablename__ = "simulator_refunds"
+    __table_args__ = (UniqueConstraint("processor_id", "idempotency_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    processor_id: Mapped[str] = mapped_column(ForeignKey("processors.id"))
+    # Indexed: every refund sums the earlier ones of its charge.
+    charge_id: Mapped[str | None] = mapped_column(ForeignKey("simulator_charges.id"), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(32))
+    failure_code: Mapped[str | None] = mapped_column(String(64))
 
 
 class StripeEvent(Base):

@@ -31,18 +31,26 @@ challenge, as the real card would, and it is the route logic that decides to try
 ``save_payment_method`` on a successful charge returns a ``simpm_...`` reference that a later charge on the same
 connection accepts as ``PaymentMethod(processor_reference=...)``. It behaves as the saved card did: it keeps its
 last four digits, a saved succeeding card keeps succeeding, and a saved 3-D Secure card keeps asking for its
-challenge (Stripe's ``4000002760003184`` requires authentication on every charge, saved or not).
+challenge (Stripe's ``4000002760003184`` requires authentication on every charge, saved or not). A setup
+(:meth:`SimulatorProcessor.setup`, a trial's checkout) saves the card the same way with a charge of nothing.
+
+Refunds are :class:`~checkstand.processors.models.SimulatorRefund` rows, one per (connection, idempotency key) as
+charges are. The network itself never gives back more than a charge took: it locks the charge's row, sums what its
+succeeded refunds gave back, and refuses (``amount_too_large``) a refund past the rest, whatever its caller checked.
+While the connection is switched unavailable a new refund can't be asked for (:class:`OutcomeUnknown`: ask again
+later); a key already answered still answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,18 +64,37 @@ from checkstand.processors.base import (
     ChargeResult,
     DeclineCode,
     Outcome,
+    OutcomeUnknown,
     PaymentMethod,
+    RefundOutcome,
+    RefundRequest,
+    RefundResult,
+    SaveCardRequest,
+    SavedCard,
+    SetupRequest,
 )
+from checkstand.processors.cards import UNKNOWN as UNKNOWN_BRAND
+from checkstand.processors.cards import card_brand
 from checkstand.processors.connections import SIMULATOR
-from checkstand.processors.models import Processor, SimulatorCharge
+from checkstand.processors.models import Processor, SimulatorCharge, SimulatorRefund
 
 CHARGE_PREFIX: Final = "simch"
+REFUND_PREFIX: Final = "simre"
+# The network's reasons for refusing a refund, in Stripe's words.
+REFUND_NO_SUCH_CHARGE: Final = "resource_missing"
+REFUND_CHARGE_NOT_PAID: Final = "charge_not_refundable"
+REFUND_AMOUNT_TOO_LARGE: Final = "amount_too_large"
+REFUND_CURRENCY_MISMATCH: Final = "currency_mismatch"
 SAVED_METHOD_PREFIX: Final = "simpm"
 CHALLENGE_PREFIX: Final = "sim3ds"
 CHALLENGE_PATH: Final = "/simulator/3ds/"
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255  # the column's width, on SQLite too
 
 THREE_DS_CARD: Final = "4000002760003184"
+# Stripe's 4000000000000341: the card itself pays and saves fine, but every later charge of the saved card is
+# declined (a renewal's dunning, in tests). Told apart among saved cards by its last four digits, the only digits a
+# saved card keeps; no other test card ends so.
+SAVES_THEN_DECLINES_CARD: Final = "4000000000000341"
 DECLINING_CARDS: Final[Mapping[str, DeclineCode]] = {
     "4000000000000002": DeclineCode.GENERIC_DECLINE,
     "4000000000009995": DeclineCode.INSUFFICIENT_FUNDS,
@@ -113,11 +140,15 @@ def is_expired(exp_month: int, exp_year: int) -> bool:
 
 @dataclass(frozen=True)
 class _Verdict:
-    """What the card network says about a payment method, before anything is stored."""
+    """What the card network says about a payment method, before anything is stored, and what it tells of the
+    card (brand and expiry, kept for a saved card)."""
 
     status: Outcome
     card_last4: str | None
     decline_code: DeclineCode | None = None
+    brand: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
 
 
 def _judge_card(card: CardDetails) -> _Verdict:
@@ -131,12 +162,18 @@ def _judge_card(card: CardDetails) -> _Verdict:
         return _Verdict(Outcome.DECLINED, last4, DeclineCode.EXPIRED_CARD)
     if not _CVC.fullmatch(card.cvc):
         return _Verdict(Outcome.DECLINED, last4, DeclineCode.INCORRECT_CVC)
+    seen = _Verdict(Outcome.SUCCEEDED, last4, None, card_brand(number), card.exp_month, _full_year(card.exp_year))
     if number == THREE_DS_CARD:
-        return _Verdict(Outcome.REQUIRES_ACTION, last4)
+        return dataclasses.replace(seen, status=Outcome.REQUIRES_ACTION)
     decline = DECLINING_CARDS.get(number)
     if decline is not None:
-        return _Verdict(Outcome.DECLINED, last4, decline)
-    return _Verdict(Outcome.SUCCEEDED, last4)
+        return dataclasses.replace(seen, status=Outcome.DECLINED, decline_code=decline)
+    return seen
+
+
+def _full_year(exp_year: int) -> int:
+    """``MM/YY`` years as four digits, as Stripe reports them."""
+    return exp_year + 2000 if 0 <= exp_year < 100 else exp_year
 
 
 class SimulatorProcessor:
@@ -183,6 +220,9 @@ class SimulatorProcessor:
                 challenge_token=new_secret(CHALLENGE_PREFIX) if verdict.status is Outcome.REQUIRES_ACTION else None,
                 return_url=request.return_url,
                 saved_payment_method=saved_method,
+                card_brand=verdict.brand,
+                card_exp_month=verdict.exp_month,
+                card_exp_year=verdict.exp_year,
             )
             session.add(charge)
             try:
@@ -217,6 +257,104 @@ class SimulatorProcessor:
             raise ValueError(f"no simulator charge {processor_reference!r} on processor {self.processor.id!r}")
         return self._result(charge)
 
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund once per idempotency key; a repeated key answers the first result. The same key with another
+        amount is a bug in the caller, so it raises ``ValueError``."""
+        if not 0 < len(request.idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValueError(f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        if request.amount_atom <= 0:
+            raise ValueError("a refund's amount_atom must be positive")
+        async with self.database.writing() as session:
+            # The charge's row lock serialises the refunds of one charge across processes (SQLite's writers already
+            # run one at a time), so the sum read below is the sum the new row is checked against.
+            charge = await session.scalar(
+                select(SimulatorCharge)
+                .where(
+                    SimulatorCharge.id == request.processor_reference,
+                    SimulatorCharge.account_id == self.processor.account_id,
+                    SimulatorCharge.processor_id == self.processor.id,
+                )
+                .with_for_update()
+            )
+            existing = await self._find_refund(session, request.idempotency_key)
+            if existing is not None:
+                return _refund_replay(existing, request)
+            if not self.processor.is_available:
+                raise OutcomeUnknown("The simulator is switched unavailable.")
+            refund = SimulatorRefund(
+                id=new_id(REFUND_PREFIX),
+                account_id=self.processor.account_id,
+                processor_id=self.processor.id,
+                charge_id=charge.id if charge is not None else None,
+                idempotency_key=request.idempotency_key,
+                amount_atom=request.amount_atom,
+                currency=request.currency.lower(),
+                status=RefundOutcome.SUCCEEDED,
+                failure_code=await self._refusal(session, charge, request),
+            )
+            if refund.failure_code is not None:
+                refund.status = RefundOutcome.FAILED
+            session.add(refund)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                winner = await self._find_refund(session, request.idempotency_key)
+                if winner is None:
+                    raise
+                return _refund_replay(winner, request)
+        return _refund_result(refund)
+
+    async def _refusal(
+        self, session: AsyncSession, charge: SimulatorCharge | None, request: RefundRequest
+    ) -> str | None:
+        """Why the network refuses a refund, or None: it gives back only what a succeeded charge took."""
+        if charge is None:
+            return REFUND_NO_SUCH_CHARGE
+        if charge.status != Outcome.SUCCEEDED:
+            return REFUND_CHARGE_NOT_PAID
+        if charge.currency != request.currency.lower():
+            return REFUND_CURRENCY_MISMATCH
+        refunded = await session.scalar(
+            select(func.coalesce(func.sum(SimulatorRefund.amount_atom), 0)).where(
+                SimulatorRefund.charge_id == charge.id, SimulatorRefund.status == RefundOutcome.SUCCEEDED
+            )
+        )
+        if int(refunded or 0) + request.amount_atom > charge.amount_atom:
+            return REFUND_AMOUNT_TOO_LARGE
+        return None
+
+    async def _find_refund(self, session: AsyncSession, idempotency_key: str) -> SimulatorRefund | None:
+        return await session.scalar(
+            select(SimulatorRefund).where(
+                SimulatorRefund.account_id == self.processor.account_id,
+                SimulatorRefund.processor_id == self.processor.id,
+                SimulatorRefund.idempotency_key == idempotency_key,
+            )
+        )
+
+    async def setup(self, request: SetupRequest) -> ChargeResult:
+        """Save the card without charging it: a zero-amount row of the network table, keyed, replayed and decided
+        (a 3-D Secure card is challenged now too) as a charge is, whose ``simpm_`` reference later charges as the
+        card would."""
+        return await self.charge(
+            ChargeRequest(
+                idempotency_key=request.idempotency_key,
+                amount_atom=0,
+                currency=request.currency,
+                payment_method=request.payment_method,
+                description=request.description,
+                customer_email=request.customer_email,
+                save_payment_method=True,
+                return_url=request.return_url,
+                three_ds_mode=request.three_ds_mode,
+            )
+        )
+
+    async def lookup_setup(self, idempotency_key: str) -> ChargeResult | None:
+        """A setup is a row of the same table as a charge: the same look-up answers it."""
+        return await self.lookup(idempotency_key)
+
     async def _find(self, session: AsyncSession, idempotency_key: str) -> SimulatorCharge | None:
         return await session.scalar(
             select(SimulatorCharge).where(
@@ -248,16 +386,27 @@ class SimulatorProcessor:
                 SimulatorCharge.account_id == self.processor.account_id,
                 SimulatorCharge.processor_id == self.processor.id,
                 SimulatorCharge.status == Outcome.SUCCEEDED,
+                SimulatorCharge.detached_at.is_(None),
             )
             .order_by(SimulatorCharge.created_at, SimulatorCharge.id)
             .limit(1)
         )
         if origin is None:
-            # Another connection's, another account's or a made-up reference: the network knows no such card.
+            # Another connection's, another account's, a detached or a made-up reference: the network knows no
+            # such card.
             return _Verdict(Outcome.DECLINED, None, DeclineCode.GENERIC_DECLINE), None
+        if origin.card_last4 == SAVES_THEN_DECLINES_CARD[-4:]:
+            return _Verdict(Outcome.DECLINED, origin.card_last4, DeclineCode.GENERIC_DECLINE), None
         # Only the 3-D Secure card was ever challenged among the cards that can succeed.
         status = Outcome.REQUIRES_ACTION if origin.challenge_token is not None else Outcome.SUCCEEDED
-        return _Verdict(status, origin.card_last4), method.processor_reference
+        verdict = _Verdict(
+            status,
+            origin.card_last4,
+            brand=origin.card_brand,
+            exp_month=origin.card_exp_month,
+            exp_year=origin.card_exp_year,
+        )
+        return verdict, method.processor_reference
 
     def _replay(self, charge: SimulatorCharge, request: ChargeRequest) -> ChargeResult:
         if charge.amount_atom != request.amount_atom or charge.currency != request.currency.lower():
@@ -279,8 +428,101 @@ class SimulatorProcessor:
                 else None
             ),
             saved_payment_method=charge.saved_payment_method if status is Outcome.SUCCEEDED else None,
+            saved_card=_saved_card(charge) if status is Outcome.SUCCEEDED else None,
             processor_message=_processor_message(charge),
         )
+
+    async def save_card(self, request: SaveCardRequest) -> ChargeResult:
+        """Vault the card: a zero-amount verification row of the network table, succeeded without a challenge
+        (nobody is present to take one), whose ``simpm_`` reference later charges as the card would. A 3-D Secure
+        card's row holds a challenge token that is never handed out: it marks the card as one whose charges ask for
+        the challenge. A card the network refuses (bad number, expired, declining) stores a declined row and
+        nothing to charge."""
+        key = request.idempotency_key
+        if not 0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise ValueError(f"idempotency_key must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
+        async with self.database.writing() as session:
+            existing = await self._find(session, key)
+            if existing is not None:
+                return self._result(existing)
+            currency = self.processor.currencies[0] if self.processor.currencies else "usd"
+            unavailable = self._unavailable_reason(currency)
+            if unavailable is not None:
+                return ChargeResult(Outcome.UNAVAILABLE, processor_message=unavailable)
+            verdict = _judge_card(request.card)
+            saves = verdict.status is not Outcome.DECLINED
+            vaulted = SimulatorCharge(
+                id=new_id(CHARGE_PREFIX),
+                account_id=self.processor.account_id,
+                processor_id=self.processor.id,
+                idempotency_key=key,
+                amount_atom=0,
+                currency=currency,
+                card_last4=verdict.card_last4,
+                status=Outcome.SUCCEEDED if saves else Outcome.DECLINED,
+                decline_code=verdict.decline_code,
+                challenge_token=new_secret(CHALLENGE_PREFIX) if verdict.status is Outcome.REQUIRES_ACTION else None,
+                saved_payment_method=new_id(SAVED_METHOD_PREFIX) if saves else None,
+                card_brand=verdict.brand,
+                card_exp_month=verdict.exp_month,
+                card_exp_year=verdict.exp_year,
+            )
+            session.add(vaulted)
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                winner = await self._find(session, key)
+                if winner is None:
+                    raise
+                return self._result(winner)
+        return self._result(vaulted)
+
+    async def detach(self, processor_reference: str) -> None:
+        """The network forgets the saved card: later charges of the reference decline as an unknown card's."""
+        async with self.database.writing() as session:
+            await session.execute(
+                update(SimulatorCharge)
+                .where(
+                    SimulatorCharge.account_id == self.processor.account_id,
+                    SimulatorCharge.processor_id == self.processor.id,
+                    SimulatorCharge.saved_payment_method == processor_reference,
+                    SimulatorCharge.detached_at.is_(None),
+                )
+                .values(detached_at=clock.now())
+            )
+            await session.commit()
+
+
+def _saved_card(charge: SimulatorCharge) -> SavedCard | None:
+    if charge.saved_payment_method is None or charge.card_last4 is None:
+        return None
+    return SavedCard(
+        brand=charge.card_brand or UNKNOWN_BRAND,
+        last4=charge.card_last4,
+        exp_month=charge.card_exp_month or 0,
+        exp_year=charge.card_exp_year or 0,
+    )
+
+
+def _refund_replay(refund: SimulatorRefund, request: RefundRequest) -> RefundResult:
+    if refund.amount_atom != request.amount_atom or refund.charge_id not in (request.processor_reference, None):
+        raise ValueError(
+            f"idempotency key {request.idempotency_key!r} was used to refund {refund.amount_atom} of "
+            f"{refund.charge_id}, not {request.amount_atom} of {request.processor_reference}"
+        )
+    return _refund_result(refund)
+
+
+def _refund_result(refund: SimulatorRefund) -> RefundResult:
+    if refund.failure_code is None:
+        return RefundResult(RefundOutcome.SUCCEEDED, processor_refund_id=refund.id)
+    return RefundResult(
+        RefundOutcome.FAILED,
+        processor_refund_id=refund.id,
+        failure_code=refund.failure_code,
+        failure_message=f"The simulator refused the refund: {refund.failure_code}.",
+    )
 
 
 def _check_request(request: ChargeRequest) -> None:

@@ -33,19 +33,28 @@ The secret key goes to Stripe's client and nowhere else: not into a repr, a log 
 headers) or a message this module builds, which are scrubbed of it besides, in case a server echoes it. Stripe's
 library does log whole response bodies at debug level, client secrets included, so its logger redacts them
 (:class:`ClientSecretFilter`).
+
+Every request goes to a public address over https only (:class:`PublicOnlyHTTPClient`), unless the operator allows
+otherwise (``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``: localstripe on loopback): a merchant's ``api_base`` must not
+reach this machine or its network, whatever its name resolves to. A refused request is ``unavailable`` (or
+:class:`OutcomeUnknown`) like an unreachable Stripe, and nothing was sent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, NoReturn, Self
+from urllib.parse import urlsplit
 
+import httpx
 import stripe
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -58,12 +67,34 @@ from checkstand.core.json_depth import nests_deeper_than
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.money import exponent
 from checkstand.core.nul import contains_nul
-from checkstand.processors.base import ChargeRequest, ChargeResult, DeclineCode, Outcome, OutcomeUnknown
-from checkstand.processors.connections import STRIPE, open_credentials
+from checkstand.processors.base import (
+    ChargeRequest,
+    ChargeResult,
+    DeclineCode,
+    Outcome,
+    OutcomeUnknown,
+    RefundOutcome,
+    RefundRequest,
+    RefundResult,
+    SaveCardRequest,
+    SavedCard,
+    SetupRequest,
+)
+from checkstand.processors.cards import UNKNOWN as UNKNOWN_BRAND
+from checkstand.processors.connections import ALLOW_PRIVATE_SETTING, STRIPE, open_credentials
 from checkstand.processors.models import Processor, StripeEvent
+from checkstand.webhooks.egress import EgressRefused, PublicOnlyTransport
 
 if TYPE_CHECKING:
-    from stripe.params import PaymentIntentCreateParams, PaymentIntentListParams
+    from stripe.params import (
+        CustomerCreateParams,
+        PaymentIntentCreateParams,
+        PaymentIntentListParams,
+        RefundCreateParams,
+        RefundListParams,
+        SetupIntentCreateParams,
+        SetupIntentListParams,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +109,20 @@ MAX_SCAN: Final = 1000
 STRIPE_EXPONENTS: Final[Mapping[str, int]] = {"isk": 2}
 # Stripe's error code for a failed 3-D Secure challenge (Checkstand's decline code is authentication_failed).
 _AUTHENTICATION_FAILURE: Final = "payment_intent_authentication_failure"
+_SETUP_AUTHENTICATION_FAILURE: Final = "setup_intent_authentication_failure"
+SETUP_INTENT_PREFIX: Final = "seti_"
 WEBHOOK_TOLERANCE: Final = timedelta(seconds=300)
+# The refund reasons Stripe takes; the SDK's others (manual, ...) are Checkstand's own and not sent.
+STRIPE_REFUND_REASONS: Final = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+# The HTTP statuses of a Stripe error that refuse a refund for good; any other error may have refunded.
+_REFUND_REFUSALS: Final = frozenset({400, 402, 404})
 PAYMENT_INTENT_EVENT_PREFIX: Final = "payment_intent."
 # The columns of ``stripe_events`` that hold them.
 MAX_EVENT_ID_LENGTH: Final = 255
 MAX_EVENT_TYPE_LENGTH: Final = 100
 MAX_MESSAGE_LENGTH: Final = 300
+# httpx's default pool, which Stripe's library's own client has.
+_POOL_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 _REDACTED: Final = "[redacted]"
 # Keys of a Stripe object that hold a secret: a PaymentIntent's client secret confirms it from a browser.
 _SECRET_FIELDS: Final = frozenset({"client_secret"})
@@ -120,23 +159,67 @@ class StripeUnavailable(CheckstandError):
     title = "Processor unavailable"
 
 
+class PublicOnlyHTTPClient(stripe.HTTPXClient):
+    """Stripe's httpx client, sending over https only and connecting to public addresses only: the name is resolved,
+    every address checked, and the checked one connected to (:class:`~checkstand.webhooks.egress.PublicOnlyTransport`,
+    so no second resolution can answer otherwise, and TLS still verifies the name).
+
+    Stripe's library takes no transport, so the httpx client it made (unused yet) is swapped for one over the
+    checking transport, with Stripe's CA bundle as before. A refusal is policy, not a network failure: it is an
+    ``APIConnectionError`` the library doesn't retry, saying why (it names the host, never the key)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        if not isinstance(getattr(self, "_client_async", None), httpx.AsyncClient):  # a future stripe, unchecked
+            raise RuntimeError("stripe.HTTPXClient keeps no _client_async to check the addresses of")
+        self._client_async = httpx.AsyncClient(
+            transport=PublicOnlyTransport(
+                _POOL_LIMITS,
+                allow_setting=ALLOW_PRIVATE_SETTING,
+                ssl_context=ssl.create_default_context(cafile=stripe.ca_bundle_path),
+            )
+        )
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        if urlsplit(url).scheme != "https":
+            raise _refused(f"refused: the secret key goes over https only ({ALLOW_PRIVATE_SETTING} allows http)")
+        response: tuple[bytes, int, Mapping[str, str]] = await super().request_async(method, url, headers, post_data)
+        return response
+
+    def _handle_request_error(self, e: Exception) -> NoReturn:
+        if isinstance(e.__cause__, EgressRefused):
+            raise _refused(str(e.__cause__)) from e
+        super()._handle_request_error(e)
+
+
+def _refused(reason: str) -> stripe.APIConnectionError:
+    """A request the address or scheme check refused, which Stripe's library must not retry."""
+    error: stripe.APIConnectionError = stripe.APIConnectionError(reason, should_retry=False)  # type: ignore[no-untyped-call]
+    return error
+
+
 class StripeProcessor:
     """One Stripe account behind :class:`~checkstand.processors.base.ProcessorAdapter`.
 
-    ``api_base`` points the client at another server than ``api.stripe.com`` (localstripe, in tests). It owns an
-    HTTP connection pool: use it as ``async with StripeProcessor(...) as adapter`` (or call :meth:`aclose`)."""
+    ``api_base`` points the client at another server than ``api.stripe.com`` (localstripe, in tests); it is reached
+    only on public addresses over https unless ``allow_private_urls`` (the operator's
+    ``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``). It owns an HTTP connection pool: use it as
+    ``async with StripeProcessor(...) as adapter`` (or call :meth:`aclose`)."""
 
     def __init__(
         self,
         secret_key: str,
         api_base: str | None = None,
         *,
+        allow_private_urls: bool = False,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         network_retries: int = NETWORK_RETRIES,
     ) -> None:
         self._secret_key = secret_key
         self.api_base = api_base or stripe.DEFAULT_API_BASE
-        self._http = stripe.HTTPXClient(timeout=timeout)
+        self._http = stripe.HTTPXClient(timeout=timeout) if allow_private_urls else PublicOnlyHTTPClient(timeout)
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": self.api_base},
@@ -166,7 +249,10 @@ class StripeProcessor:
             existing = await self._find(request.idempotency_key, recent=0)
             if existing is not None:
                 _check_same_charge(existing, params)
-                return result_of(existing)
+                return await self._with_saved_card(existing)
+            if request.save_payment_method and "customer" not in params:
+                # Saved means attached to a Stripe customer: only then can Stripe charge it off-session later.
+                params["customer"] = await self._new_customer(request.idempotency_key, request.customer_email)
             intent = await self._client.v1.payment_intents.create_async(
                 params, {"idempotency_key": request.idempotency_key}
             )
@@ -176,7 +262,84 @@ class StripeProcessor:
             return declined(error, secret=self._secret_key, reference=found)
         except stripe.StripeError as error:
             return unavailable(error, secret=self._secret_key)
-        return result_of(_as_dict(intent))
+        return await self._with_saved_card(_as_dict(intent))
+
+    async def save_card(self, request: SaveCardRequest) -> ChargeResult:
+        """A PaymentMethod for the card, attached to a new Stripe customer: what Stripe charges off-session later.
+        Each step carries a key derived from the request's, so a repeated request makes no second customer on
+        Stripe. Stripe accepts raw card numbers from servers it has allowed to send them (and fake Stripes);
+        others refuse, which is ``unavailable`` here."""
+        key = request.idempotency_key
+        card = request.card
+        try:
+            method = await self._client.v1.payment_methods.create_async(
+                {
+                    "type": "card",
+                    "card": {
+                        "number": card.number,
+                        "exp_month": card.exp_month,
+                        "exp_year": card.exp_year,
+                        "cvc": card.cvc,
+                    },
+                },
+                {"idempotency_key": f"{key}:payment_method"},
+            )
+            customer = await self._new_customer(key, request.customer_email)
+            attached = await self._client.v1.payment_methods.attach_async(
+                method.id, {"customer": customer}, {"idempotency_key": f"{key}:attach"}
+            )
+        except stripe.CardError as error:
+            return declined(error, secret=self._secret_key)
+        except stripe.StripeError as error:
+            return unavailable(error, secret=self._secret_key)
+        return ChargeResult(
+            Outcome.SUCCEEDED,
+            processor_reference=method.id,
+            saved_payment_method=method.id,
+            saved_card=saved_card_of(_as_dict(attached), customer),
+        )
+
+    async def detach(self, processor_reference: str) -> None:
+        """Stripe's PaymentMethod.detach. A method Stripe no longer has attached (or never had) is forgotten
+        already: nothing is left to do."""
+        try:
+            await self._client.v1.payment_methods.detach_async(processor_reference)
+        except stripe.InvalidRequestError as error:
+            if error.http_status not in (400, 404):
+                raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+        except stripe.StripeError as error:
+            raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+
+    async def _new_customer(self, idempotency_key: str, email: str | None) -> str:
+        """A Stripe customer for a method being saved, created once per key (the key is also in its metadata)."""
+        params: CustomerCreateParams = {"metadata": {METADATA_KEY: idempotency_key}}
+        if email is not None:
+            params["email"] = email
+        customer = await self._client.v1.customers.create_async(
+            params, {"idempotency_key": f"{idempotency_key}:customer"}
+        )
+        return customer.id
+
+    async def _with_saved_card(self, intent: Mapping[str, Any]) -> ChargeResult:
+        """The PaymentIntent's result, with the saved method's card as Stripe has it. Stripe attaches a method
+        saved with ``setup_future_usage`` to the PaymentIntent's customer itself; a server that doesn't (localstripe)
+        is asked to. The charge stands whatever this read answers: a failure leaves the result without the card."""
+        result = result_of(intent)
+        if result.saved_payment_method is None:
+            return result
+        customer = _id_of(intent.get("customer"))
+        try:
+            method = _as_dict(await self._client.v1.payment_methods.retrieve_async(result.saved_payment_method))
+            if customer is not None and _id_of(method.get("customer")) is None:
+                method = _as_dict(
+                    await self._client.v1.payment_methods.attach_async(
+                        result.saved_payment_method, {"customer": customer}
+                    )
+                )
+        except stripe.StripeError as error:
+            problem = f"the saved PaymentMethod couldn't be read: {describe(error, secret=self._secret_key)}"
+            return dataclasses.replace(result, processor_message=problem)
+        return dataclasses.replace(result, saved_card=saved_card_of(method, customer))
 
     async def lookup(self, idempotency_key: str) -> ChargeResult | None:
         """The result of the key's PaymentIntent, or None if Stripe never received it."""
@@ -184,27 +347,160 @@ class StripeProcessor:
             intent = await self._find(idempotency_key, recent=RECENT_SCAN)
         except stripe.StripeError as error:
             raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
-        return None if intent is None else result_of(intent)
+        return None if intent is None else await self._with_saved_card(intent)
 
     async def confirm(self, processor_reference: str) -> ChargeResult:
-        """The PaymentIntent's result now, once the customer has been through 3-D Secure (Stripe confirms it
-        itself when the challenge ends: nothing is left to confirm, only to read)."""
+        """The PaymentIntent's (or a setup's SetupIntent's) result now, once the customer has been through 3-D
+        Secure (Stripe confirms it itself when the challenge ends: nothing is left to confirm, only to read)."""
         try:
+            if processor_reference.startswith(SETUP_INTENT_PREFIX):
+                return await self._setup_result(
+                    _as_dict(await self._client.v1.setup_intents.retrieve_async(processor_reference))
+                )
             intent = await self._client.v1.payment_intents.retrieve_async(processor_reference)
         except stripe.StripeError as error:
             raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
-        return result_of(_as_dict(intent))
+        return await self._with_saved_card(_as_dict(intent))
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        """Refund part of the key's PaymentIntent (``processor_reference``) once: the key is Stripe's
+        ``Idempotency-Key`` and goes in the refund's metadata, where :meth:`refund` looks first, as :meth:`charge`
+        does. A refund Stripe holds ``pending`` (or that can't be asked for) raises :class:`OutcomeUnknown`: asking
+        again later with the key answers how it ended. Stripe refusing it (more than is left, an unknown
+        PaymentIntent) is ``failed``."""
+        params = refund_params(request)
+        try:
+            existing = await self._find_refund(request.idempotency_key, request.processor_reference)
+            if existing is not None:
+                if existing.get("amount") != params["amount"]:
+                    raise ValueError(
+                        f"idempotency key already refunded {existing.get('amount')} at Stripe; "
+                        f"this refund is {params['amount']}"
+                    )
+                return refund_result_of(existing)
+            created = await self._client.v1.refunds.create_async(params, {"idempotency_key": request.idempotency_key})
+        except stripe.StripeError as error:
+            if error.http_status in _REFUND_REFUSALS:
+                return RefundResult(
+                    RefundOutcome.FAILED,
+                    failure_code=str(error.code or "refund_refused"),
+                    failure_message=describe(error, secret=self._secret_key),
+                )
+            raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+        return refund_result_of(_as_dict(created))
+
+    async def _find_refund(self, idempotency_key: str, payment_intent: str) -> dict[str, Any] | None:
+        """The key's refund among the PaymentIntent's refunds (a PaymentIntent has few), scanned up to
+        :data:`MAX_SCAN`."""
+        params: RefundListParams = {"payment_intent": payment_intent, "limit": PAGE_SIZE}
+        seen = 0
+        while seen < MAX_SCAN:
+            page = await self._client.v1.refunds.list_async(params)
+            for item in page.data:
+                refund = _as_dict(item)
+                if (refund.get("metadata") or {}).get(METADATA_KEY) == idempotency_key:
+                    return refund
+            seen += len(page.data)
+            if not page.has_more or not page.data:
+                return None
+            params = {"payment_intent": payment_intent, "limit": PAGE_SIZE, "starting_after": page.data[-1].id}
+        return None
 
     async def client_secret(self, processor_reference: str) -> str | None:
         """The PaymentIntent's client secret while it waits for the customer's challenge (``requires_action``), for
         Stripe.js to run it in their browser; None once it waits no more. It confirms the PaymentIntent from a
         browser, so the caller hands it to that customer's page only, and never stores or logs it."""
         try:
-            intent = _as_dict(await self._client.v1.payment_intents.retrieve_async(processor_reference))
+            if processor_reference.startswith(SETUP_INTENT_PREFIX):
+                intent = _as_dict(await self._client.v1.setup_intents.retrieve_async(processor_reference))
+            else:
+                intent = _as_dict(await self._client.v1.payment_intents.retrieve_async(processor_reference))
         except stripe.StripeError as error:
             raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
         secret = intent.get("client_secret")
         return secret if intent.get("status") == "requires_action" and isinstance(secret, str) else None
+
+    async def setup(self, request: SetupRequest) -> ChargeResult:
+        """Save the payment method for off-session charges without charging it: a SetupIntent (``usage``
+        off_session) for a new Stripe Customer, created with the key in its metadata and then confirmed with the
+        method (localstripe takes the method only at confirmation). The key's SetupIntent, if it has one, is
+        answered instead, or confirmed if a crash came between its creation and its confirmation: a key saves once.
+        """
+        method = request.payment_method.processor_reference
+        if method is None:
+            raise ValueError("Stripe saves a payment method id (pm_...); card details never reach Checkstand's server")
+        key = request.idempotency_key
+        intent: dict[str, Any] | None = None
+        try:
+            intent = await self._find_setup(key)
+            if intent is None:
+                params: SetupIntentCreateParams = {
+                    "customer": await self._new_customer(key, request.customer_email),
+                    "usage": "off_session",
+                    # Cards only, as for a charge (see intent_params).
+                    "allowed_payment_method_types": ["card"],
+                    "metadata": {METADATA_KEY: key},
+                }
+                intent = _as_dict(await self._client.v1.setup_intents.create_async(params, {"idempotency_key": key}))
+            if _never_confirmed(intent):
+                confirmed = await self._client.v1.setup_intents.confirm_async(
+                    str(intent["id"]), {"payment_method": method}, {"idempotency_key": f"{key}:confirm"}
+                )
+                intent = _as_dict(confirmed)
+            return await self._setup_result(intent)
+        except stripe.CardError as error:
+            # The SetupIntent the card was refused on: the error's on Stripe, the one just made on localstripe.
+            reference = _id_of(_error_details(error).get("setup_intent")) or _id_of(intent)
+            return declined(error, secret=self._secret_key, reference=reference)
+        except stripe.StripeError as error:
+            return unavailable(error, secret=self._secret_key)
+
+    async def lookup_setup(self, idempotency_key: str) -> ChargeResult | None:
+        """The result of the key's SetupIntent, or None if Stripe never received it, or never the payment method
+        (a crash between its creation and its confirmation: nothing was saved)."""
+        try:
+            intent = await self._find_setup(idempotency_key)
+            if intent is None or _never_confirmed(intent):
+                return None
+            return await self._setup_result(intent)
+        except stripe.StripeError as error:
+            raise OutcomeUnknown(describe(error, secret=self._secret_key)) from None
+
+    async def _find_setup(self, idempotency_key: str) -> dict[str, Any] | None:
+        """The key's SetupIntent among the newest :data:`MAX_SCAN` (Stripe offers no search of SetupIntents)."""
+        seen = 0
+        params: SetupIntentListParams = {"limit": PAGE_SIZE}
+        while seen < MAX_SCAN:
+            page = await self._client.v1.setup_intents.list_async(params)
+            for item in page.data:
+                intent = _as_dict(item)
+                if (intent.get("metadata") or {}).get(METADATA_KEY) == idempotency_key:
+                    return intent
+            seen += len(page.data)
+            if not page.has_more or not page.data:
+                return None
+            params = {"limit": PAGE_SIZE, "starting_after": page.data[-1].id}
+        return None
+
+    async def _setup_result(self, intent: Mapping[str, Any]) -> ChargeResult:
+        """What a SetupIntent says, with the saved method's card, as :meth:`_with_saved_card` for a charge: Stripe
+        attaches the method to the SetupIntent's customer itself, localstripe is asked to."""
+        result = setup_result_of(intent)
+        if result.saved_payment_method is None:
+            return result
+        customer = _id_of(intent.get("customer"))
+        try:
+            method = _as_dict(await self._client.v1.payment_methods.retrieve_async(result.saved_payment_method))
+            if customer is not None and _id_of(method.get("customer")) is None:
+                method = _as_dict(
+                    await self._client.v1.payment_methods.attach_async(
+                        result.saved_payment_method, {"customer": customer}
+                    )
+                )
+        except stripe.StripeError as error:
+            problem = f"the saved PaymentMethod couldn't be read: {describe(error, secret=self._secret_key)}"
+            return dataclasses.replace(result, processor_message=problem)
+        return dataclasses.replace(result, saved_card=saved_card_of(method, customer))
 
     async def _find(self, idempotency_key: str, *, recent: int) -> dict[str, Any] | None:
         """The key's PaymentIntent: by search, then among the ``recent`` newest; by the list where search isn't
@@ -274,9 +570,58 @@ def intent_params(request: ChargeRequest) -> PaymentIntentCreateParams:
         params["return_url"] = request.return_url
     if request.save_payment_method:
         params["setup_future_usage"] = "off_session"
+    if request.processor_customer_reference is not None:
+        params["customer"] = request.processor_customer_reference
+        if not request.save_payment_method:
+            # A saved method charged for a renewal: the customer isn't there, so Stripe must not wait for them.
+            params["off_session"] = True
     if request.description is not None:
         params["description"] = request.description
     return params
+
+
+def saved_card_of(method: Mapping[str, Any], customer: str | None) -> SavedCard | None:
+    """What a PaymentMethod (Stripe's JSON) tells of its card; None for a method that isn't a card."""
+    card = method.get("card") or {}
+    if not card.get("last4"):
+        return None
+    return SavedCard(
+        brand=str(card.get("brand") or UNKNOWN_BRAND),
+        last4=str(card["last4"]),
+        exp_month=int(card.get("exp_month") or 0),
+        exp_year=int(card.get("exp_year") or 0),
+        processor_customer_reference=_id_of(method.get("customer")) or customer,
+    )
+
+
+def refund_params(request: RefundRequest) -> RefundCreateParams:
+    """The refund a request creates: of the PaymentIntent, in Stripe's units. ``reason`` only when Stripe has it
+    (test servers refuse parameters they don't know, and localstripe knows no reason at all)."""
+    params: RefundCreateParams = {
+        "payment_intent": request.processor_reference,
+        "amount": stripe_amount(request.amount_atom, request.currency),
+        "metadata": {METADATA_KEY: request.idempotency_key},
+    }
+    if request.reason in STRIPE_REFUND_REASONS:
+        params["reason"] = request.reason
+    return params
+
+
+def refund_result_of(refund: Mapping[str, Any]) -> RefundResult:
+    """What a Stripe refund says: succeeded, or failed (failed or canceled at Stripe); Stripe still working on it
+    (pending, requires_action) is :class:`OutcomeUnknown` until it decides."""
+    status = refund.get("status")
+    reference = str(refund["id"])
+    if status == "succeeded":
+        return RefundResult(RefundOutcome.SUCCEEDED, processor_refund_id=reference)
+    if status in ("failed", "canceled"):
+        return RefundResult(
+            RefundOutcome.FAILED,
+            processor_refund_id=reference,
+            failure_code=str(refund.get("failure_reason") or status),
+            failure_message=f"Stripe's refund {reference} is {status}.",
+        )
+    raise OutcomeUnknown(f"Stripe's refund {reference} is {status}")
 
 
 def result_of(intent: Mapping[str, Any]) -> ChargeResult:
@@ -306,6 +651,42 @@ def result_of(intent: Mapping[str, Any]) -> ChargeResult:
         processor_reference=reference,
         decline_code=_decline_code(error.get("decline_code"), error.get("code")),
         processor_message=error.get("message") or f"PaymentIntent is {status}",
+    )
+
+
+def setup_result_of(intent: Mapping[str, Any]) -> ChargeResult:
+    """What a SetupIntent (as Stripe's JSON) says about saving its payment method: ``requires_payment_method``
+    after a confirmation, or ``canceled``, is the card refused (a failed 3-D Secure challenge is
+    ``authentication_failed``)."""
+    status = intent.get("status")
+    reference = str(intent["id"])
+    if status == "succeeded":
+        return ChargeResult(
+            Outcome.SUCCEEDED, processor_reference=reference, saved_payment_method=_id_of(intent.get("payment_method"))
+        )
+    if status in ("requires_action", "processing"):
+        action_url = _action_url(intent.get("next_action") or {})
+        return ChargeResult(
+            Outcome.REQUIRES_ACTION,
+            processor_reference=reference,
+            action_url=action_url,
+            processor_message=None if action_url else f"Stripe's SetupIntent is {status}",
+        )
+    error = intent.get("last_setup_error") or {}
+    return ChargeResult(
+        Outcome.DECLINED,
+        processor_reference=reference,
+        decline_code=_decline_code(error.get("decline_code"), error.get("code")) or DeclineCode.GENERIC_DECLINE.value,
+        processor_message=error.get("message") or f"SetupIntent is {status}",
+    )
+
+
+def _never_confirmed(intent: Mapping[str, Any]) -> bool:
+    """A SetupIntent created but never given its payment method (a crash came in between)."""
+    return (
+        intent.get("status") == "requires_payment_method"
+        and not intent.get("payment_method")
+        and not intent.get("last_setup_error")
     )
 
 
@@ -345,7 +726,7 @@ def _scrub(text: str, secret: str) -> str:
 
 def _decline_code(decline_code: object, code: object) -> str | None:
     chosen = decline_code or code
-    if chosen == _AUTHENTICATION_FAILURE:
+    if chosen in (_AUTHENTICATION_FAILURE, _SETUP_AUTHENTICATION_FAILURE):
         return DeclineCode.AUTHENTICATION_FAILED.value
     return str(chosen) if chosen else None
 
@@ -478,11 +859,13 @@ async def repeated_delivery(session: AsyncSession, delivery: Delivery) -> Receip
     return _repeat(delivery)
 
 
-async def settle_delivery(delivery: Delivery) -> Settlement | None:
+async def settle_delivery(delivery: Delivery, *, allow_private_urls: bool = False) -> Settlement | None:
     """The settlement of a PaymentIntent event, read from Stripe now (:func:`settlement_for`); call it with no
     transaction open. Raises :class:`StripeUnavailable` (503) when Stripe can't be asked: nothing is stored then,
-    and Stripe delivers again."""
-    async with StripeProcessor(delivery.secret_key, delivery.api_base) as adapter:
+    and Stripe delivers again. ``allow_private_urls``: see :class:`StripeProcessor`."""
+    async with StripeProcessor(
+        delivery.secret_key, delivery.api_base, allow_private_urls=allow_private_urls
+    ) as adapter:
         try:
             return await settlement_for(adapter, delivery.event)
         except OutcomeUnknown as error:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from checkstand.catalog.models import Price
 from checkstand.customers.models import Customer
 from checkstand.db import Base, TimestampedMixin
+from checkstand.payment_methods.models import SavedPaymentMethod
 
 TRIALING = "trialing"
 ACTIVE = "active"
@@ -62,6 +63,10 @@ class Subscription(TimestampedMixin, Base):
     ended_at: Mapped[datetime | None]
     # When ``subscription.trial_will_end`` was recorded for the current trial, so it is sent once.
     trial_ending_notified_at: Mapped[datetime | None]
+    # The moment periods are counted from (the first period's start): the n-th period ends n intervals after it, so
+    # a subscription started on January 31 renews on the 29th of February and then on March 31 again. None on a
+    # subscription made before it was kept: its current period's start serves, and is kept from the next renewal on.
+    billing_anchor: Mapped[datetime | None]
     coupon_id: Mapped[str | None] = mapped_column(String(64))
     discount: Mapped[dict[str, Any] | None]
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -71,6 +76,9 @@ class Subscription(TimestampedMixin, Base):
     items: Mapped[list[SubscriptionItem]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="SubscriptionItem.position"
     )
+    # Loaded with the subscription, whose wire shape embeds it (async sessions can't load it later). Changing the
+    # default means assigning this object: an id set alone leaves the loaded one behind until the next read.
+    default_payment_method: Mapped[SavedPaymentMethod | None] = relationship(lazy="selectin")
 
     aggregate_type: ClassVar[str] = "subscription"
 
@@ -82,7 +90,7 @@ class Subscription(TimestampedMixin, Base):
             "id": self.id,
             "state": self.status,
             "currency": self.currency,
-            "description": None,
+            "description": self.description,
             "current_period_start": self.current_period_start,
             "current_period_end": self.current_period_end,
             "trial_start": self.trial_start,
@@ -92,7 +100,7 @@ class Subscription(TimestampedMixin, Base):
             "items": [item.snapshot() for item in self.items],
             "customer": {**self.customer.snapshot(), "custom_fields": None},
             "collection_method": "charge_automatically",
-            "payment_method": None,
+            "payment_method": self.payment_method_snapshot(),
             "note_id": None,
             "metadata": self.subscription_metadata,
             "custom_fields": self.custom_fields,
@@ -108,6 +116,14 @@ class Subscription(TimestampedMixin, Base):
             "coupon_id": self.coupon_id,
             "discount": self.discount,
         }
+
+    def payment_method_snapshot(self) -> dict[str, Any] | None:
+        """The default payment method as the wire embeds it; None while the loaded object isn't the one
+        ``default_payment_method_id`` names (set by id in this transaction), never another method."""
+        method = self.default_payment_method
+        if method is None or method.id != self.default_payment_method_id:
+            return None
+        return method.snapshot()
 
 
 class SubscriptionItem(TimestampedMixin, Base):

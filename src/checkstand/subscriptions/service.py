@@ -8,15 +8,15 @@ terms, the saved payment method).
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from typing import Any, Final
+from datetime import timedelta
+from typing import Final
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
+from checkstand.checkout import trials
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, InvalidFields
@@ -27,9 +27,11 @@ from checkstand.core.pagination import Page, paginate
 from checkstand.custom_fields.service import JsonColumnStore, register_value_store
 from checkstand.customers import service as customers
 from checkstand.events.service import record_event, snapshot
+from checkstand.payment_methods.models import SavedPaymentMethod
 from checkstand.subscriptions.models import ACTIVE, CANCELED, STATUSES, TRIALING, Subscription, SubscriptionItem
+from checkstand.subscriptions.periods import add_interval
+from checkstand.test_clocks import service as test_clocks
 
-TRIAL_EXTENSION: Final = "trial_extension"
 # ``by-customer`` answers with a bare list (the SDK's shape); the newest this many keep that answer bounded.
 MAX_BY_CUSTOMER: Final = 100
 
@@ -56,30 +58,6 @@ LIST_SPEC: Final = ListSpec(
 )
 
 
-# --- Periods --------------------------------------------------------------------------------------------------------
-
-
-def add_months(moment: datetime, months: int) -> datetime:
-    """``moment`` moved by whole calendar months, the day clamped to the target month's length (as Stripe bills:
-    January 31 plus one month is February 28, or 29 in a leap year)."""
-    index = moment.month - 1 + months
-    year, month = moment.year + index // 12, index % 12 + 1
-    return moment.replace(year=year, month=month, day=min(moment.day, calendar.monthrange(year, month)[1]))
-
-
-def add_interval(moment: datetime, interval: str, count: int) -> datetime:
-    """The end of one billing period of ``count`` times ``interval`` starting at ``moment``."""
-    if interval == "day":
-        return moment + timedelta(days=count)
-    if interval == "week":
-        return moment + timedelta(weeks=count)
-    if interval == "month":
-        return add_months(moment, count)
-    if interval == "year":
-        return add_months(moment, 12 * count)
-    raise ValueError(f"unknown billing interval {interval!r}")
-
-
 # --- Creating -------------------------------------------------------------------------------------------------------
 
 
@@ -91,8 +69,10 @@ async def create_from_checkout(
     customer_id: str,
     payment_method_reference: str | None,
     processor_id: str | None,
+    default_payment_method: SavedPaymentMethod | None = None,
 ) -> Subscription | None:
     """The subscription a paid ``tier`` of ``checkout`` starts, or None when that tier recurs nowhere.
+    ``default_payment_method`` is the method the checkout saved, which renewals charge.
 
     Called inside the transaction that completes the session; records ``subscription.created`` in it."""
     recurring = [
@@ -106,8 +86,10 @@ async def create_from_checkout(
     # The checkout refuses recurring prices of different intervals, so the first item's is everyone's.
     first, interval = recurring[0]
     count = first.recurring_interval_count or 1
-    trial_days = max(item.trial_days for item, _ in recurring) + _trial_days_off(checkout.discount)
-    now = clock.now()
+    # The trial the checkout priced (nothing of the recurring part was charged for it).
+    trial_days = trials.trial_days(checkout, tier)
+    # The customer's time: a customer on a test clock starts its periods at the clock's frozen time.
+    now = await test_clocks.now_for_customer(session, customer_id)
     trial_end = now + timedelta(days=trial_days) if trial_days > 0 else None
     period_start = trial_end or now
     items = [
@@ -136,11 +118,13 @@ async def create_from_checkout(
         billing_interval_count=count,
         current_period_start=period_start,
         current_period_end=add_interval(period_start, interval, count),
+        billing_anchor=period_start,
         trial_start=now if trial_end is not None else None,
         trial_end=trial_end,
         cancel_at_period_end=False,
         payment_method_reference=payment_method_reference,
         processor_id=processor_id,
+        default_payment_method=default_payment_method,
         coupon_id=checkout.coupon_id,
         discount=dict(checkout.discount) if checkout.discount is not None else None,
         custom_fields=dict(checkout.subscription_custom_fields),
@@ -151,13 +135,6 @@ async def create_from_checkout(
     await session.flush()
     await record_event(session, account_id=checkout.account_id, type="subscription.created", obj=subscription)
     return subscription
-
-
-def _trial_days_off(discount: dict[str, Any] | None) -> int:
-    """A trial-extension coupon lengthens the trial; other coupons discount the amounts instead."""
-    if discount is None or discount.get("discount_type") != TRIAL_EXTENSION:
-        return 0
-    return int(discount.get("trial_days_off") or 0)
 
 
 # --- Reading --------------------------------------------------------------------------------------------------------
@@ -212,7 +189,7 @@ async def list_by_customer(
 # --- Changing -------------------------------------------------------------------------------------------------------
 
 
-async def _locked(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
+async def locked_subscription(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
     """The subscription with its row locked and re-read, so concurrent changes see each other's result."""
     return await one_or_not_found(
         session,
@@ -222,15 +199,16 @@ async def _locked(session: AsyncSession, account_id: str, subscription_id: str) 
     )
 
 
-def _require_not_canceled(subscription: Subscription) -> None:
+def require_not_canceled(subscription: Subscription) -> None:
+    """A canceled subscription is over: every change to it is a conflict (409), never a silent no-op."""
     if subscription.status == CANCELED:
         raise Conflict(f"Subscription {subscription.id} is already canceled.", code="subscription_canceled")
 
 
 async def cancel(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
     """Cancel now (Stripe's immediate cancel); records ``subscription.canceled``. A second cancel is a conflict."""
-    subscription = await _locked(session, account_id, subscription_id)
-    _require_not_canceled(subscription)
+    subscription = await locked_subscription(session, account_id, subscription_id)
+    require_not_canceled(subscription)
     before = snapshot(subscription)
     subscription.status = CANCELED
     subscription.canceled_at = clock.now()
@@ -244,8 +222,8 @@ async def set_cancel_at_period_end(
     session: AsyncSession, account_id: str, subscription_id: str, value: bool
 ) -> Subscription:
     """Schedule (or unschedule) the end at the current period's end; records ``subscription.updated``."""
-    subscription = await _locked(session, account_id, subscription_id)
-    _require_not_canceled(subscription)
+    subscription = await locked_subscription(session, account_id, subscription_id)
+    require_not_canceled(subscription)
     if subscription.cancel_at_period_end == value:
         return subscription
     before = snapshot(subscription)

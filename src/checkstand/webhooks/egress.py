@@ -1,19 +1,21 @@
 """Where webhook deliveries may go: public addresses only, unless the operator allows private ones
-(``CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS``, for tests and local development).
+(``CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS``, for tests and local development). A Stripe connection's ``api_base``
+goes through the same checks under its own setting (``allow_setting``, named in every refusal).
 
 An endpoint's URL is checked when it is stored (:func:`url_refusal`: an address literal, or ``localhost``), and
 again on every delivery after its name is resolved, by the connection itself: :class:`PublicOnlyBackend` resolves
 the host, refuses the connection if any address it resolves to is not public (:mod:`checkstand.core.network`), and
 connects to an address it checked. There is no second resolution an attacker's DNS could answer differently
 (rebinding), while TLS still verifies, and SNI and ``Host`` still name, the URL's host. Such a delivery fails
-like a connection error, with the reason as its error. With the check on, deliveries ignore any HTTP proxy set in
-the environment: a proxy would resolve the name itself, out of reach of the check.
+like a connection error (:class:`EgressRefused`), with the reason as its error. With the check on, deliveries
+ignore any HTTP proxy set in the environment: a proxy would resolve the name itself, out of reach of the check.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from typing import Final
 
@@ -27,21 +29,29 @@ from checkstand.core.urls import WebUrl
 ALLOW_SETTING: Final = "CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS=true"
 
 
-def url_refusal(url: WebUrl) -> str | None:
-    """Why deliveries to ``url`` are refused whatever its name resolves to, or ``None`` (checked at delivery)."""
+def url_refusal(url: WebUrl, allow_setting: str = ALLOW_SETTING) -> str | None:
+    """Why requests to ``url`` are refused whatever its name resolves to, or ``None`` (checked at connection)."""
     if url.ip is not None:
         reason = refusal(url.ip)
-        return None if reason is None else f"must not be {reason} (the operator may allow it: {ALLOW_SETTING})"
+        return None if reason is None else f"must not be {reason} (the operator may allow it: {allow_setting})"
     if is_local_name(url.host):
-        return f"must not be on this machine (the operator may allow it: {ALLOW_SETTING})"
+        return f"must not be on this machine (the operator may allow it: {allow_setting})"
     return None
+
+
+class EgressRefused(httpcore.ConnectError):
+    """A connection the address check refused, before any packet left: a policy, not a network failure, so a
+    caller that retries connection errors may tell it apart (trying again reaches the same refusal)."""
 
 
 class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, connecting only to public addresses, and to the very address it checked."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(
+        self, inner: httpcore.AsyncNetworkBackend | None = None, *, allow_setting: str = ALLOW_SETTING
+    ) -> None:
         self.inner = inner or httpcore.AnyIOBackend()
+        self.allow_setting = allow_setting
 
     async def connect_tcp(
         self,
@@ -52,15 +62,13 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         if is_local_name(host):
-            raise httpcore.ConnectError(f"refused: {host} is this machine ({ALLOW_SETTING} allows it)")
+            raise EgressRefused(f"refused: {host} is this machine ({self.allow_setting} allows it)")
         with anyio.fail_after(timeout):
             addresses = await _resolve(host, port)
         for address in addresses:
             reason = refusal(address)
             if reason is not None:
-                raise httpcore.ConnectError(
-                    f"refused: {host} resolves to {address}, {reason} ({ALLOW_SETTING} allows it)"
-                )
+                raise EgressRefused(f"refused: {host} resolves to {address}, {reason} ({self.allow_setting} allows it)")
         failure: httpcore.ConnectError | None = None
         for address in addresses:
             try:
@@ -75,7 +83,7 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("refused: a webhook never goes to a Unix socket")
+        raise EgressRefused("refused: never to a Unix socket")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
@@ -96,16 +104,23 @@ async def _resolve(host: str, port: int) -> list[IPAddress]:
 
 
 class PublicOnlyTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport over :class:`PublicOnlyBackend` (its pool keyed, and its TLS verified, by host name)."""
+    """httpx's own transport over :class:`PublicOnlyBackend` (its pool keyed, and its TLS verified, by host name).
+    ``ssl_context`` is for a client that trusts its own CA bundle (Stripe's library pins Stripe's)."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(
+        self,
+        limits: httpx.Limits,
+        *,
+        allow_setting: str = ALLOW_SETTING,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(limits=limits)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=PublicOnlyBackend(),
+            network_backend=PublicOnlyBackend(allow_setting=allow_setting),
         )
 
 

@@ -106,6 +106,7 @@ async def test_a_validly_signed_deep_stripe_event_is_refused_and_stores_nothing(
         secret_key="sk_test_depthLimitKey0123456789",
         webhook_secret=WEBHOOK_SECRET,
         api_base="http://127.0.0.1:9",
+        allow_private_urls=True,
     )
     await session.commit()
     body = b'{"id": "evt_1", "type": "customer.created", "data": ' + DEEP + b"}"

@@ -144,7 +144,6 @@ async def test_unsupported_options_are_refused_clearly(
         ({"currency": "usdollar"}, {("body", "currency")}),
         ({"currency": "xts"}, {("body", "currency")}),
         ({"unit_amount_atom": 19.99}, {("body", "unit_amount_atom")}),
-        ({"unit_amount_atom": 20.0}, {("body", "unit_amount_atom")}),
         ({"unit_amount_atom": "2000"}, {("body", "unit_amount_atom")}),
         ({"unit_amount_atom": -1}, {("body", "unit_amount_atom")}),
         ({"unit_amount_atom": 10**30}, {("body", "unit_amount_atom")}),
@@ -171,6 +170,19 @@ async def test_bad_terms_are_a_422_naming_the_field(
     body = {"product_id": product_id, "currency": "usd", "unit_amount_atom": 100, **change}
     assert _locs(await client.post(f"{base}/prices/", json=body, headers=headers)) == locs
     assert await _price_count(session) == 0
+
+
+@pytest.mark.parametrize("spelt", ["20.0", "2e1", "2.000E+1"])
+async def test_a_whole_number_however_spelt_is_an_integer_amount(
+    client: httpx.AsyncClient, api: tuple[str, dict[str, str]], product_id: str, spelt: str
+) -> None:
+    """JSON Schema, and so the API reference, counts ``20.0`` an integer: the server takes it as ``20``."""
+    base, headers = api
+    body = f'{{"product_id": "{product_id}", "currency": "usd", "unit_amount_atom": {spelt}}}'
+    json_headers = {**headers, "Content-Type": "application/json"}
+    response = await client.post(f"{base}/prices/", content=body, headers=json_headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["unit_amount_atom"] == 20
 
 
 async def test_a_product_of_another_account_is_no_such_product(

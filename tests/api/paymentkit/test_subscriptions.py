@@ -147,13 +147,3 @@ async def test_cancel_at_period_end_takes_a_query_value(
     bad = await client.post(endpoint, params={"value": "maybe"}, headers=bearer(shop.secret))
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["query", "value"]
-
-
-async def test_endpoints_not_served_yet_are_not_found(
-    client: httpx.AsyncClient, session: AsyncSession, shop: Shop
-) -> None:
-    subscription = await new_subscription(session, shop.account_id, [shop.yearly])
-    for rest in ("pause", "resume", "renew", "activate"):
-        response = await client.post(path(shop, f"{subscription.id}/{rest}"), headers=bearer(shop.secret))
-        assert response.status_code == 404, rest
-    assert (await get_json(client, shop, subscription.id))["state"] == "active"

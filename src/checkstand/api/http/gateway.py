@@ -19,6 +19,7 @@ def payment_gateway(request: Request) -> Gateway:
         public_url=request.app.state.settings.resolved_public_url,
         box=request.app.state.secret_box,
         policy=PaymentPolicy.of(request.app.state.settings),
+        lease_owner=request.app.state.lease_owner,
     )
 
 

@@ -10,18 +10,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.query import expand_query, list_query
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel
+from checkstand.core.listing import ListParams
 from checkstand.payments import service as attempts_service
-from checkstand.payments.models import AttemptTransition, CheckoutAttempt, ProcessorAttempt
+from checkstand.payments.models import SETUP_NOT_REQUESTED, AttemptTransition, CheckoutAttempt, ProcessorAttempt
 
 router = APIRouter(prefix="/api/{account_id}/checkout-attempts", tags=["checkout-attempts"])
 
 Expand = Annotated[frozenset[str], Depends(expand_query("processor_attempts"))]
-
-# No separate setup step exists yet: a charge that saves the payment method sets it up in the same call.
-SETUP_NOT_REQUESTED = "not_requested"
 
 
 class ProcessorAttemptSummaryOut(ResponseModel):
@@ -46,9 +44,10 @@ class ProcessorAttemptSummaryOut(ResponseModel):
             processor_id=attempt.processor_id,
             processor_name=attempt.processor_name,
             disposition=attempt.disposition,
-            charge_status=attempt.charge_status,
-            charge_error_message=attempt.processor_message,
-            setup_status="succeeded" if attempt.saved_payment_method else SETUP_NOT_REQUESTED,
+            charge_status=SETUP_NOT_REQUESTED if attempt.is_setup else attempt.charge_status,
+            charge_error_message=None if attempt.is_setup else attempt.processor_message,
+            setup_status=attempt.setup_status(),
+            setup_error_message=attempt.processor_message if attempt.is_setup else None,
             payment_attempt_id=attempt.id,
             payment_method_id=attempt.saved_payment_method,
             tier=attempt.tier,
@@ -158,9 +157,12 @@ class TransitionsOut(ResponseModel):
 # --- Endpoints ------------------------------------------------------------------------------------------------------
 
 
+AttemptListQuery = Annotated[ListParams, Depends(list_query(attempts_service.ATTEMPT_LIST))]
+
+
 @router.get("/")
 async def list_checkout_attempts(
-    account_id: AccountId, params: ListQuery, session: Session, expand: Expand
+    account_id: AccountId, params: AttemptListQuery, session: Session, expand: Expand
 ) -> PageOut[CheckoutAttemptOut]:
     """Newest first; ``filter`` takes ``checkout_session_id`` and ``state``."""
     page = await attempts_service.list_attempts(session, account_id, params)

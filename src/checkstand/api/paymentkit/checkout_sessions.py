@@ -9,16 +9,20 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import Field
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.query import expand_query, list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import WEB_URL_SCHEMA, Metadata, PageOut, ResponseModel, WireModel
 from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
+from checkstand.core.listing import ListParams
 
 router = APIRouter(prefix="/api/{account_id}/checkout-sessions", tags=["checkout-sessions"])
 
 ThreeDsMode = Literal["prefer_non_3ds", "first_3ds_wins"]
+# What a list's ``filter`` takes as ``state``: computed by the service (an open session past its expiry is expired),
+# so no column says it; any other value is refused.
+CheckoutState = Literal["open", "success", "expired"]
 HOSTED_PAGE_PATH = "/c/"
 
 
@@ -45,8 +49,8 @@ class SubscriptionParamsIn(WireModel):
 
 
 class CheckoutSessionCreate(WireModel):
-    success_url: Annotated[str, Field(min_length=1, max_length=2048)]
-    return_url: Annotated[str, Field(min_length=1, max_length=2048)]
+    success_url: Annotated[str, Field(min_length=1, max_length=2048, json_schema_extra=WEB_URL_SCHEMA)]
+    return_url: Annotated[str, Field(min_length=1, max_length=2048, json_schema_extra=WEB_URL_SCHEMA)]
     customer_id: str | None = None
     expires_in_hours: Annotated[
         int, Field(ge=checkout_service.MIN_EXPIRY_HOURS, le=checkout_service.MAX_EXPIRY_HOURS)
@@ -153,6 +157,8 @@ class CheckoutSessionOut(ResponseModel):
     amount_subtotal_atom: int
     amount_discount_atom: int
     amount_total_atom: int
+    # What paying charges now: the total, less a trial's recurring part (0 for a trial alone).
+    amount_due_today_atom: int
     line_items: list[LineItemOut]
     coupon_id: str | None
     promotion_code: str | None
@@ -189,6 +195,7 @@ class CheckoutSessionOut(ResponseModel):
             amount_subtotal_atom=checkout.amount_subtotal_atom,
             amount_discount_atom=checkout.amount_discount_atom,
             amount_total_atom=checkout.amount_total_atom,
+            amount_due_today_atom=checkout.amount_due_today_atom,
             line_items=[
                 LineItemOut.model_validate(item) for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
             ],
@@ -241,9 +248,12 @@ async def create_checkout_session(
     return _out(request, checkout)
 
 
+CheckoutSessionListQuery = Annotated[ListParams, Depends(list_query(checkout_service.LIST_SPEC, state=CheckoutState))]
+
+
 @router.get("/")
 async def list_checkout_sessions(
-    account_id: AccountId, params: ListQuery, request: Request, session: Session, expand: Expand
+    account_id: AccountId, params: CheckoutSessionListQuery, request: Request, session: Session, expand: Expand
 ) -> PageOut[CheckoutSessionOut]:
     """``filter`` takes ``state`` (open, success, expired), ``customer_id``, ``currency``, ``coupon_id`` and
     ``processor_route_id``."""

@@ -3,18 +3,108 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Generic, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Final, Generic, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.config import JsonDict
 from starlette.datastructures import UploadFile
 
-from checkstand.core import metadata
+from checkstand.core import metadata, money, urls
 from checkstand.core.nul import contains_nul
 from checkstand.core.pagination import Page
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+
+def _integral_float(value: Any) -> Any:
+    """A float with no fraction as the integer it is: JSON Schema counts ``786.0`` an integer, so the server does
+    too. Anything else goes on to the strict check, which refuses ``"786"``, ``true`` and ``786.5``."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer as JSON Schema has it: a whole JSON number however it is spelt, never a string or a boolean. Bounds go
+# on the field (``Field(ge=..., le=...)``), where the reference shows them as minimum and maximum.
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_integral_float)]
+
+
+def _not_null(value: T | None) -> T:
+    if value is None:
+        raise ValueError("can't be null")
+    return value
+
+
+def _without_null(schema: JsonDict) -> None:
+    """The field's schema less its ``null`` choice: the reference says what the server takes."""
+    choices = [choice for choice in schema.pop("anyOf", []) if choice != {"type": "null"}]  # type: ignore[union-attr]
+    if schema.get("default", ...) is None:
+        del schema["default"]
+    if len(choices) == 1 and isinstance(choices[0], dict):
+        schema.update(choices[0])
+    elif choices:
+        schema["anyOf"] = choices
+
+
+# An update's field that may be left out (the value stays) but not sent as null (the object can't be without one).
+Omittable = Annotated[T | None, AfterValidator(_not_null), Field(json_schema_extra=_without_null)]
+
+
+def decimal_schema(number: JsonDict, text_pattern: str, description: str) -> WithJsonSchema:
+    """A :class:`~decimal.Decimal` field's reference: a JSON number within ``number``'s bounds, or a string matching
+    ``text_pattern`` (which holds the same bounds, as a pattern can), rather than any string at all."""
+    return WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", **number}, {"type": "string", "pattern": text_pattern}],
+            "description": description,
+        }
+    )
+
+
+# At most 12 digits before the point and as many after it as the currency with the most decimals has: an amount in
+# the major unit, up to 10**12, as a string. Whether it has more decimals than its own currency is the service's call.
+MAJOR_DECIMALS: Final = max(money.exponent(code) for code in money.currency_codes())
+MAJOR_AMOUNT_TEXT: Final = (
+    rf"^(?:1000000000000(?:\.0{{1,{MAJOR_DECIMALS}}})?|(?:0|[1-9][0-9]{{0,11}})(?:\.[0-9]{{1,{MAJOR_DECIMALS}}})?)$"
+)
+MAJOR_AMOUNT_STEP: Final = float(Decimal(1).scaleb(-MAJOR_DECIMALS))
+
+# A field the SDK sends that Checkstand doesn't act on yet: null or left out, as the reference says; any value is a 422.
+NOT_SUPPORTED_YET = WithJsonSchema({"type": "null", "description": "Not supported yet: only null is taken."})
+
+# ISO 4217 codes of legal tender, as :func:`checkstand.core.money.is_currency` checks them (any case).
+CURRENCY_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "enum": sorted(code.lower() for code in money.currency_codes()),
+        "description": "An ISO 4217 code of a currency in use, lower-case (upper-case is accepted too).",
+    }
+)
+
+# What :func:`checkstand.core.urls.parse_web_url` takes, as far as a pattern can say it (an IPv6 or
+# internationalised host is also taken, but left out here).
+WEB_URL_SCHEMA: JsonDict = {
+    "format": "uri",
+    "pattern": urls.WEB_URL_PATTERN,
+    "description": "An absolute http or https URL, without credentials, spaces, control characters or any of "
+    "; , ' \" < > \\ ^ ` | (percent-encode them: ; is %3B, , is %2C). A host is a DNS name or an IPv4 "
+    "address; a name ending in a number is refused.",
+}
 
 Metadata = Annotated[
     dict[

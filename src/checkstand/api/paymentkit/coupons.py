@@ -6,15 +6,23 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import AwareDatetime, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from checkstand.api.http.auth import AccountId, CurrentPrincipal
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import (
+    CURRENCY_SCHEMA,
+    Metadata,
+    PageOut,
+    ResponseModel,
+    WireModel,
+    decimal_schema,
+)
 from checkstand.core import clock, metadata, money
+from checkstand.core.listing import ListParams
 from checkstand.discounts import coupons
 from checkstand.discounts.models import Coupon
 
@@ -29,11 +37,16 @@ DiscountType = Literal["amount_off", "percent_off", "trial_extension"]
 Duration = Literal["once", "repeating", "forever"]
 CouponStatus = Literal["active", "inactive", "deleted"]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), CURRENCY_SCHEMA]
 AmountAtom = Annotated[int, Field(gt=0, le=MAX_AMOUNT_ATOM, description="In the currency's minor unit.")]
 Percent = Annotated[
     Decimal,
-    Field(gt=0, le=100, decimal_places=2, description="Above 0 and at most 100, with up to two decimals (12.5)."),
+    Field(gt=0, le=100, decimal_places=2),
+    decimal_schema(
+        {"exclusiveMinimum": 0, "maximum": 100, "multipleOf": 0.01},
+        r"^(?:100(?:\.0{1,2})?|[1-9][0-9]?(?:\.[0-9]{1,2})?|0?\.(?:0[1-9]|[1-9][0-9]?))$",
+        "Above 0 and at most 100, with up to two decimals (12.5), as a number or a string.",
+    ),
 ]
 Days = Annotated[int, Field(gt=0, le=36_500)]
 Count = Annotated[int, Field(gt=0, le=MAX_COUNT)]
@@ -210,11 +223,14 @@ class CouponNotesOut(ResponseModel):
     total_count: int
 
 
+CouponListQuery = Annotated[ListParams, Depends(list_query(coupons.COUPON_LIST_SPEC))]
+
+
 @router.get("/")
 async def list_coupons(
     account_id: AccountId,
     session: Session,
-    params: ListQuery,
+    params: CouponListQuery,
     coupon_status: Annotated[CouponStatus | None, Query(alias="status", description="Only this status.")] = None,
     include_deleted: Annotated[bool, Query(description="Also deleted coupons.")] = False,
 ) -> CouponPage:

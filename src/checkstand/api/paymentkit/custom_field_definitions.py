@@ -6,11 +6,11 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response, status
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Omittable, ResponseModel, WireModel
 from checkstand.custom_fields import service as custom_fields
 from checkstand.custom_fields.models import CustomFieldDefinition
 
@@ -56,17 +56,10 @@ class CustomFieldDefinitionCreate(WireModel):
 
 
 class CustomFieldDefinitionUpdate(WireModel):
-    display_name: DisplayName | None = None
+    # Omitted keeps the name; an explicit null would leave the field without one.
+    display_name: Omittable[DisplayName] = None
     description: Description | None = None
     constraints: dict[str, Any] | None = Field(default=None, description="Replaces the constraints as a whole.")
-
-    @field_validator("display_name")
-    @classmethod
-    def _display_name_not_null(cls, value: str | None) -> str:
-        # Omitted keeps the name; an explicit null would leave the field without one.
-        if value is None:
-            raise ValueError("can't be null")
-        return value
 
 
 class CustomFieldDefinitionDelete(WireModel):

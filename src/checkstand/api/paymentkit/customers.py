@@ -8,12 +8,13 @@ from typing import Annotated, Any, Literal
 
 from babel import Locale, UnknownLocaleError
 from fastapi import APIRouter, Depends, status
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints, WithJsonSchema
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.query import expand_query, list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import CURRENCY_SCHEMA, Metadata, Omittable, PageOut, ResponseModel, WireModel
+from checkstand.core.listing import ListParams
 from checkstand.core.money import is_currency
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
@@ -55,8 +56,20 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Phone = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^\+?(?:[()./ -]*[0-9]){3,}[()./ -]*$")
 ]
-Country = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_country)]
-Currency = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_currency)]
+Country = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    AfterValidator(_country),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "enum": sorted(code for code in _territories() if len(code) == 2),
+            "description": "A two-letter ISO 3166-1 country code as CLDR lists them, upper-case (lower-case is "
+            "accepted too).",
+        }
+    ),
+]
+Currency = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_currency), CURRENCY_SCHEMA]
 Language = Annotated[str, StringConstraints(strip_whitespace=True, max_length=35), AfterValidator(_language)]
 TaxId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255)]
@@ -117,18 +130,16 @@ class CustomerFields(WireModel):
 
 class CustomerCreate(CustomerFields):
     email: EmailStr
+    test_clock_id: str | None = Field(
+        default=None,
+        description="A test clock of the account the customer lives by (renewals, trials, dunning at the clock's "
+        "time). Not in the SDK's create_customer: send it as an extra body field.",
+    )
 
 
 class CustomerUpdate(CustomerFields):
-    email: EmailStr | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email_not_null(cls, value: str | None) -> str:
-        # The SDK always sends an email; omitting it keeps the current one, but a customer can't lose it.
-        if value is None:
-            raise ValueError("can't be null")
-        return value
+    # The SDK always sends an email; omitting it keeps the current one, but a customer can't lose it.
+    email: Omittable[EmailStr] = None
 
 
 class AddressCreate(AddressIn):
@@ -156,6 +167,7 @@ class CustomerOut(ResponseModel):
     metadata: dict[str, Any]
     custom_fields: dict[str, Any] | None = Field(description="Only with expand=custom_fields.")
     external_id: str | None
+    test_clock_id: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -180,6 +192,7 @@ class CustomerOut(ResponseModel):
             metadata=customer.customer_metadata,
             custom_fields=customer.custom_fields if "custom_fields" in expand else None,
             external_id=customer.external_id,
+            test_clock_id=customer.test_clock_id,
             created_at=customer.created_at,
             updated_at=customer.updated_at,
         )
@@ -191,8 +204,13 @@ CustomerPage = PageOut[CustomerOut]
 Expand = Annotated[frozenset[str], Depends(expand_query(*EXPANDABLE))]
 
 
+CustomerListQuery = Annotated[ListParams, Depends(list_query(customers.LIST_SPEC))]
+
+
 @router.get("/")
-async def list_customers(account_id: AccountId, params: ListQuery, expand: Expand, session: Session) -> CustomerPage:
+async def list_customers(
+    account_id: AccountId, params: CustomerListQuery, expand: Expand, session: Session
+) -> CustomerPage:
     """Filterable by email (any case), external_id, currency, phone, business_name; search looks in name, email
     and business name."""
     page = await customers.list_customers(session, account_id, params)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.event_wire import wire_event
+from checkstand.core.listing import ListParams
 from checkstand.events import service as events
 from checkstand.events.models import Event
 from checkstand.webhooks import endpoints as webhook_endpoints
@@ -119,10 +120,13 @@ class DeliveryCreatedOut(ResponseModel):
     created: bool
 
 
+EventListQuery = Annotated[ListParams, Depends(list_query(events.EVENT_LIST))]
+
+
 @router.get("/")
 async def list_events(
     account_id: AccountId,
-    params: ListQuery,
+    params: EventListQuery,
     session: Session,
     event_id: Annotated[str | None, Query(max_length=64, description="Only this event.")] = None,
     aggregate_id: Annotated[str | None, Query(max_length=64, description="Only events of this object.")] = None,

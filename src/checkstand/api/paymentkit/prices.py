@@ -3,15 +3,18 @@ router, which lists a product's prices."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, status
-from pydantic import AfterValidator, BeforeValidator, Field, StrictInt, field_validator
+from fastapi import APIRouter, Depends, status
+from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
+from pydantic_core import CoreSchema, core_schema
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import PageOut, WireModel
+from checkstand.api.paymentkit.common import CURRENCY_SCHEMA, Omittable, PageOut, WholeNumber, WireModel
 from checkstand.api.paymentkit.products import (
     CustomFieldChanges,
     Expand,
@@ -23,29 +26,43 @@ from checkstand.api.paymentkit.products import (
 )
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
+from checkstand.core.listing import ListParams
 
 router = APIRouter(prefix="/api/{account_id}/prices", tags=["prices"])
 
 PriceName = Annotated[str, Field(max_length=250)]
 
 
-def _supported(*allowed: object, reason: str) -> AfterValidator:
+@dataclass(frozen=True)
+class _Supported:
     """Accept a parameter the SDK sends only at the values that mean what Checkstand does; anything else is a 422
-    saying so, rather than a price stored with terms nobody will honour."""
+    saying so, rather than a price stored with terms nobody will honour. The reference lists those values."""
 
-    def check(value: object) -> object:
-        if value not in allowed:
-            raise ValueError(reason)
+    allowed: tuple[object, ...]
+    reason: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"enum": list(self.allowed), "description": f"Anything else is refused: {self.reason}."}
+
+    def _check(self, value: object) -> object:
+        if value not in self.allowed:
+            raise ValueError(self.reason)
         return value
 
-    return AfterValidator(check)
+
+def _supported(*allowed: object, reason: str) -> _Supported:
+    return _Supported(allowed, reason)
 
 
 def _fixed(value: object) -> object:
     raise ValueError("a price's amount, currency and interval never change; create a new price and archive this one")
 
 
-Fixed = Annotated[object, BeforeValidator(_fixed)]
+# Left out of the reference, which refuses any field it doesn't list: the server's 422 says why.
+Fixed = SkipJsonSchema[Annotated[object, BeforeValidator(_fixed)]]
 
 
 class PriceWithProductOut(PriceOut):
@@ -64,8 +81,8 @@ ListPricePage = PageOut[PriceWithProductOut]
 
 class PriceCreate(WireModel):
     product_id: ObjectId
-    currency: Annotated[str, Field(description="ISO 4217, lower-case on the wire: usd, eur, jpy...")]
-    unit_amount_atom: StrictInt = Field(
+    currency: Annotated[str, CURRENCY_SCHEMA]
+    unit_amount_atom: WholeNumber = Field(
         ge=0,
         le=catalog.MAX_UNIT_AMOUNT,
         description="In the currency's minor unit (cents for usd, yen for jpy); at most 8 digits of the major unit "
@@ -78,8 +95,17 @@ class PriceCreate(WireModel):
         default=None, description="Defaults to recurring when recurring_interval is given, else one_time."
     )
     recurring_interval: Literal["day", "week", "month", "year"] | None = None
-    recurring_interval_count: StrictInt | None = Field(default=None, description="Intervals per period; default 1.")
-    trial_days: StrictInt | None = Field(default=None, description="Recurring prices only.")
+    recurring_interval_count: WholeNumber | None = Field(
+        default=None,
+        description="Intervals per period; default 1. At most 3 years: 1095 days, 156 weeks, 36 months, 3 years.",
+        # What the interval allows (at most 3 years of it) is the service's check.
+        json_schema_extra={"minimum": 1, "maximum": max(catalog.MAX_INTERVAL_COUNT.values())},
+    )
+    trial_days: WholeNumber | None = Field(
+        default=None,
+        description="Recurring prices only.",
+        json_schema_extra={"minimum": 0, "maximum": catalog.MAX_TRIAL_DAYS},
+    )
     auto_renew: Annotated[
         bool | None, _supported(None, True, reason="prices that stop renewing are not supported; leave it true")
     ] = None
@@ -108,9 +134,10 @@ class PriceCreate(WireModel):
 
 
 class PriceUpdate(WireModel):
-    """What a price may change. Its economics are fixed: sending them is a 422 that says to make a new price."""
+    """What a price may change. Its economics are fixed: the reference leaves them out, and sending one is a 422
+    that says to make a new price."""
 
-    is_active: bool | None = Field(default=None, description="false archives the price: no new checkouts.")
+    is_active: Omittable[bool] = Field(default=None, description="false archives the price: no new checkouts.")
     name: PriceName | None = None
     metadata: MetadataChanges | None = None
     custom_fields: CustomFieldChanges | None = None
@@ -125,16 +152,12 @@ class PriceUpdate(WireModel):
     usage_type: Fixed = None
     tier_amount_info: Fixed = None
 
-    @field_validator("is_active")
-    @classmethod
-    def _not_null(cls, value: bool | None) -> bool:
-        if value is None:
-            raise ValueError("can't be null")
-        return value
+
+PriceListQuery = Annotated[ListParams, Depends(list_query(catalog.PRICE_LIST))]
 
 
 @router.get("/")
-async def list_prices(account_id: AccountId, session: Session, params: ListQuery, expand: Expand) -> ListPricePage:
+async def list_prices(account_id: AccountId, session: Session, params: PriceListQuery, expand: Expand) -> ListPricePage:
     """Newest first, each with its product; ``search`` matches the price's or the product's name."""
     page = await catalog.list_prices(session, account_id, params)
     with_fields = "custom_fields" in expand

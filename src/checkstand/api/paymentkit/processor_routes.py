@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Response, status
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import Pagination
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Omittable, ResponseModel, WireModel
 from checkstand.checkout import processor_routes as checkout_routes
 from checkstand.processors import routes
 from checkstand.processors.models import ProcessorRoute
@@ -29,26 +29,27 @@ class RouteProcessorIn(WireModel):
     disposition: Disposition | None = Field(default=None, description="charge_and_setup (default) or setup_only.")
 
 
+RouteProcessors = Annotated[
+    list[RouteProcessorIn],
+    Field(
+        min_length=1,
+        max_length=routes.MAX_ROUTE_PROCESSORS,
+        description=f"1 to {routes.MAX_ROUTE_PROCESSORS} distinct processors, in the order to try them.",
+    ),
+]
+
+
 class ProcessorRouteCreate(WireModel):
     name: RouteName
     description: Description | None = None
-    processors: list[RouteProcessorIn] = Field(
-        description=f"1 to {routes.MAX_ROUTE_PROCESSORS} distinct processors, in the order to try them."
-    )
+    processors: RouteProcessors
 
 
 class ProcessorRouteUpdate(WireModel):
-    name: RouteName | None = None
+    # Omitted keeps the current value; a route can't be left without a name or processors.
+    name: Omittable[RouteName] = None
     description: Description | None = None
-    processors: list[RouteProcessorIn] | None = Field(default=None, description="Replaces the list as a whole.")
-
-    @field_validator("name", "processors")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Omitted keeps the current value; a route can't be left without a name or processors.
-        if value is None:
-            raise ValueError("can't be null")
-        return value
+    processors: Omittable[RouteProcessors] = Field(default=None, description="Replaces the list as a whole.")
 
 
 def _steps(processors: list[RouteProcessorIn]) -> list[routes.RouteStep]:

@@ -12,13 +12,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
-from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, StringConstraints
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import CURRENCY_SCHEMA, Metadata, Omittable, PageOut, ResponseModel, WireModel
 from checkstand.core.crypto import SecretBox
+from checkstand.core.listing import ListParams
 from checkstand.processors import connections
 from checkstand.processors.models import Processor
 
@@ -33,19 +34,34 @@ def secret_box(request: Request) -> SecretBox:
 
 Box = Annotated[SecretBox, Depends(secret_box)]
 
+
+def allow_private_urls(request: Request) -> bool:
+    """Whether the operator lets a Stripe api_base be plain http or on a private address
+    (``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``)."""
+    return bool(request.app.state.settings.processor_allow_private_urls)
+
+
+AllowPrivateUrls = Annotated[bool, Depends(allow_private_urls)]
+
 ProcessorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Currencies = Annotated[
-    list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=3)]],
+    list[Annotated[str, StringConstraints(strip_whitespace=True, max_length=3), CURRENCY_SCHEMA]],
     Field(
         max_length=connections.MAX_CURRENCIES,
         description="Lower-case ISO 4217 codes, e.g. ['usd', 'eur'].",
         examples=[["usd", "eur"]],
+        # At least one, each once: the service says so in its own words.
+        json_schema_extra={"minItems": 1, "uniqueItems": True},
     ),
 ]
 # A secret never shows in a repr, a validation error or a dump of the request model.
 Secret = Annotated[SecretStr, Field(max_length=256)]
 ApiBase = Annotated[
-    AnyHttpUrl, Field(description="Where to reach Stripe's API instead of api.stripe.com (e.g. localstripe).")
+    AnyHttpUrl,
+    Field(
+        description="Where to reach Stripe's API instead of api.stripe.com: https, on a public address, unless the "
+        "operator allows otherwise (CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS, e.g. for localstripe)."
+    ),
 ]
 ProcessorMetadata = Annotated[Metadata, Field(max_length=50)]
 
@@ -82,19 +98,14 @@ class ProcessorCreate(ProcessorFields):
 
 
 class ProcessorUpdate(ProcessorFields):
-    name: ProcessorName | None = None
-    is_active: bool | None = None
+    # Omitted keeps the current value; an explicit null would leave the processor without one.
+    name: Omittable[ProcessorName] = None
+    is_active: Omittable[bool] = None
+    currencies: Omittable[Currencies] = None
+    is_available: Omittable[bool] = Field(default=None, description="Simulator only: false makes it unavailable.")
     metadata: ProcessorMetadata | None = Field(
         default=None, description='Merged into the current metadata; a key set to "" is removed, null clears all.'
     )
-
-    @field_validator("name", "currencies", "is_available", "is_active")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        # Omitted keeps the current value; an explicit null would leave the processor without one.
-        if value is None:
-            raise ValueError("can't be null")
-        return value
 
 
 class ProcessorOut(ResponseModel):
@@ -136,16 +147,23 @@ class ProcessorOut(ResponseModel):
         )
 
 
+ProcessorListQuery = Annotated[ListParams, Depends(list_query(connections.PROCESSOR_LIST))]
+
+
 @router.get("/")
-async def list_processors(account_id: AccountId, params: ListQuery, session: Session) -> PageOut[ProcessorOut]:
+async def list_processors(account_id: AccountId, params: ProcessorListQuery, session: Session) -> PageOut[ProcessorOut]:
     """Filterable by type, is_active and name; search looks in the name."""
     page = await connections.list_processors(session, account_id, params)
     return PageOut[ProcessorOut].of(page, [ProcessorOut.of(p) for p in page.items])
 
 
 @router.post("/", status_code=status.HTTP_201_CREATED)
-async def create_processor(account_id: AccountId, body: ProcessorCreate, session: Session, box: Box) -> ProcessorOut:
-    processor = await connections.create_processor(session, account_id, box, **body.service_fields())
+async def create_processor(
+    account_id: AccountId, body: ProcessorCreate, session: Session, box: Box, allow_private: AllowPrivateUrls
+) -> ProcessorOut:
+    processor = await connections.create_processor(
+        session, account_id, box, **body.service_fields(), allow_private_urls=allow_private
+    )
     return ProcessorOut.of(processor)
 
 
@@ -156,9 +174,16 @@ async def get_processor(account_id: AccountId, processor_id: str, session: Sessi
 
 @router.patch("/{processor_id}")
 async def update_processor(
-    account_id: AccountId, processor_id: str, body: ProcessorUpdate, session: Session, box: Box
+    account_id: AccountId,
+    processor_id: str,
+    body: ProcessorUpdate,
+    session: Session,
+    box: Box,
+    allow_private: AllowPrivateUrls,
 ) -> ProcessorOut:
-    processor = await connections.update_processor(session, account_id, processor_id, body.service_fields(), box)
+    processor = await connections.update_processor(
+        session, account_id, processor_id, body.service_fields(), box, allow_private_urls=allow_private
+    )
     return ProcessorOut.of(processor)
 
 

@@ -5,21 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
-from pydantic import Field, StrictInt, field_validator
+from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import Field
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Omittable, PageOut, ResponseModel, WholeNumber, WireModel
 from checkstand.api.paymentkit.products import Description, Name, ObjectId
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import ProductFamily
+from checkstand.core.listing import ListParams
 
 router = APIRouter(prefix="/api/{account_id}/product-families", tags=["product-families"])
 
-# The database's INTEGER: a rank outside it would be a 500 instead of a 422.
-Rank = Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1, description="Higher is a higher tier.")]
 IncludeDeleted = Annotated[bool, Query(description="Include deleted families.")]
 
 
@@ -54,7 +53,8 @@ ProductFamilyPage = PageOut[ProductFamilyOut]
 
 class HierarchyItem(WireModel):
     product_id: ObjectId
-    rank: Rank
+    # The database's INTEGER: a rank outside it would be a 500 instead of a 422.
+    rank: WholeNumber = Field(ge=-(2**31), le=2**31 - 1, description="Higher is a higher tier.")
 
 
 Hierarchy = Annotated[list[HierarchyItem], Field(max_length=catalog.MAX_FAMILY_SIZE)]
@@ -71,24 +71,20 @@ class ProductFamilyCreate(WireModel):
 
 
 class ProductFamilyUpdate(WireModel):
-    name: Name | None = None
+    name: Omittable[Name] = None
     description: Description | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _not_null(cls, value: str | None) -> str:
-        if value is None:
-            raise ValueError("can't be null")
-        return value
 
 
 class HierarchyReplace(WireModel):
     hierarchy: Hierarchy = Field(description="Every tier; products left out leave the family.")
 
 
+FamilyListQuery = Annotated[ListParams, Depends(list_query(catalog.FAMILY_LIST))]
+
+
 @router.get("/")
 async def list_product_families(
-    account_id: AccountId, session: Session, params: ListQuery, include_deleted: IncludeDeleted = False
+    account_id: AccountId, session: Session, params: FamilyListQuery, include_deleted: IncludeDeleted = False
 ) -> ProductFamilyPage:
     page = await catalog.list_families(session, account_id, params, include_deleted=include_deleted)
     items = [ProductFamilyOut.of(family) for family in page.items]

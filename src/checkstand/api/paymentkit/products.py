@@ -7,15 +7,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response, status
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery, expand_query
+from checkstand.api.http.query import expand_query, list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import Metadata, PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import Metadata, Omittable, PageOut, ResponseModel, WireModel
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price, Product
 from checkstand.core import metadata
+from checkstand.core.listing import ListParams
 
 router = APIRouter(prefix="/api/{account_id}/products", tags=["products"])
 
@@ -165,27 +166,23 @@ class ProductCreate(WireModel):
 class ProductUpdate(WireModel):
     """Only the fields sent change; null clears ``description`` and ``default_price_id``."""
 
-    name: Name | None = None
-    is_active: bool | None = None
+    # Omitted keeps the value; an explicit null would leave the product without one.
+    name: Omittable[Name] = None
+    is_active: Omittable[bool] = None
     description: Description | None = None
     default_price_id: ObjectId | None = None
     metadata: MetadataChanges | None = None
     custom_fields: CustomFieldChanges | None = None
 
-    @field_validator("name", "is_active")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Omitted keeps the value; an explicit null would leave the product without one.
-        if value is None:
-            raise ValueError("can't be null")
-        return value
+
+ProductListQuery = Annotated[ListParams, Depends(list_query(catalog.PRODUCT_LIST))]
 
 
 @router.get("/")
 async def list_products(
     account_id: AccountId,
     session: Session,
-    params: ListQuery,
+    params: ProductListQuery,
     expand: Expand,
     include_deleted: IncludeDeleted = False,
 ) -> ProductPage:
@@ -234,9 +231,12 @@ async def delete_product(account_id: AccountId, product_id: str, session: Sessio
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+PriceListQuery = Annotated[ListParams, Depends(list_query(catalog.PRICE_LIST))]
+
+
 @router.get("/{product_id}/prices")
 async def list_product_prices(
-    account_id: AccountId, product_id: str, session: Session, params: ListQuery, expand: Expand
+    account_id: AccountId, product_id: str, session: Session, params: PriceListQuery, expand: Expand
 ) -> PricePage:
     page = await catalog.list_product_prices(session, account_id, product_id, params)
     with_fields = "custom_fields" in expand

@@ -6,17 +6,25 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.http.validation import invalid_request
-from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import (
+    MAJOR_AMOUNT_STEP,
+    MAJOR_AMOUNT_TEXT,
+    PageOut,
+    ResponseModel,
+    WireModel,
+    decimal_schema,
+)
 from checkstand.api.paymentkit.coupons import Count, Currency, MetadataChanges, MetadataIn
 from checkstand.core import money
 from checkstand.core.errors import BusinessRuleViolation
+from checkstand.core.listing import ListParams
 from checkstand.discounts import promotion_codes, redemptions
 from checkstand.discounts.models import PromotionCode, Redemption
 
@@ -28,7 +36,14 @@ CodeText = Annotated[
     Field(description="Letters, digits, '-' and '_', up to 64; unique in the account whatever the case."),
 ]
 MajorAmount = Annotated[
-    Decimal, Field(gt=0, le=10**12, description="In the currency's major unit (10.50), as a number or a string.")
+    Decimal,
+    Field(gt=0, le=10**12),
+    decimal_schema(
+        {"exclusiveMinimum": 0, "maximum": 10**12, "multipleOf": MAJOR_AMOUNT_STEP},
+        # Not zero: a digit other than 0 somewhere.
+        rf"^(?=[0-9.]*[1-9]){MAJOR_AMOUNT_TEXT[1:]}",
+        "In the currency's major unit (10.50), as a number or a string; at most as many decimals as the currency has.",
+    ),
 ]
 
 
@@ -75,7 +90,17 @@ class CodeUse(WireModel):
     code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
     customer_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     order_amount: (
-        Annotated[Decimal, Field(ge=0, le=10**12, description="In the major unit of order_currency.")] | None
+        Annotated[
+            Decimal,
+            Field(ge=0, le=10**12),
+            decimal_schema(
+                {"minimum": 0, "maximum": 10**12, "multipleOf": MAJOR_AMOUNT_STEP},
+                MAJOR_AMOUNT_TEXT,
+                "In the major unit of order_currency, as a number or a string; at most as many decimals as the "
+                "currency has.",
+            ),
+        ]
+        | None
     ) = None
     order_currency: Currency | None = None
 
@@ -169,11 +194,14 @@ class RedeemedOut(PromotionCodeOut):
         return cls(**PromotionCodeOut.of(code).model_dump(), redemption=RedemptionOut.model_validate(redemption))
 
 
+PromotionCodeListQuery = Annotated[ListParams, Depends(list_query(promotion_codes.PROMOTION_CODE_LIST_SPEC))]
+
+
 @router.get("/")
 async def list_promotion_codes(
     account_id: AccountId,
     session: Session,
-    params: ListQuery,
+    params: PromotionCodeListQuery,
     coupon_id: Annotated[str | None, Query(max_length=64, description="Only the codes of this coupon.")] = None,
     active_only: Annotated[bool, Query(description="Only active codes.")] = False,
 ) -> PromotionCodePage:

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Request, status
 from pydantic import AwareDatetime, Field
 
 from checkstand.api.http.auth import AccountId
-from checkstand.api.http.query import ListQuery
+from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.common import WEB_URL_SCHEMA, PageOut, ResponseModel, WireModel
 from checkstand.core.crypto import SecretBox
+from checkstand.core.listing import ListParams
 from checkstand.events.types import ALL, EVENT_TYPES
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.models import WebhookEndpoint
@@ -38,11 +39,22 @@ def allow_private_urls(request: Request) -> bool:
 AllowPrivateUrls = Annotated[bool, Depends(allow_private_urls)]
 
 Url = Annotated[
-    str, Field(min_length=1, max_length=webhook_endpoints.MAX_URL_LENGTH, examples=["https://example.com/hooks"])
+    str,
+    Field(
+        min_length=1,
+        max_length=webhook_endpoints.MAX_URL_LENGTH,
+        examples=["https://example.com/hooks"],
+        json_schema_extra=WEB_URL_SCHEMA,
+    ),
 ]
 EventTypes = Annotated[
-    list[Annotated[str, Field(min_length=1, max_length=100)]],
-    Field(max_length=len(EVENT_TYPES) + 1, description=f"Event types to receive, or [{ALL!r}] for all."),
+    list[Annotated[str, Field(min_length=1, max_length=100, json_schema_extra={"enum": [ALL, *EVENT_TYPES]})]],
+    Field(
+        max_length=len(EVENT_TYPES) + 1,
+        description=f"Event types to receive, or [{ALL!r}] for all.",
+        # At least one: the service says so in its own words.
+        json_schema_extra={"minItems": 1},
+    ),
 ]
 Description = Annotated[str, Field(max_length=500)]
 
@@ -113,8 +125,13 @@ class EventTypeOut(ResponseModel):
     description: str
 
 
+EndpointListQuery = Annotated[ListParams, Depends(list_query(webhook_endpoints.ENDPOINT_LIST))]
+
+
 @router.get("/")
-async def list_webhook_endpoints(account_id: AccountId, params: ListQuery, session: Session) -> WebhookEndpointPage:
+async def list_webhook_endpoints(
+    account_id: AccountId, params: EndpointListQuery, session: Session
+) -> WebhookEndpointPage:
     page = await webhook_endpoints.list_endpoints(session, account_id, params)
     return WebhookEndpointPage(
         items=[WebhookEndpointOut.of(e) for e in page.items], total=page.total, has_more=page.has_more

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("last4", sa.String(length=4), nullable=True),
         sa.Column("exp_month", sa.Integer(), nullable=True),
         sa.Column("exp_year", sa.Integer(), nullable=True),
+        sa.Column("display_name", sa.String(length=200), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("metadata", checkstand.db.JSONDocument(), nullable=False),
         sa.Column("created_at", checkstand.db.UTCDateTime(timezone=True), nullable=False),
@@ -170,6 +171,7 @@ def upgrade() -> None:
         sa.Column("failure_message", sa.String(length=1000), nullable=True),
         sa.Column("processor_reference", sa.String(length=255), nullable=True),
         sa.Column("lease_expires_at", checkstand.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=200), nullable=True),
         sa.Column("captured_at", checkstand.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", checkstand.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", checkstand.db.UTCDateTime(timezone=True), nullable=False),
@@ -196,6 +198,7 @@ def upgrade() -> None:
     with op.batch_alter_table("payment_charges", schema=None) as batch_op:
         batch_op.create_index("ix_payment_charges_account_created", ["account_id", "created_at"], unique=False)
         batch_op.create_index("ix_payment_charges_status_lease", ["status", "lease_expires_at"], unique=False)
+        batch_op.create_index("ix_payment_charges_payment_created", ["payment_id", "created_at"], unique=False)
 
     op.create_table(
         "refunds",
@@ -231,6 +234,36 @@ def upgrade() -> None:
     with op.batch_alter_table("refunds", schema=None) as batch_op:
         batch_op.create_index("ix_refunds_account_created", ["account_id", "created_at"], unique=False)
         batch_op.create_index("ix_refunds_charge", ["charge_id"], unique=False)
+
+    op.create_table(
+        "simulator_refunds",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.String(length=64), nullable=False),
+        sa.Column("processor_id", sa.String(length=64), nullable=False),
+        sa.Column("charge_id", sa.String(length=64), nullable=True),
+        sa.Column("idempotency_key", sa.String(length=255), nullable=False),
+        sa.Column("amount_atom", sa.BigInteger(), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("failure_code", sa.String(length=64), nullable=True),
+        sa.Column("created_at", checkstand.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", checkstand.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_simulator_refunds_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["charge_id"], ["simulator_charges.id"], name=op.f("fk_simulator_refunds_charge_id_simulator_charges")
+        ),
+        sa.ForeignKeyConstraint(
+            ["processor_id"], ["processors.id"], name=op.f("fk_simulator_refunds_processor_id_processors")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_simulator_refunds")),
+        sa.UniqueConstraint(
+            "processor_id", "idempotency_key", name=op.f("uq_simulator_refunds_processor_id_idempotency_key")
+        ),
+    )
+    with op.batch_alter_table("simulator_refunds", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_simulator_refunds_charge_id"), ["charge_id"], unique=False)
 
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.add_column(sa.Column("test_clock_id", sa.String(length=64), nullable=True))
@@ -273,6 +306,26 @@ def upgrade() -> None:
             ["id"],
         )
 
+    with op.batch_alter_table("simulator_charges", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("card_brand", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("card_exp_month", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("card_exp_year", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("detached_at", checkstand.db.UTCDateTime(timezone=True), nullable=True))
+
+    with op.batch_alter_table("processor_attempts", schema=None) as batch_op:
+        # Every processor attempt before setups was a charge.
+        batch_op.add_column(sa.Column("is_setup", sa.Boolean(), nullable=False, server_default=sa.false()))
+
+    with op.batch_alter_table("checkout_attempts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("lease_owner", sa.String(length=200), nullable=True))
+
+    with op.batch_alter_table("checkout_sessions", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("amount_due_today_atom", sa.BigInteger(), nullable=False, server_default=sa.text("0"))
+        )
+    # Sessions priced before trials were charged at checkout charged their whole total.
+    op.execute("UPDATE checkout_sessions SET amount_due_today_atom = amount_total_atom")
+
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("default_payment_method_id", sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column("description", sa.String(length=500), nullable=True))
@@ -282,6 +335,7 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("trial_ending_notified_at", checkstand.db.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(sa.Column("billing_anchor", checkstand.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_foreign_key(
             batch_op.f("fk_subscriptions_default_payment_method_id_payment_methods"),
             "payment_methods",
@@ -291,10 +345,26 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("simulator_charges", schema=None) as batch_op:
+        batch_op.drop_column("detached_at")
+        batch_op.drop_column("card_exp_year")
+        batch_op.drop_column("card_exp_month")
+        batch_op.drop_column("card_brand")
+
+    with op.batch_alter_table("processor_attempts", schema=None) as batch_op:
+        batch_op.drop_column("is_setup")
+
+    with op.batch_alter_table("checkout_sessions", schema=None) as batch_op:
+        batch_op.drop_column("amount_due_today_atom")
+
+    with op.batch_alter_table("checkout_attempts", schema=None) as batch_op:
+        batch_op.drop_column("lease_owner")
+
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_subscriptions_default_payment_method_id_payment_methods"), type_="foreignkey"
         )
+        batch_op.drop_column("billing_anchor")
         batch_op.drop_column("trial_ending_notified_at")
         batch_op.drop_column("ended_at")
         batch_op.drop_column("resumes_at")
@@ -329,8 +399,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_refunds_charge")
         batch_op.drop_index("ix_refunds_account_created")
 
+    with op.batch_alter_table("simulator_refunds", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_simulator_refunds_charge_id"))
+
+    op.drop_table("simulator_refunds")
     op.drop_table("refunds")
     with op.batch_alter_table("payment_charges", schema=None) as batch_op:
+        batch_op.drop_index("ix_payment_charges_payment_created")
         batch_op.drop_index("ix_payment_charges_status_lease")
         batch_op.drop_index("ix_payment_charges_account_created")
 

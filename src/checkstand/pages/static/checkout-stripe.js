@@ -23,13 +23,16 @@
     var methodInput = form.querySelector("input[name=payment_method_id]");
     var stripe = Stripe(mount.dataset.publishableKey);
     var options = {
-      mode: "payment",
-      amount: parseInt(mount.dataset.amount, 10),
+      mode: mount.dataset.mode,
       currency: mount.dataset.currency,
       paymentMethodCreation: "manual",
       // The PaymentIntent the server creates allows cards only (see intent_params in processors/stripe.py).
       paymentMethodTypes: ["card"],
     };
+    // A trial with nothing due today is a SetupIntent on the server: setup mode takes no amount.
+    if (options.mode === "payment") {
+      options.amount = parseInt(mount.dataset.amount, 10);
+    }
     if (mount.dataset.setupFutureUsage) {
       options.setupFutureUsage = mount.dataset.setupFutureUsage;
     }

@@ -1,0 +1,325 @@
+"""Changing a live subscription: its own fields (description, metadata, saved payment method, trial, scheduled end,
+custom fields) and its items.
+
+Items change with ``proration_behavior: none`` only, as Stripe does with it: the items are replaced at once and the
+next invoice bills them at their full price; nothing is credited or charged for the rest of the current period. The
+other behaviours need the proration engine and are refused by name until it exists. Every check runs before the
+first change, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.catalog import service as catalog
+from checkstand.catalog.models import Price
+from checkstand.core.errors import FieldProblem, InvalidFields, NotFound
+from checkstand.core.ids import new_id
+from checkstand.core.metadata import merge_metadata
+from checkstand.core.money import max_amount_atom
+from checkstand.custom_fields.service import apply_custom_fields
+from checkstand.events.service import record_event, snapshot
+from checkstand.subscriptions.methods import customer_method
+from checkstand.subscriptions.models import TRIALING, Subscription, SubscriptionItem
+from checkstand.subscriptions.periods import add_interval
+from checkstand.subscriptions.service import locked_subscription, require_not_canceled
+from checkstand.subscriptions.timing import now_for
+
+MAX_QUANTITY: Final = 999_999
+MAX_ITEMS: Final = 100
+MAX_TRIAL_DAYS: Final = 730
+PRORATION_NONE: Final = "none"
+# Fields whose change moves what the lifecycle does next (the scheduled end, the trial's end).
+LIFECYCLE_FIELDS: Final = frozenset({"cancel_at_period_end", "trial_end", "trial_period_days"})
+UPDATABLE: Final = frozenset(
+    {
+        "description",
+        "metadata",
+        "default_payment_method_id",
+        "cancel_at_period_end",
+        "trial_end",
+        "trial_period_days",
+        "coupon_id",
+        "promotion_code",
+        "custom_fields",
+    }
+)
+NOT_YET: Final = "changing a subscription's discount is not supported yet"
+
+
+# --- Subscription fields --------------------------------------------------------------------------------------------
+
+
+async def update_subscription(
+    session: AsyncSession, account_id: str, subscription_id: str, changes: Mapping[str, Any]
+) -> tuple[Subscription, list[str]]:
+    """Apply the fields present in ``changes``; answers the subscription and the names of the fields that changed.
+
+    Records one ``subscription.updated`` when anything changed."""
+    unknown = set(changes) - UPDATABLE
+    if unknown:
+        raise ValueError(f"not subscription fields: {sorted(unknown)}")
+    subscription = await locked_subscription(session, account_id, subscription_id)
+    require_not_canceled(subscription)
+    problems = [
+        FieldProblem((name,), NOT_YET, "not_supported")
+        for name in ("coupon_id", "promotion_code")
+        if changes.get(name) is not None
+    ]
+    values: dict[str, Any] = {}
+    if "description" in changes:
+        values["description"] = changes["description"]
+    if "cancel_at_period_end" in changes and changes["cancel_at_period_end"] is not None:
+        values["cancel_at_period_end"] = bool(changes["cancel_at_period_end"])
+    if "metadata" in changes:
+        values["subscription_metadata"] = merge_metadata(subscription.subscription_metadata, changes["metadata"])
+    if changes.get("default_payment_method_id") is not None:
+        method = await customer_method(
+            session,
+            account_id,
+            subscription.customer_id,
+            changes["default_payment_method_id"],
+            ("default_payment_method_id",),
+            problems,
+        )
+        if method is not None:
+            values["default_payment_method_id"] = method.id
+            values["payment_method_reference"] = method.processor_reference
+            values["processor_id"] = method.processor_id
+    trial_end = await _new_trial_end(session, subscription, changes, problems)
+    if trial_end is not None:
+        values.update(
+            trial_end=trial_end,
+            trial_ending_notified_at=None,
+            current_period_start=trial_end,
+            billing_anchor=trial_end,
+            current_period_end=add_interval(
+                trial_end, subscription.billing_interval, subscription.billing_interval_count
+            ),
+        )
+    if changes.get("custom_fields") is not None:
+        try:
+            values["custom_fields"] = await apply_custom_fields(
+                session, account_id, "subscription", subscription.custom_fields, changes["custom_fields"]
+            )
+        except InvalidFields as invalid:
+            problems.extend(invalid.problems)
+    if problems:
+        raise InvalidFields(problems)
+    changed = {name: value for name, value in values.items() if getattr(subscription, name) != value}
+    if not changed:
+        return subscription, []
+    before = snapshot(subscription)
+    for name, value in changed.items():
+        setattr(subscription, name, value)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="subscription.updated", obj=subscription, before=before)
+    return subscription, sorted({_WIRE_NAMES.get(name, name) for name in changed})
+
+
+# The wire's names of the columns an update writes (the others are the same).
+_WIRE_NAMES: Final = {
+    "subscription_metadata": "metadata",
+    "payment_method_reference": "default_payment_method_id",
+    "processor_id": "default_payment_method_id",
+    "trial_ending_notified_at": "trial_end",
+    "current_period_start": "trial_end",
+    "current_period_end": "trial_end",
+    "billing_anchor": "trial_end",
+}
+
+
+def touches_lifecycle(updated_fields: Sequence[str]) -> bool:
+    """Whether a change moves what the lifecycle does next (the SDK's ``lifecycle_triggered``)."""
+    return bool(LIFECYCLE_FIELDS & set(updated_fields))
+
+
+async def _new_trial_end(
+    session: AsyncSession, subscription: Subscription, changes: Mapping[str, Any], problems: list[FieldProblem]
+) -> datetime | None:
+    """The trial's new end from ``trial_end`` or ``trial_period_days`` (counted from the trial's start), or None
+    when neither is sent. Only a running trial moves, and only to a moment still ahead: ending a trial is the
+    lifecycle's work (it charges the first period)."""
+    trial_end, days = changes.get("trial_end"), changes.get("trial_period_days")
+    if trial_end is None and days is None:
+        return None
+    field = "trial_end" if trial_end is not None else "trial_period_days"
+    if trial_end is not None and days is not None:
+        problems.append(FieldProblem(("trial_period_days",), "give trial_end or trial_period_days, not both"))
+        return None
+    if subscription.status != TRIALING or subscription.trial_start is None:
+        problems.append(
+            FieldProblem((field,), f"only a trialing subscription's trial can change; it is {subscription.status}")
+        )
+        return None
+    if days is not None:
+        if not 1 <= days <= MAX_TRIAL_DAYS:
+            problems.append(FieldProblem((field,), f"must be between 1 and {MAX_TRIAL_DAYS}"))
+            return None
+        trial_end = subscription.trial_start + timedelta(days=days)
+    assert isinstance(trial_end, datetime)
+    if trial_end <= await now_for(session, subscription):
+        problems.append(FieldProblem((field,), "the trial's new end must be in the future"))
+        return None
+    if trial_end > subscription.trial_start + timedelta(days=MAX_TRIAL_DAYS):
+        problems.append(FieldProblem((field,), f"a trial lasts at most {MAX_TRIAL_DAYS} days"))
+        return None
+    return trial_end
+
+
+# --- Items ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemChange:
+    """One entry of an items update, as the SDK's ``UpdateSubscriptionItemPayload``: ``id`` alone with a quantity or
+    a price changes an item, ``deleted`` removes it, no ``id`` adds a price."""
+
+    id: str | None = None
+    price_id: str | None = None
+    quantity: int | None = None
+    deleted: bool = False
+
+
+async def update_items(
+    session: AsyncSession,
+    account_id: str,
+    subscription_id: str,
+    changes: Sequence[ItemChange],
+    *,
+    proration_behavior: str = PRORATION_NONE,
+    proration_date: datetime | None = None,
+) -> Subscription:
+    """Replace, add and remove items; they bill from the next invoice on. Records ``subscription.updated``."""
+    if proration_behavior != PRORATION_NONE:
+        raise InvalidFields.one(
+            ("proration_behavior",), f"{proration_behavior!r} is not supported yet; only 'none' is", "not_supported"
+        )
+    if proration_date is not None:
+        raise InvalidFields.one(("proration_date",), "only applies to prorations, which are not supported yet")
+    subscription = await locked_subscription(session, account_id, subscription_id)
+    require_not_canceled(subscription)
+    problems: list[FieldProblem] = []
+    if not changes:
+        problems.append(FieldProblem(("items",), "give at least one item change", "too_short"))
+    if len(changes) > MAX_ITEMS:
+        problems.append(FieldProblem(("items",), f"at most {MAX_ITEMS} item changes", "too_long"))
+    existing = {item.id: item for item in subscription.items}
+    plan: dict[str, tuple[Price | None, int]] = {item.id: (None, item.quantity) for item in subscription.items}
+    added: list[tuple[Price, int]] = []
+    seen: set[str] = set()
+    for index, change in enumerate(changes):
+        path = ("items", index)
+        if change.id is not None and (change.id not in existing or change.id in seen):
+            reason = "named twice" if change.id in seen else "no such item on this subscription"
+            problems.append(FieldProblem((*path, "id"), reason))
+            continue
+        if change.quantity is not None and not 1 <= change.quantity <= MAX_QUANTITY:
+            problems.append(FieldProblem((*path, "quantity"), f"must be between 1 and {MAX_QUANTITY}"))
+            continue
+        if change.id is None:
+            if change.deleted or change.price_id is None:
+                problems.append(FieldProblem((*path, "price_id"), "a new item needs a price_id (or give an id)"))
+                continue
+            price = await _recurring_price(session, subscription, change.price_id, (*path, "price_id"), problems)
+            if price is not None:
+                added.append((price, change.quantity or 1))
+            continue
+        seen.add(change.id)
+        if change.deleted:
+            if change.price_id is not None or change.quantity is not None:
+                problems.append(FieldProblem((*path, "deleted"), "a deleted item takes no price_id or quantity"))
+            del plan[change.id]
+            continue
+        price = None
+        if change.price_id is not None and change.price_id != existing[change.id].price_id:
+            price = await _recurring_price(session, subscription, change.price_id, (*path, "price_id"), problems)
+            if price is None:
+                continue
+        if price is None and change.quantity is None:
+            problems.append(FieldProblem((*path, "quantity"), "give a quantity or a new price_id for the item"))
+            continue
+        plan[change.id] = (price, change.quantity or existing[change.id].quantity)
+    if not problems and not plan and not added:
+        problems.append(FieldProblem(("items",), "a subscription keeps at least one item", "too_short"))
+    if not problems:
+        total = sum(
+            quantity * (price.unit_amount_atom if price else existing[item_id].unit_amount_atom)
+            for item_id, (price, quantity) in plan.items()
+        ) + sum(price.unit_amount_atom * quantity for price, quantity in added)
+        if total > max_amount_atom(subscription.currency):
+            problems.append(FieldProblem(("items",), "the items' total per period is above the currency's limit"))
+    if problems:
+        raise InvalidFields(problems)
+    before = snapshot(subscription)
+    _apply(subscription, existing, plan, added)
+    await session.flush()
+    await session.refresh(subscription, ["items"])
+    await record_event(session, account_id=account_id, type="subscription.updated", obj=subscription, before=before)
+    return subscription
+
+
+def _apply(
+    subscription: Subscription,
+    existing: Mapping[str, SubscriptionItem],
+    plan: Mapping[str, tuple[Price | None, int]],
+    added: Sequence[tuple[Price, int]],
+) -> None:
+    """Items kept keep their position; a new one goes after every position used so far, so no two collide."""
+    next_position = max((item.position for item in existing.values()), default=-1) + 1
+    subscription.items = [item for item in subscription.items if item.id in plan]
+    for item in subscription.items:
+        price, quantity = plan[item.id]
+        item.quantity = quantity
+        if price is not None:
+            _sell(item, price)
+    for offset, (price, quantity) in enumerate(added):
+        item = SubscriptionItem(
+            id=new_id("si"), account_id=subscription.account_id, position=next_position + offset, quantity=quantity
+        )
+        _sell(item, price)
+        subscription.items.append(item)
+
+
+def _sell(item: SubscriptionItem, price: Price) -> None:
+    """The item now sells ``price`` at its amount of today."""
+    item.price = price
+    item.price_id = price.id
+    item.product_id = price.product_id
+    item.product_name = price.product.name
+    item.unit_amount_atom = price.unit_amount_atom
+    item.description = None
+
+
+async def _recurring_price(
+    session: AsyncSession,
+    subscription: Subscription,
+    price_id: str,
+    path: tuple[str | int, ...],
+    problems: list[FieldProblem],
+) -> Price | None:
+    """An active price that recurs as the subscription does, in its currency; a problem at ``path`` otherwise."""
+    try:
+        price = await catalog.get_price(session, subscription.account_id, price_id)
+    except NotFound:
+        problems.append(FieldProblem(path, "no such price"))
+        return None
+    interval = (subscription.billing_interval, subscription.billing_interval_count)
+    if not price.is_active:
+        problems.append(FieldProblem(path, "this price is archived"))
+    elif price.recurring_interval is None:
+        problems.append(FieldProblem(path, "a subscription item needs a recurring price"))
+    elif (price.recurring_interval, price.recurring_interval_count or 1) != interval:
+        problems.append(
+            FieldProblem(path, f"the price must recur every {interval[1]} {interval[0]}(s), as the subscription does")
+        )
+    elif price.currency != subscription.currency:
+        problems.append(FieldProblem(path, f"the price must be in {subscription.currency}, as the subscription is"))
+    else:
+        return price
+    return None
