@@ -159,3 +159,44 @@ class FamilyMember(Base):
     family_id: Mapped[str] = mapped_column(ForeignKey("product_families.id", ondelete="CASCADE"))
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     rank: Mapped[int]
+
+
+class UpgradePath(TimestampedMixin, Base):
+    """A plan change an account allows: from a product (or one of its prices) to another, as an upgrade, a downgrade
+    or a crossgrade. Without any declared path, the ranks of a product family decide (a higher rank upgrades)."""
+
+    __tablename__ = "upgrade_paths"
+    __table_args__ = (
+        Index("ix_upgrade_paths_account_created", "account_id", "created_at"),
+        Index("ix_upgrade_paths_account_source_product", "account_id", "source_product_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    source_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    target_product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id"))
+    source_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
+    target_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
+    # upgrade, downgrade or crossgrade.
+    transition_type: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(String(500))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    deleted_at: Mapped[datetime | None]
+
+    aggregate_type: ClassVar[str] = "upgrade_path"
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "source_product_id": self.source_product_id,
+            "target_product_id": self.target_product_id,
+            "source_price_id": self.source_price_id,
+            "target_price_id": self.target_price_id,
+            "transition_type": self.transition_type,
+            "description": self.description,
+            "is_active": self.is_active,
+            "deleted_at": self.deleted_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

@@ -52,6 +52,12 @@ class CheckoutSession(TimestampedMixin, Base):
     amount_total_atom: Mapped[int] = mapped_column(BigInteger)
     # What paying the primary tier charges now: the total, less a trial's recurring part (charged when it ends).
     amount_due_today_atom: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A plan-change session amends this subscription instead of starting one; ``proration`` is the breakdown it was
+    # priced with (credit for the old plan's unused time, charge for the new plan's rest of the period), as of
+    # ``proration_date``.
+    changes_subscription_id: Mapped[str | None] = mapped_column(String(64))
+    proration: Mapped[dict[str, Any] | None]
+    proration_date: Mapped[datetime | None]
     tier_amounts: Mapped[list[int]] = mapped_column(JSONDocument, default=list)
     # The route of each fallback tier (index 0 is the first fallback); None inherits the session's route.
     cascade_routes: Mapped[list[str | None]] = mapped_column(JSONDocument, default=list)

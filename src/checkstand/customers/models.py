@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from checkstand.db import Base, JSONDocument, TimestampedMixin
@@ -45,6 +45,10 @@ class Customer(TimestampedMixin, Base):
     first_purchase_at: Mapped[datetime | None]
     # The test clock whose time everything about this customer reads (test_clocks/), if any.
     test_clock_id: Mapped[str | None] = mapped_column(ForeignKey("test_clocks.id", ondelete="SET NULL"))
+    # Credit the customer holds (a downgrade's unused time), in minor units of ``credit_balance_currency``; the next
+    # invoice in that currency uses it up before anything is charged.
+    credit_balance_atom: Mapped[int] = mapped_column(BigInteger, default=0)
+    credit_balance_currency: Mapped[str | None] = mapped_column(String(3))
 
     aggregate_type: ClassVar[str] = "customer"
 

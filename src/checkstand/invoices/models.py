@@ -152,3 +152,27 @@ class InvoiceLine(TimestampedMixin, Base):
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+class PendingInvoiceItem(TimestampedMixin, Base):
+    """A floating item waiting for its subscription's next invoice (a proration left by a plan change with
+    ``create_prorations``): the renewal invoice takes every pending item of its subscription as a line, once."""
+
+    __tablename__ = "pending_invoice_items"
+    __table_args__ = (Index("ix_pending_invoice_items_subscription", "subscription_id", "invoice_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    # Set when an invoice took it.
+    invoice_id: Mapped[str | None] = mapped_column(ForeignKey("invoices.id"))
+    name: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(String(500))
+    price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
+    quantity: Mapped[int]
+    # Negative for a credit (the unused time of the plan left).
+    amount_atom: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    period_start: Mapped[datetime | None]
+    period_end: Mapped[datetime | None]
