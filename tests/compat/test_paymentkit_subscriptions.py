@@ -174,16 +174,17 @@ def test_items_change_shows_in_the_preview(paymentkit: tuple[PaymentKit, str], s
     assert [(line.quantity, line.amount_atom) for line in preview.upcoming_invoice.line_items] == [(5, 7500)]
     assert preview.upcoming_invoice.total_atom == 7500
 
-    with pytest.raises(UnprocessableEntityError) as prorated:
+    with pytest.raises(UnprocessableEntityError) as quoted:
         subs.update_subscription_items(
             account_id,
             subscription_id,
             items=[UpdateSubscriptionItemPayload(id=item.id, quantity=1)],
             proration_behavior="create_prorations",
+            proration_date=datetime.now(UTC) + timedelta(days=1),
         )
-    [detail] = prorated.value.body.detail or []
-    assert detail.loc == ["body", "proration_behavior"]
-    assert "not supported yet" in detail.msg
+    [detail] = quoted.value.body.detail or []
+    assert detail.loc == ["body", "proration_date"]
+    assert "future" in detail.msg
     assert subs.get_subscription(account_id, subscription_id).items[0].quantity == 5
 
 

@@ -21,6 +21,7 @@ READS: dict[str, tuple[str, dict[str, str]]] = {
     "product": ("products", {"expand": "custom_fields"}),
     "price": ("prices", {"expand": "custom_fields"}),
     "product_family": ("product-families", {}),
+    "upgrade_path": ("upgrade-paths", {}),
     "coupon": ("coupons", {}),
     "promotion_code": ("promotion-codes", {}),
     "customer": ("customers", {"expand": "custom_fields"}),
@@ -104,6 +105,10 @@ async def _shop_and_sale(api: Api) -> None:
         {"product_id": product["id"], "currency": "usd", "unit_amount_atom": 500, "recurring_interval": "month"},
     )
     await api.create("product-families", {"name": "Plans", "hierarchy": [{"product_id": product["id"], "rank": 1}]})
+    await api.create(
+        "upgrade-paths",
+        {"source_price_id": cheaper["id"], "target_price_id": monthly["id"], "transition_type": "upgrade"},
+    )
     coupon = await api.create("coupons", {"discount_type": "percent_off", "percent_off": "12.5"})
     await api.create(
         "promotion-codes",

@@ -277,17 +277,16 @@ async def test_bad_item_changes_are_refused_and_change_nothing(session: AsyncSes
     sid = subscription.id
     [item] = subscription.items
     item_id = item.id
-    with pytest.raises(InvalidFields) as prorated:
+    with pytest.raises(InvalidFields) as quoted:
         await changes.update_items(
             session,
             shop.account_id,
             sid,
             [changes.ItemChange(id=item_id, quantity=3)],
-            proration_behavior="create_prorations",
+            proration_date=subscription.current_period_start,
         )
-    [problem] = prorated.value.problems
-    assert problem.path == ("proration_behavior",)
-    assert "not supported yet" in problem.msg
+    [problem] = quoted.value.problems
+    assert problem.path == ("proration_date",)
 
     with pytest.raises(InvalidFields) as refused:
         await changes.update_items(

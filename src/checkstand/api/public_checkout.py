@@ -25,7 +25,7 @@ from checkstand.checkout import service as checkout_service
 from checkstand.checkout import trials
 from checkstand.checkout.models import CheckoutSession
 from checkstand.customers import service as customers
-from checkstand.payments import flow, three_d_secure
+from checkstand.payments import flow, plan_change_sessions, three_d_secure
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, CheckoutAttempt
 from checkstand.payments.service import attempt_of_session
@@ -182,7 +182,9 @@ async def change_plan(secure_token: Token, body: PlanIn, session: Session) -> Pu
     """Switch a line to another tier of its family (one of ``plan_choices``); every amount is re-priced by the
     server. Refused while a payment is in flight (409) and for a plan not offered (422)."""
     checkout = await checkout_service.lock_open_session(session, secure_token)
-    await checkout_plans.change_plan(session, checkout, body.line_position, body.rank)
+    await checkout_plans.change_plan(
+        session, checkout, body.line_position, body.rank, plan_change=plan_change_sessions.price_session
+    )
     return await _view(session, checkout)
 
 

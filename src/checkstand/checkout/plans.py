@@ -14,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
 from checkstand.checkout.models import PRIMARY_TIER, CheckoutLineItem, CheckoutSession
-from checkstand.checkout.service import discount_terms, price_tiers, require_changeable, sell, tier_count, tier_items
+from checkstand.checkout.service import (
+    PlanChangePricer,
+    discount_terms,
+    price_tiers,
+    require_changeable,
+    sell,
+    tier_count,
+    tier_items,
+)
 from checkstand.core.errors import BusinessRuleViolation, InvalidFields
 from checkstand.discounts import maths
 from checkstand.events.service import record_event, snapshot
@@ -85,11 +93,19 @@ def _plan_price(prices: Sequence[Price], line: CheckoutLineItem) -> Price:
     return prices[0]
 
 
-async def change_plan(session: AsyncSession, checkout: CheckoutSession, position: int, rank: int) -> bool:
+async def change_plan(
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    position: int,
+    rank: int,
+    *,
+    plan_change: PlanChangePricer | None = None,
+) -> bool:
     """Switch a primary line to another tier of its family, on an open session locked by the caller, and re-price
     every amount; answers whether the line changed. Only a tier :func:`plan_choices` offers is taken (a 422 naming
     ``plan`` otherwise), so a tampered form can choose among the merchant's plans and nothing else. A discount that
-    covers none of the new plan's products is removed: completion would refuse it once the customer had paid."""
+    covers none of the new plan's products is removed: completion would refuse it once the customer had paid.
+    ``plan_change`` re-prorates a plan-change session against its subscription."""
     require_changeable(checkout)
     for choice in await plan_choices(session, checkout):
         if choice.line.position != position:
@@ -104,6 +120,8 @@ async def change_plan(session: AsyncSession, checkout: CheckoutSession, position
         sell(choice.line, option.price)
         _drop_discount_covering_nothing(checkout)
         price_tiers(checkout)
+        if plan_change is not None:
+            await plan_change(session, checkout)
         await session.flush()
         await record_event(
             session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before

@@ -11,7 +11,7 @@ processor is charging the amount the session had when the payment began.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -70,6 +70,10 @@ register_value_store("checkout_session", JsonColumnStore(CheckoutSession.custom_
 register_value_store(
     "subscription", JsonColumnStore(CheckoutSession.subscription_custom_fields, CheckoutSession.account_id)
 )
+
+PlanChangePricer = Callable[[AsyncSession, CheckoutSession], Awaitable[None]]
+"""Makes a new or re-priced session a plan change when its customer already subscribes to what it sells (and prices
+the change): given by the payments layer, which may read subscriptions (a layer above checkout's)."""
 
 LIST_SPEC: Final = ListSpec(
     filterable={
@@ -214,10 +218,18 @@ def check_redirect_url(url: str, path: FieldPath) -> tuple[str, list[FieldProble
         return url, [FieldProblem(path, problem.message, problem.type)]
 
 
-async def create_session(session: AsyncSession, account_id: str, spec: NewCheckoutSession) -> CheckoutSession:
+async def create_session(
+    session: AsyncSession,
+    account_id: str,
+    spec: NewCheckoutSession,
+    *,
+    plan_change: PlanChangePricer | None = None,
+) -> CheckoutSession:
     """Check everything, snapshot the line items, price every tier, and record ``checkout_session.created``.
 
-    Every field problem is reported at once (422 naming each field), and nothing is stored when there is one."""
+    Every field problem is reported at once (422 naming each field), and nothing is stored when there is one.
+    ``plan_change`` prices the session as a change of its customer's subscription before it is recorded, so the
+    event and the first read carry the breakdown, and a refused change stores nothing."""
     success_url, problems = check_redirect_url(spec.success_url, ("success_url",))
     return_url, return_problems = check_redirect_url(spec.return_url, ("return_url",))
     problems += return_problems
@@ -298,6 +310,8 @@ async def create_session(session: AsyncSession, account_id: str, spec: NewChecko
     if spec.coupon_id is not None or spec.promotion_code is not None:
         await _apply_discount(session, checkout, spec.coupon_id, spec.promotion_code)
     price_tiers(checkout)
+    if plan_change is not None:
+        await plan_change(session, checkout)
     session.add(checkout)
     await session.flush()
     await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
@@ -494,6 +508,7 @@ async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession,
     (a 422 naming ``promotion_code``, with the reason) and applied to every tier's amount. Its use is counted at
     completion."""
     require_changeable(checkout)
+    require_not_plan_change(checkout, ("promotion_code",))
     if checkout.promotion_code is not None and promotion_codes.normalize_code(checkout.promotion_code) == (
         promotion_codes.normalize_code(code)
     ):
@@ -600,6 +615,15 @@ def _require_unpaid(checkout: CheckoutSession) -> None:
         )
 
 
+def require_not_plan_change(checkout: CheckoutSession, path: FieldPath) -> None:
+    """A plan-change session charges the proration it was priced with: only another plan (re-prorated) may change
+    it, never a line added or a code, which the proration would not count."""
+    if checkout.changes_subscription_id is not None:
+        raise InvalidFields.one(
+            path, "a plan-change session only changes by choosing another plan", "plan_change_session"
+        )
+
+
 def require_changeable(checkout: CheckoutSession) -> None:
     """Open, and not being paid: the processor is charging the amount the session had when its payment began."""
     require_open(checkout)
@@ -626,6 +650,7 @@ async def add_line_item(
     """Add a line to the primary tier of an open session and re-price it."""
     checkout = await lock_session(session, account_id, checkout_id)
     require_changeable(checkout)
+    require_not_plan_change(checkout, ("price_id",))
     primary = tier_items(checkout, PRIMARY_TIER)
     if len(primary) >= MAX_LINE_ITEMS:
         raise InvalidFields.one(("price_id",), f"a session has at most {MAX_LINE_ITEMS} line items", "too_long")

@@ -58,7 +58,10 @@ def tier_due(checkout: CheckoutSession, tier: int) -> TierDue:
 
 
 def amount_due_today(checkout: CheckoutSession, tier: int) -> int:
-    """What paying the tier charges now: its total, less its recurring part while that is on trial."""
+    """What paying the tier charges now: its total, less its recurring part while that is on trial; for a
+    plan-change session, the proration's net when positive (a credit charges nothing now)."""
+    if checkout.proration is not None:
+        return max(int(checkout.proration["net_atom"]), 0)
     return tier_due(checkout, tier).today_atom
 
 

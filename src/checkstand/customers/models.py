@@ -52,9 +52,16 @@ class Customer(TimestampedMixin, Base):
 
     aggregate_type: ClassVar[str] = "customer"
 
+    def credit_balance(self) -> dict[str, Any] | None:
+        """The balance as the wire shows it (PaymentKit's ``CreditBalance``); None until the customer is first owed
+        credit, since a balance has no currency before that."""
+        if self.credit_balance_currency is None:
+            return None
+        return {"amount_atom": self.credit_balance_atom, "currency": self.credit_balance_currency}
+
     def snapshot(self) -> dict[str, Any]:
         """Custom fields included: a webhook receiver can't ask for an expansion. PaymentKit's notes, invoice
-        settings and balances don't exist here: always null."""
+        settings and total spent don't exist here: always null."""
         return {
             "id": self.id,
             "name": self.name,
@@ -71,7 +78,7 @@ class Customer(TimestampedMixin, Base):
             "currency": self.currency,
             "language": self.language,
             "invoice_settings": None,
-            "credit_balance": None,
+            "credit_balance": self.credit_balance(),
             "total_spent": None,
             "metadata": self.customer_metadata,
             "custom_fields": self.custom_fields,

@@ -265,3 +265,45 @@ async def _ensure_external_id_free(session: AsyncSession, account_id: str, exter
 
 def _external_id_taken(external_id: str | None) -> Conflict:
     return Conflict(f"Another customer already has external id {external_id!r}.", code="customer_external_id_taken")
+
+
+# --- Credit balance -------------------------------------------------------------------------------------------------
+
+
+async def add_credit(session: AsyncSession, customer: Customer, amount_atom: int, currency: str) -> Customer:
+    """Owe the customer ``amount_atom`` more (a downgrade's unused time). A balance is held in one currency: credit
+    in another while one is held is refused (``credit_currency_mismatch``), never converted."""
+    if amount_atom < 0:
+        raise ValueError("a credit is never negative")
+    currency = currency.lower()
+    if customer.credit_balance_atom and customer.credit_balance_currency not in (None, currency):
+        raise Conflict(
+            f"The customer holds credit in {customer.credit_balance_currency}, not {currency}.",
+            code="credit_currency_mismatch",
+        )
+    before = snapshot(customer)
+    customer.credit_balance_atom = (customer.credit_balance_atom or 0) + amount_atom
+    customer.credit_balance_currency = currency
+    await session.flush()
+    await record_event(session, account_id=customer.account_id, type="customer.updated", obj=customer, before=before)
+    return customer
+
+
+async def use_credit(session: AsyncSession, customer: Customer, currency: str, up_to_atom: int) -> int:
+    """Take up to ``up_to_atom`` of the customer's credit in ``currency`` off its balance; answers what was taken."""
+    if customer.credit_balance_currency != currency.lower() or up_to_atom <= 0:
+        return 0
+    used = min(customer.credit_balance_atom, up_to_atom)
+    if used:
+        before = snapshot(customer)
+        customer.credit_balance_atom -= used
+        await session.flush()
+        await record_event(
+            session, account_id=customer.account_id, type="customer.updated", obj=customer, before=before
+        )
+    return used
+
+
+def available_credit(customer: Customer, currency: str) -> int:
+    """The credit a next invoice in ``currency`` would use."""
+    return customer.credit_balance_atom if customer.credit_balance_currency == currency.lower() else 0

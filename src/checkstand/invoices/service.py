@@ -23,6 +23,7 @@ from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, paginate
+from checkstand.customers import service as customers
 from checkstand.discounts import maths
 from checkstand.discounts.models import Coupon
 from checkstand.events.service import record_event, snapshot
@@ -36,13 +37,18 @@ from checkstand.invoices.models import (
     VOID,
     Invoice,
     InvoiceLine,
+    PendingInvoiceItem,
 )
 from checkstand.subscriptions import lifecycle
 from checkstand.subscriptions.models import Subscription
 from checkstand.subscriptions.periods import add_months, next_period_end
+from checkstand.subscriptions.proration import Proration
 
 INVOICE_PREFIX: Final = "inv"
 LINE_PREFIX: Final = "il"
+PENDING_PREFIX: Final = "ii"
+CREDIT_APPLIED: Final = "Credit balance applied"
+CREDIT_CARRIED: Final = "Credit carried to the customer's balance"
 # Discount durations, as coupons declare them.
 ONCE: Final = "once"
 REPEATING: Final = "repeating"
@@ -242,16 +248,18 @@ async def build_renewal_invoice(
     issued_at: datetime | None = None,
 ) -> Invoice:
     """The renewal invoice of ``subscription`` for a period, issued at ``issued_at`` (by default the period's start:
-    the moment it falls due, on the customer's clock; dunning retries count from it). A period already invoiced
-    raises ``IntegrityError``."""
-    lines = renewal_lines(subscription, period_start, period_end)
-    return await create_invoice(
+    the moment it falls due, on the customer's clock; dunning retries count from it). It takes the subscription's
+    pending items (prorations a plan change left) as lines, and uses up the customer's credit balance before
+    anything is charged. A period already invoiced raises ``IntegrityError``."""
+    pending = await pending_items(session, subscription)
+    priced = await _renewal(session, subscription, period_start, period_end, pending, use_credit=True)
+    invoice = await create_invoice(
         session,
         subscription.account_id,
         customer_id=subscription.customer_id,
         currency=subscription.currency,
-        lines=lines,
-        discount_atom=renewal_discount(subscription, lines, period_start),
+        lines=priced.lines,
+        discount_atom=priced.discount_atom,
         billing_reason=SUBSCRIPTION_CYCLE,
         subscription_id=subscription.id,
         period_start=period_start,
@@ -259,25 +267,123 @@ async def build_renewal_invoice(
         issued_at=issued_at or period_start,
         description=subscription.description,
     )
+    for item in pending:
+        item.invoice_id = invoice.id
+    await session.flush()
+    return invoice
 
 
 async def preview_renewal(session: AsyncSession, subscription: Subscription) -> InvoicePreview:
-    """The next renewal invoice as it would be made (nothing stored). Takes the session as every service does: a
-    later preview may read floating items."""
+    """The next renewal invoice as it would be made (nothing stored): its pending items and the customer's credit
+    balance included."""
     period_start, period_end = next_period(subscription)
-    lines = renewal_lines(subscription, period_start, period_end)
-    subtotal = sum(line.amount_atom for line in lines)
-    discount = renewal_discount(subscription, lines, period_start)
+    pending = await pending_items(session, subscription)
+    priced = await _renewal(session, subscription, period_start, period_end, pending, use_credit=False)
+    subtotal = sum(line.amount_atom for line in priced.lines)
     return InvoicePreview(
-        lines=lines,
+        lines=priced.lines,
         currency=subscription.currency,
         subtotal_atom=subtotal,
-        discount_atom=discount,
-        total_atom=subtotal - discount,
+        discount_atom=priced.discount_atom,
+        total_atom=subtotal - priced.discount_atom,
         period_start=period_start,
         period_end=period_end,
         due_date=period_start,
     )
+
+
+@dataclass(frozen=True)
+class _PricedRenewal:
+    lines: tuple[LineSpec, ...]
+    discount_atom: int
+
+
+async def _renewal(
+    session: AsyncSession,
+    subscription: Subscription,
+    period_start: datetime,
+    period_end: datetime,
+    pending: Sequence[PendingInvoiceItem],
+    *,
+    use_credit: bool,
+) -> _PricedRenewal:
+    """A renewal's lines: the items, the pending prorations, then the credit balance applied (a line taking off up
+    to what is due) or, when the credits exceed what is due, a line carrying the rest back to the balance so the
+    total is never negative. The coupon discounts the items only, never a proration. With ``use_credit`` the
+    balance is moved (the invoice is being made), otherwise only read (a preview)."""
+    items = renewal_lines(subscription, period_start, period_end)
+    floating = tuple(_pending_line(item) for item in pending)
+    subtotal = sum(line.amount_atom for line in (*items, *floating))
+    discount = min(renewal_discount(subscription, items, period_start), max(subtotal, 0))
+    due = subtotal - discount
+    customer = subscription.customer
+    if due < 0:
+        if use_credit:
+            await customers.add_credit(session, customer, -due, subscription.currency)
+        balance = LineSpec(name=CREDIT_CARRIED, quantity=1, unit_amount_atom=-due, metadata={"credit_balance": True})
+        return _PricedRenewal((*items, *floating, balance), discount)
+    available = customers.available_credit(customer, subscription.currency)
+    used = (
+        await customers.use_credit(session, customer, subscription.currency, due) if use_credit else min(available, due)
+    )
+    if used == 0:
+        return _PricedRenewal((*items, *floating), discount)
+    applied = LineSpec(name=CREDIT_APPLIED, quantity=1, unit_amount_atom=-used, metadata={"credit_balance": True})
+    return _PricedRenewal((*items, *floating, applied), discount)
+
+
+def _pending_line(item: PendingInvoiceItem) -> LineSpec:
+    """A proration's amount is not a multiple of a unit price: one line of quantity 1 carries it whole."""
+    return LineSpec(
+        name=item.name,
+        quantity=1,
+        unit_amount_atom=item.amount_atom,
+        price_id=item.price_id,
+        description=item.description,
+        period_start=item.period_start,
+        period_end=item.period_end,
+        metadata={"proration": True, "quantity": item.quantity},
+    )
+
+
+async def pending_items(session: AsyncSession, subscription: Subscription) -> list[PendingInvoiceItem]:
+    """The subscription's floating items no invoice has taken yet, oldest first."""
+    rows = await session.scalars(
+        select(PendingInvoiceItem)
+        .where(
+            PendingInvoiceItem.account_id == subscription.account_id,
+            PendingInvoiceItem.subscription_id == subscription.id,
+            PendingInvoiceItem.invoice_id.is_(None),
+        )
+        .order_by(PendingInvoiceItem.created_at, PendingInvoiceItem.id)
+    )
+    return list(rows)
+
+
+async def add_pending_items(
+    session: AsyncSession, subscription: Subscription, proration: Proration
+) -> list[PendingInvoiceItem]:
+    """Leave a plan change's proration lines for the next renewal invoice (``create_prorations``)."""
+    items = [
+        PendingInvoiceItem(
+            id=new_id(PENDING_PREFIX),
+            account_id=subscription.account_id,
+            customer_id=subscription.customer_id,
+            subscription_id=subscription.id,
+            name=line.description,
+            description=None,
+            price_id=line.price_id,
+            quantity=line.quantity,
+            amount_atom=line.amount_atom,
+            currency=subscription.currency,
+            period_start=line.period_start,
+            period_end=line.period_end,
+        )
+        for line in proration.lines
+    ]
+    session.add_all(items)
+    await session.flush()
+    return items
 
 
 # --- Reading ------------------------------------------------------------------------------------------------------

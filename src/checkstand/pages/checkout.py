@@ -54,7 +54,7 @@ from checkstand.core.money import format_money
 from checkstand.core.urls import origin_of
 from checkstand.pages import form_fields
 from checkstand.pages.theme import accent_theme
-from checkstand.payments import completion, flow, three_d_secure
+from checkstand.payments import completion, flow, plan_change_sessions, three_d_secure
 from checkstand.payments.hosted_pages import page_processor
 from checkstand.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, CheckoutAttempt
 from checkstand.processors.base import CardDetails, PaymentMethod
@@ -186,7 +186,9 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
         async with payment_gateway(request).database.writing() as session:
             checkout = await checkout_service.lock_open_session(session, token)
             code = checkout.promotion_code
-            changed = await checkout_plans.change_plan(session, checkout, int(chosen[1]), int(chosen[2]))
+            changed = await checkout_plans.change_plan(
+                session, checkout, int(chosen[1]), int(chosen[2]), plan_change=plan_change_sessions.price_session
+            )
             dropped = code if code is not None and checkout.promotion_code is None else None
             await session.commit()
     except InvalidFields as refused:

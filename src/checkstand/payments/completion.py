@@ -22,9 +22,10 @@ from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
 from checkstand.events.service import record_event
 from checkstand.invoices import service as invoices
-from checkstand.invoices.models import MANUAL, SUBSCRIPTION_CREATE
+from checkstand.invoices.models import MANUAL, SUBSCRIPTION_CREATE, SUBSCRIPTION_UPDATE
 from checkstand.payment_methods import service as payment_methods
 from checkstand.payment_methods.models import SavedPaymentMethod
+from checkstand.payments import plan_change_sessions
 from checkstand.payments.models import PAYMENT_CHARGE_PREFIX, CheckoutAttempt, Payment, PaymentCharge, ProcessorAttempt
 from checkstand.processors.base import SavedCard
 from checkstand.subscriptions import service as subscriptions
@@ -61,6 +62,15 @@ async def complete(
         None if charged.is_setup else await _record_payment(session, checkout, attempt, charged, customer, method, now)
     )
     await lifecycle.mark_completed(session, checkout, tier=charged.tier, now=now)
+    if checkout.changes_subscription_id is not None:
+        # A plan change amends the customer's subscription: never a second one. Its charge is the proration's net.
+        changed = await plan_change_sessions.complete_plan_change(session, checkout)
+        attempt.subscription_id = changed.id
+        attempt.saved_payment_method = charged.saved_payment_method
+        if payment is not None:
+            await _record_plan_change_invoice(session, checkout, payment, changed, now)
+            await record_event(session, account_id=checkout.account_id, type="payment.succeeded", obj=payment)
+        return payment
     subscription = await subscriptions.create_from_checkout(
         session,
         checkout,
@@ -164,6 +174,44 @@ async def _record_invoice(
     )
     payment.invoice_id = invoice.id
     payment.subscription_id = invoice.subscription_id
+    await invoices.mark_paid(session, invoice, paid_at=now, amount_atom=payment.amount_atom)
+
+
+async def _record_plan_change_invoice(
+    session: AsyncSession, checkout: CheckoutSession, payment: Payment, subscription: Subscription, now: datetime
+) -> None:
+    """The proration invoice, paid: the charge for the new plan's rest of the period, the unused time's credit as
+    its discount (what the net charged comes to)."""
+    assert checkout.proration is not None
+    lines = [
+        invoices.LineSpec(
+            name=str(line["description"]),
+            quantity=1,
+            unit_amount_atom=int(line["amount_atom"]),
+            price_id=line["price_id"],
+            period_start=datetime.fromisoformat(line["period_start"]),
+            period_end=datetime.fromisoformat(line["period_end"]),
+        )
+        for line in checkout.proration["lines"]
+        if int(line["amount_atom"]) > 0
+    ]
+    subtotal = sum(line.amount_atom for line in lines)
+    invoice = await invoices.create_invoice(
+        session,
+        checkout.account_id,
+        customer_id=payment.customer_id,
+        currency=payment.currency,
+        lines=lines,
+        discount_atom=min(max(subtotal - payment.amount_atom, 0), subtotal),
+        billing_reason=SUBSCRIPTION_UPDATE,
+        subscription_id=subscription.id,
+        checkout_session_id=checkout.id,
+        period_start=checkout.proration_date,
+        period_end=subscription.current_period_end,
+        issued_at=now,
+    )
+    payment.invoice_id = invoice.id
+    payment.subscription_id = subscription.id
     await invoices.mark_paid(session, invoice, paid_at=now, amount_atom=payment.amount_atom)
 
 

@@ -27,7 +27,7 @@ from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
 from checkstand.core.errors import FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.events.service import record_event
-from checkstand.payments import leases
+from checkstand.payments import leases, plan_change_sessions
 from checkstand.payments.adapters import Gateway, adapter_for, load_processor
 from checkstand.payments.cascade import PendingCharge, advance
 from checkstand.payments.models import PENDING, PROCESSING, CheckoutAttempt
@@ -102,6 +102,7 @@ async def begin_attempt(
         processor_attempts=[],
         transitions=[],
     )
+    await plan_change_sessions.hold_subscription(session, checkout)
     checkout_service.begin_payment(checkout, attempt.id)
     session.add(attempt)
     await session.flush()

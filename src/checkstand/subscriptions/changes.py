@@ -1,10 +1,10 @@
 """Changing a live subscription: its own fields (description, metadata, saved payment method, trial, scheduled end,
 custom fields) and its items.
 
-Items change with ``proration_behavior: none`` only, as Stripe does with it: the items are replaced at once and the
+Items change here with ``proration_behavior: none``, as Stripe does with it: the items are replaced at once and the
 next invoice bills them at their full price; nothing is credited or charged for the rest of the current period. The
-other behaviours need the proration engine and are refused by name until it exists. Every check runs before the
-first change, so a refused request changes nothing.
+prorating behaviours take the plan :func:`proposed_plan` checks to ``payments.plan_changes``. Every check runs before
+the first change, so a refused request changes nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from checkstand.events.service import record_event, snapshot
 from checkstand.subscriptions.methods import customer_method
 from checkstand.subscriptions.models import TRIALING, Subscription, SubscriptionItem
 from checkstand.subscriptions.periods import add_interval
+from checkstand.subscriptions.proration import PlanLine
 from checkstand.subscriptions.service import locked_subscription, require_not_canceled
 from checkstand.subscriptions.timing import now_for
 
@@ -195,15 +196,55 @@ async def update_items(
     proration_behavior: str = PRORATION_NONE,
     proration_date: datetime | None = None,
 ) -> Subscription:
-    """Replace, add and remove items; they bill from the next invoice on. Records ``subscription.updated``."""
+    """Replace, add and remove items; they bill from the next invoice on. Records ``subscription.updated``.
+
+    The prorating behaviours charge or leave floating items, which takes invoices and payments: those run in
+    ``payments.plan_changes``, which prices the same items with :func:`proposed_plan`."""
     if proration_behavior != PRORATION_NONE:
-        raise InvalidFields.one(
-            ("proration_behavior",), f"{proration_behavior!r} is not supported yet; only 'none' is", "not_supported"
-        )
+        raise ValueError(f"proration_behavior {proration_behavior!r} is payments.plan_changes' to run")
     if proration_date is not None:
-        raise InvalidFields.one(("proration_date",), "only applies to prorations, which are not supported yet")
+        raise InvalidFields.one(("proration_date",), "only applies with prorations (proration_behavior)")
     subscription = await locked_subscription(session, account_id, subscription_id)
     require_not_canceled(subscription)
+    existing, plan, added = await _resolve(session, subscription, changes, same_interval=True)
+    before = snapshot(subscription)
+    _apply(subscription, existing, plan, added)
+    await session.flush()
+    await session.refresh(subscription, ["items"])
+    await record_event(session, account_id=account_id, type="subscription.updated", obj=subscription, before=before)
+    return subscription
+
+
+async def proposed_plan(
+    session: AsyncSession, subscription: Subscription, changes: Sequence[ItemChange]
+) -> list[PlanLine]:
+    """The plan the subscription would hold after ``changes``, checked as :func:`update_items` checks them, except
+    that the prices may recur at another interval than the subscription's (all at one: a new period then starts)."""
+    require_not_canceled(subscription)
+    existing, plan, added = await _resolve(session, subscription, changes, same_interval=False)
+    kept = [
+        PlanLine(
+            price.id if price else item.price_id,
+            price.product_id if price else item.product_id,
+            price.product.name if price else item.product_name,
+            quantity,
+            price.unit_amount_atom if price else item.unit_amount_atom,
+        )
+        for item_id, (price, quantity) in plan.items()
+        for item in (existing[item_id],)
+    ]
+    new = [
+        PlanLine(price.id, price.product_id, price.product.name, quantity, price.unit_amount_atom)
+        for price, quantity in added
+    ]
+    return kept + new
+
+
+async def _resolve(
+    session: AsyncSession, subscription: Subscription, changes: Sequence[ItemChange], *, same_interval: bool
+) -> tuple[dict[str, SubscriptionItem], dict[str, tuple[Price | None, int]], list[tuple[Price, int]]]:
+    """Check every change before any is made: the items kept (by id, with a new price or None, and a quantity) and
+    the prices added. Raises ``InvalidFields`` naming each problem."""
     problems: list[FieldProblem] = []
     if not changes:
         problems.append(FieldProblem(("items",), "give at least one item change", "too_short"))
@@ -226,7 +267,9 @@ async def update_items(
             if change.deleted or change.price_id is None:
                 problems.append(FieldProblem((*path, "price_id"), "a new item needs a price_id (or give an id)"))
                 continue
-            price = await _recurring_price(session, subscription, change.price_id, (*path, "price_id"), problems)
+            price = await _recurring_price(
+                session, subscription, change.price_id, (*path, "price_id"), problems, same_interval
+            )
             if price is not None:
                 added.append((price, change.quantity or 1))
             continue
@@ -238,7 +281,9 @@ async def update_items(
             continue
         price = None
         if change.price_id is not None and change.price_id != existing[change.id].price_id:
-            price = await _recurring_price(session, subscription, change.price_id, (*path, "price_id"), problems)
+            price = await _recurring_price(
+                session, subscription, change.price_id, (*path, "price_id"), problems, same_interval
+            )
             if price is None:
                 continue
         if price is None and change.quantity is None:
@@ -256,12 +301,7 @@ async def update_items(
             problems.append(FieldProblem(("items",), "the items' total per period is above the currency's limit"))
     if problems:
         raise InvalidFields(problems)
-    before = snapshot(subscription)
-    _apply(subscription, existing, plan, added)
-    await session.flush()
-    await session.refresh(subscription, ["items"])
-    await record_event(session, account_id=account_id, type="subscription.updated", obj=subscription, before=before)
-    return subscription
+    return existing, plan, added
 
 
 def _apply(
@@ -302,8 +342,10 @@ async def _recurring_price(
     price_id: str,
     path: tuple[str | int, ...],
     problems: list[FieldProblem],
+    same_interval: bool,
 ) -> Price | None:
-    """An active price that recurs as the subscription does, in its currency; a problem at ``path`` otherwise."""
+    """An active recurring price in the subscription's currency, recurring as the subscription does when
+    ``same_interval``; a problem at ``path`` otherwise."""
     try:
         price = await catalog.get_price(session, subscription.account_id, price_id)
     except NotFound:
@@ -314,7 +356,7 @@ async def _recurring_price(
         problems.append(FieldProblem(path, "this price is archived"))
     elif price.recurring_interval is None:
         problems.append(FieldProblem(path, "a subscription item needs a recurring price"))
-    elif (price.recurring_interval, price.recurring_interval_count or 1) != interval:
+    elif same_interval and (price.recurring_interval, price.recurring_interval_count or 1) != interval:
         problems.append(
             FieldProblem(path, f"the price must recur every {interval[1]} {interval[0]}(s), as the subscription does")
         )

@@ -16,6 +16,7 @@ from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.core.listing import ListParams
+from checkstand.payments import plan_change_sessions
 
 router = APIRouter(prefix="/api/{account_id}/checkout-sessions", tags=["checkout-sessions"])
 
@@ -170,6 +171,9 @@ class CheckoutSessionOut(ResponseModel):
     metadata: dict[str, Any]
     custom_fields: dict[str, Any] | None = None
     params_for_sub: dict[str, Any] | None = None
+    # A plan-change session's breakdown (current and new plan, credit for unused time, charge for the rest of the
+    # period, amount due today, next renewal); None for a new purchase. An extra field the SDK keeps.
+    proration: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -215,6 +219,7 @@ class CheckoutSessionOut(ResponseModel):
             metadata=checkout.session_metadata,
             custom_fields=checkout.custom_fields if expand_custom_fields else None,
             params_for_sub={"custom_fields": checkout.subscription_custom_fields} if expand_custom_fields else None,
+            proration=checkout.proration,
             created_at=checkout.created_at,
             updated_at=checkout.updated_at,
         )
@@ -244,7 +249,9 @@ Expand = Annotated[frozenset[str], Depends(expand_query("custom_fields"))]
 async def create_checkout_session(
     account_id: AccountId, body: CheckoutSessionCreate, request: Request, session: Session
 ) -> CheckoutSessionOut:
-    checkout = await checkout_service.create_session(session, account_id, body.to_spec())
+    checkout = await checkout_service.create_session(
+        session, account_id, body.to_spec(), plan_change=plan_change_sessions.price_session
+    )
     return _out(request, checkout)
 
 

@@ -193,6 +193,7 @@ class CustomerOut(ResponseModel):
             custom_fields=customer.custom_fields if "custom_fields" in expand else None,
             external_id=customer.external_id,
             test_clock_id=customer.test_clock_id,
+            credit_balance=customer.credit_balance(),
             created_at=customer.created_at,
             updated_at=customer.updated_at,
         )

@@ -23,6 +23,7 @@ from checkstand.api.paymentkit import (
     refunds,
     subscriptions,
     test_clocks,
+    upgrade_paths,
     webhook_endpoints,
 )
 
@@ -31,6 +32,7 @@ ROUTERS: list[APIRouter] = [
     products.router,
     prices.router,
     product_families.router,
+    upgrade_paths.router,
     customers.router,
     custom_field_definitions.router,
     coupons.router,

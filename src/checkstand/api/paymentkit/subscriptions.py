@@ -8,15 +8,16 @@ payment gateway: they commit before the processor call and settle after it, outs
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, status
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.gateway import PaymentGateway
 from checkstand.api.http.query import expand_query, list_query
 from checkstand.api.http.unit_of_work import Session
+from checkstand.api.http.validation import invalid_request
 from checkstand.api.paymentkit.common import NOT_SUPPORTED_YET, Metadata, PageOut, ResponseModel, WireModel
 from checkstand.api.paymentkit.customers import Currency, CustomerOut
 from checkstand.api.paymentkit.invoices import InvoiceOut
@@ -26,11 +27,12 @@ from checkstand.core.errors import BusinessRuleViolation
 from checkstand.core.listing import ListParams
 from checkstand.invoices import next_action as lifecycle
 from checkstand.invoices import service as invoices
-from checkstand.payments import collection, renewals, subscription_start
+from checkstand.payments import collection, plan_changes, renewals, subscription_start
 from checkstand.payments.dunning import DunningPolicy
 from checkstand.subscriptions import changes, creation, pausing
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import STATUSES, Subscription, SubscriptionItem
+from checkstand.subscriptions.proration import Proration
 
 router = APIRouter(prefix="/api/{account_id}/subscriptions", tags=["subscriptions"])
 
@@ -303,11 +305,17 @@ class ItemChangeIn(WireModel):
 
 class ItemsUpdate(WireModel):
     items: Annotated[list[ItemChangeIn], Field(min_length=1, max_length=changes.MAX_ITEMS)]
-    proration_behavior: Annotated[str, Field(json_schema_extra={"enum": ["none"]})] | None = Field(
+    proration_behavior: Literal["always_invoice", "create_prorations", "none"] | None = Field(
         default=None,
-        description="Only 'none' (the default here) is supported yet: the change bills from the next invoice.",
+        description="'none' (the default here): the change bills from the next invoice; 'create_prorations': "
+        "credits and charges for the rest of the period wait for the next invoice; 'always_invoice': they are "
+        "invoiced and charged now, and the change applies only if that payment succeeds.",
     )
-    proration_date: Annotated[AwareDatetime | None, NOT_SUPPORTED_YET] = None
+    proration_date: AwareDatetime | None = Field(
+        default=None,
+        description="The instant the change is priced at (a quote honoured): within the current period, not "
+        "after now. Defaults to now.",
+    )
 
 
 class PauseIn(WireModel):
@@ -390,20 +398,38 @@ async def update_subscription(
 
 @router.patch("/{subscription_id}/items")
 async def update_subscription_items(
-    account_id: AccountId, subscription_id: str, body: ItemsUpdate, session: Session
+    account_id: AccountId, subscription_id: str, body: ItemsUpdate, session: Session, gateway: PaymentGateway
 ) -> UpdateItemsOut:
-    """Add, change and remove items; the change bills from the next invoice (``proration_behavior: none``)."""
+    """Add, change and remove items. With ``none`` the change bills from the next invoice; the prorating behaviours
+    credit the unused time of the old items and charge the rest of the period for the new ones, now
+    (``always_invoice``) or at the next renewal (``create_prorations``)."""
     item_changes = [changes.ItemChange(c.id, c.price_id, c.quantity, bool(c.deleted)) for c in body.items]
-    subscription = await changes.update_items(
-        session,
+    behavior = body.proration_behavior or changes.PRORATION_NONE
+    if behavior == changes.PRORATION_NONE:
+        subscription = await changes.update_items(
+            session, account_id, subscription_id, item_changes, proration_date=body.proration_date
+        )
+        return UpdateItemsOut(
+            subscription_id=subscription.id, subscription=SubscriptionOut.of(subscription, expand=EXPANDABLE)
+        )
+    # The charge runs in transactions of its own around the processor call: the request's must not stay open.
+    await session.commit()
+    changed = await plan_changes.change_items(
+        gateway,
         account_id,
         subscription_id,
         item_changes,
-        proration_behavior=body.proration_behavior or changes.PRORATION_NONE,
+        proration_behavior=behavior,
         proration_date=body.proration_date,
     )
     return UpdateItemsOut(
-        subscription_id=subscription.id, subscription=SubscriptionOut.of(subscription, expand=EXPANDABLE)
+        subscription_id=changed.subscription.id,
+        invoice_id=changed.invoice_id,
+        payment_status=changed.payment_status,
+        payment_error=changed.payment_error,
+        floating_items_created=changed.floating_items_created,
+        proration_amount_atom=changed.proration_amount_atom,
+        subscription=SubscriptionOut.of(changed.subscription, expand=EXPANDABLE),
     )
 
 
@@ -488,16 +514,88 @@ class InvoicePreviewOut(ResponseModel):
     due_date: datetime
 
 
+class ProrationLineOut(ResponseModel):
+    description: str
+    price_id: str | None
+    quantity: int
+    amount_atom: int = Field(description="Negative for a credit (the unused time of an item left).")
+    period_start: datetime
+    period_end: datetime
+
+
+class ProrationOut(ResponseModel):
+    """What proposed items would credit and charge if applied at ``at`` (an extra of Checkstand's)."""
+
+    currency: str
+    at: datetime
+    lines: list[ProrationLineOut]
+    credit_atom: int
+    charge_atom: int
+    net_atom: int
+    amount_due_atom: int = Field(description="What ``always_invoice`` would charge now (the net when positive).")
+    next_renewal_atom: int
+    next_renewal_at: datetime
+
+    @classmethod
+    def of(cls, proration: Proration) -> ProrationOut:
+        return cls(
+            currency=proration.currency,
+            at=proration.at,
+            lines=[ProrationLineOut.model_validate(line, from_attributes=True) for line in proration.lines],
+            credit_atom=proration.credit_atom,
+            charge_atom=proration.charge_atom,
+            net_atom=proration.net_atom,
+            amount_due_atom=proration.amount_due_atom,
+            next_renewal_atom=proration.next_renewal_atom,
+            next_renewal_at=proration.next_renewal_at,
+        )
+
+
 class PreviewOut(ResponseModel):
-    """The SDK's ``SubscriptionPreviewResponse``."""
+    """The SDK's ``SubscriptionPreviewResponse``; ``proration`` (an extra) when items were proposed."""
 
     subscription: SubscriptionOut
     upcoming_invoice: InvoicePreviewOut
+    proration: ProrationOut | None = None
+
+
+PROPOSED_ITEMS: Final = TypeAdapter(list[ItemChangeIn])
+
+
+def _proposed(items: str) -> list[changes.ItemChange]:
+    try:
+        proposed = PROPOSED_ITEMS.validate_json(items)
+    except ValidationError as error:
+        reason = error.errors()[0]["msg"]
+        raise invalid_request(("query", "items"), f"not a JSON list of item changes: {reason}") from None
+    return [changes.ItemChange(c.id, c.price_id, c.quantity, bool(c.deleted)) for c in proposed]
 
 
 @router.get("/{subscription_id}/preview")
-async def preview_subscription(account_id: AccountId, subscription_id: str, session: Session) -> PreviewOut:
-    """The next renewal's invoice as it would be made now (items as they are now, the coupon's terms applied)."""
+async def preview_subscription(
+    account_id: AccountId,
+    subscription_id: str,
+    session: Session,
+    items: Annotated[
+        str | None,
+        Query(
+            max_length=20_000,
+            description="Checkstand's extra: proposed item changes, as ``update_subscription_items`` takes them "
+            "(a JSON list); the answer's ``proration`` says what applying them would credit and charge.",
+        ),
+    ] = None,
+    proration_date: Annotated[
+        AwareDatetime | None, Query(description="The instant the proposed items are priced at (default now).")
+    ] = None,
+) -> PreviewOut:
+    """The next renewal's invoice as it would be made now (items as they are now, the coupon's terms applied, the
+    pending prorations and the customer's credit balance included); with proposed ``items``, also the proration
+    applying them would bring, nothing applied."""
+    proration = None
+    if items is not None:
+        proration = await plan_changes.preview_items(
+            session, account_id, subscription_id, _proposed(items), proration_date=proration_date
+        )
     subscription = await subscriptions.get_subscription(session, account_id, subscription_id)
     preview = await invoices.preview_renewal(session, subscription)
     interval = (subscription.billing_interval, subscription.billing_interval_count)
@@ -528,7 +626,11 @@ async def preview_subscription(account_id: AccountId, subscription_id: str, sess
         finalized_date=preview.period_start,
         due_date=preview.due_date,
     )
-    return PreviewOut(subscription=SubscriptionOut.of(subscription, expand=EXPANDABLE), upcoming_invoice=upcoming)
+    return PreviewOut(
+        subscription=SubscriptionOut.of(subscription, expand=EXPANDABLE),
+        upcoming_invoice=upcoming,
+        proration=ProrationOut.of(proration) if proration is not None else None,
+    )
 
 
 class RenewOut(ResponseModel):

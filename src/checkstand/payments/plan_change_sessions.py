@@ -1,0 +1,180 @@
+"""Checkout that upgrades: a session for a customer who already subscribes to the product family it sells changes
+that subscription instead of starting a second one.
+
+Lives in payments because it reads subscriptions (a layer above checkout): checkout's creation and plan choice call
+:func:`price_session` through their ``plan_change`` hook. The session is priced with the proration engine at its
+customer's time (``proration_date``) and charges the net when positive. Paying it locks the subscription row first
+(:func:`hold_subscription`): a second session for the same subscription, or one priced against a plan or period that
+has since changed (another change applied, a renewal), is refused before any charge. Completion re-prices at the same
+instant against the locked subscription and amends it (:func:`complete_plan_change`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.catalog.models import FamilyMember
+from checkstand.catalog.upgrade_paths import classify_transition
+from checkstand.checkout import service as checkout_service
+from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
+from checkstand.core.errors import Conflict
+from checkstand.subscriptions import service as subscriptions
+from checkstand.subscriptions.models import ACTIVE, TRIALING, Subscription
+from checkstand.subscriptions.plan_changes import amend_subscription, preview_plan_change
+from checkstand.subscriptions.proration import PlanLine
+from checkstand.test_clocks.service import now_for_customer
+
+CHANGEABLE: Final = (ACTIVE, TRIALING)
+
+
+async def price_session(session: AsyncSession, checkout: CheckoutSession) -> None:
+    """Make the session a plan change when its customer's active or trialing subscription holds a product of the same
+    family (or the same product) as a recurring line, and price it; otherwise leave it a new purchase. The same price
+    is a 409 ``already_subscribed``; a change the account's upgrade paths refuse is B's typed 4xx."""
+    if checkout.customer_id is None:
+        return
+    new = plan_lines(checkout)
+    if not new:
+        return
+    subscription = await _subscription_changed(session, checkout, new)
+    if subscription is None:
+        return
+    old = current_plan(subscription)
+    if sorted(line.price_id for line in old) == sorted(line.price_id for line in new):
+        raise Conflict(
+            f"Customer {checkout.customer_id!r} already subscribes to this plan ({subscription.id!r}).",
+            code="already_subscribed",
+        )
+    kinds = [
+        await classify_transition(
+            session, checkout.account_id, from_price_id=before.price_id, to_price_id=after.price_id
+        )
+        for before, after in zip(old, new, strict=False)
+        if before.price_id != after.price_id
+    ]
+    at = await now_for_customer(session, checkout.customer_id)
+    proration = await preview_plan_change(session, subscription, new, at=at)
+    checkout.changes_subscription_id = subscription.id
+    checkout.proration_date = at
+    checkout.proration = {
+        **proration.as_dict(),
+        "kind": kinds[0] if kinds else "crossgrade",
+        "current_plan": [_line_dict(line) for line in old],
+        "new_plan": [_line_dict(line) for line in new],
+    }
+    checkout.amount_due_today_atom = proration.amount_due_atom
+
+
+def plan_lines(checkout: CheckoutSession) -> list[PlanLine]:
+    """The primary tier's recurring lines, as the plan the session sells."""
+    return [
+        PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
+        for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
+        if item.recurring_interval is not None
+    ]
+
+
+def current_plan(subscription: Subscription) -> list[PlanLine]:
+    return [
+        PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
+        for item in subscription.items
+    ]
+
+
+def _line_dict(line: PlanLine) -> dict[str, Any]:
+    return {
+        "price_id": line.price_id,
+        "product_id": line.product_id,
+        "product_name": line.product_name,
+        "quantity": line.quantity,
+        "unit_amount_atom": line.unit_amount_atom,
+    }
+
+
+async def _subscription_changed(
+    session: AsyncSession, checkout: CheckoutSession, new: Sequence[PlanLine]
+) -> Subscription | None:
+    assert checkout.customer_id is not None
+    products = {line.product_id for line in new}
+    family_ids = set(
+        await session.scalars(
+            select(FamilyMember.family_id).where(
+                FamilyMember.account_id == checkout.account_id, FamilyMember.product_id.in_(products)
+            )
+        )
+    )
+    for subscription in await subscriptions.list_by_customer(session, checkout.account_id, checkout.customer_id):
+        if subscription.status not in CHANGEABLE:
+            continue
+        held = {item.product_id for item in subscription.items}
+        if held & products:
+            return subscription
+        held_families = set(
+            await session.scalars(
+                select(FamilyMember.family_id).where(
+                    FamilyMember.account_id == checkout.account_id, FamilyMember.product_id.in_(held)
+                )
+            )
+        )
+        if held_families & family_ids:
+            return subscription
+    return None
+
+
+async def hold_subscription(session: AsyncSession, checkout: CheckoutSession) -> None:
+    """Before a plan-change session's payment starts (the session locked by the caller): lock its subscription's row
+    and refuse (409) when another session for it is being paid, or when the plan or period it was priced against has
+    changed since. So of two changes paid at once, or a change racing a renewal, one applies and the other is
+    refused before any money moves."""
+    if checkout.changes_subscription_id is None or checkout.proration is None:
+        return
+    subscription = await subscriptions.locked_subscription(
+        session, checkout.account_id, checkout.changes_subscription_id
+    )
+    paying = await session.scalar(
+        select(CheckoutSession.id).where(
+            CheckoutSession.account_id == checkout.account_id,
+            CheckoutSession.changes_subscription_id == subscription.id,
+            CheckoutSession.id != checkout.id,
+            CheckoutSession.paying_attempt_id.is_not(None),
+        )
+    )
+    if paying is not None:
+        raise Conflict(
+            f"Another plan change of subscription {subscription.id!r} is being paid.", code="plan_change_in_progress"
+        )
+    require_unchanged(checkout, subscription)
+
+
+def require_unchanged(checkout: CheckoutSession, subscription: Subscription) -> None:
+    """The subscription is still on the plan and period the session was priced against (a 409 otherwise)."""
+    assert checkout.proration is not None
+    priced = [(line["price_id"], line["quantity"]) for line in checkout.proration["current_plan"]]
+    held = [(line.price_id, line.quantity) for line in current_plan(subscription)]
+    if (
+        subscription.status not in CHANGEABLE
+        or priced != held
+        or checkout.proration["period_start"] != subscription.current_period_start.isoformat()
+    ):
+        raise Conflict(
+            f"Subscription {subscription.id!r} changed since this session was priced; start a new checkout.",
+            code="plan_change_stale",
+        )
+
+
+async def complete_plan_change(session: AsyncSession, checkout: CheckoutSession) -> Subscription:
+    """Amend the subscription (locked) as the session priced it: the same instant, so the same proration; a credit
+    goes to the customer's balance."""
+    assert checkout.changes_subscription_id is not None
+    assert checkout.proration_date is not None
+    subscription = await subscriptions.locked_subscription(
+        session, checkout.account_id, checkout.changes_subscription_id
+    )
+    require_unchanged(checkout, subscription)
+    new = plan_lines(checkout)
+    proration = await preview_plan_change(session, subscription, new, at=checkout.proration_date)
+    return await amend_subscription(session, subscription, new, proration, credit_to_balance=True)

@@ -1,0 +1,152 @@
+"""Plan changes on a live subscription: pricing one with the proration engine, and amending the subscription.
+
+Pricing and amending are separate so that whoever charges a change (the API's ``always_invoice``, a checkout that
+upgrades) prices it, charges it with no transaction open, and amends only once the money is taken; and so that a
+preview shows exactly what the change will cost. A trialing subscription has paid nothing for its period, so a change
+during the trial credits and charges nothing. A new plan recurring at another interval starts a new period at the
+change's instant (the old plan's unused time credited, the new plan charged for a whole period).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.catalog import service as catalog
+from checkstand.catalog.models import Price
+from checkstand.core.errors import BusinessRuleViolation
+from checkstand.core.ids import new_id
+from checkstand.customers import service as customers
+from checkstand.events.service import record_event, snapshot
+from checkstand.subscriptions.models import TRIALING, Subscription, SubscriptionItem
+from checkstand.subscriptions.periods import add_interval
+from checkstand.subscriptions.proration import PlanLine, Proration, prorate
+from checkstand.subscriptions.service import require_not_canceled
+
+
+def current_plan(subscription: Subscription) -> list[PlanLine]:
+    """The subscription's items as the plan it holds now (the amounts as sold)."""
+    return [
+        PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
+        for item in subscription.items
+    ]
+
+
+async def preview_plan_change(
+    session: AsyncSession, subscription: Subscription, new: Sequence[PlanLine], *, at: datetime
+) -> Proration:
+    """What changing to ``new`` at ``at`` credits and charges; nothing is written.
+
+    ``at`` must fall within the current period (``proration_date_outside_period`` otherwise). The new prices must
+    recur at one interval: the subscription's keeps the period, another starts a new one at ``at``."""
+    require_not_canceled(subscription)
+    if not new:
+        raise BusinessRuleViolation("A plan change needs at least one item.", code="plan_change_empty")
+    interval = await _interval_of(session, subscription, new)
+    period_start, period_end = subscription.current_period_start, subscription.current_period_end
+    if subscription.status == TRIALING:
+        # Nothing was paid for the trial: the new plan is billed in full when the trial ends.
+        return Proration(
+            currency=subscription.currency,
+            at=at,
+            period_start=period_start,
+            period_end=period_end,
+            lines=(),
+            credit_atom=0,
+            charge_atom=0,
+            net_atom=0,
+            next_renewal_atom=sum(line.amount_atom for line in new),
+            next_renewal_at=period_end,
+        )
+    if not period_start <= at <= period_end:
+        raise BusinessRuleViolation(
+            f"The change's instant must fall within the current period ({period_start.isoformat()} to "
+            f"{period_end.isoformat()}).",
+            code="proration_date_outside_period",
+        )
+    new_period_end = None
+    if interval != (subscription.billing_interval, subscription.billing_interval_count):
+        new_period_end = add_interval(at, *interval)
+    return prorate(
+        current_plan(subscription),
+        new,
+        currency=subscription.currency,
+        period_start=period_start,
+        period_end=period_end,
+        at=at,
+        new_period_end=new_period_end,
+    )
+
+
+async def amend_subscription(
+    session: AsyncSession,
+    subscription: Subscription,
+    new: Sequence[PlanLine],
+    proration: Proration,
+    *,
+    credit_to_balance: bool,
+) -> Subscription:
+    """Replace the subscription's items by ``new`` as ``proration`` priced them; records ``subscription.updated``
+    with the old plan in ``previous_attributes``. Keeps the period, unless the proration started a new one (an
+    interval change). With ``credit_to_balance``, a negative net goes to the customer's credit balance, which the
+    next invoice uses up. The caller holds the subscription's row lock and has charged what was due."""
+    require_not_canceled(subscription)
+    interval = await _interval_of(session, subscription, new)
+    before = snapshot(subscription)
+    prices = {line.price_id: await catalog.get_price(session, subscription.account_id, line.price_id) for line in new}
+    _replace_items(subscription, new, prices)
+    if proration.next_renewal_at != subscription.current_period_end and subscription.status != TRIALING:
+        subscription.billing_interval, subscription.billing_interval_count = interval
+        subscription.current_period_start = proration.at
+        subscription.current_period_end = proration.next_renewal_at
+        subscription.billing_anchor = proration.at
+    await session.flush()
+    await session.refresh(subscription, ["items"])
+    await record_event(
+        session, account_id=subscription.account_id, type="subscription.updated", obj=subscription, before=before
+    )
+    if credit_to_balance and proration.net_atom < 0:
+        await customers.add_credit(session, subscription.customer, -proration.net_atom, subscription.currency)
+    return subscription
+
+
+def _replace_items(subscription: Subscription, new: Sequence[PlanLine], prices: dict[str, Price]) -> None:
+    """An item selling a price the new plan keeps stays (its id and position; a seat change is a new quantity); the
+    others go, and new prices come after every position used so far, so no two positions collide."""
+    next_position = max((item.position for item in subscription.items), default=-1) + 1
+    reusable = {item.price_id: item for item in subscription.items}
+    items: list[SubscriptionItem] = []
+    for line in new:
+        item = reusable.pop(line.price_id, None)
+        if item is None:
+            item = SubscriptionItem(id=new_id("si"), account_id=subscription.account_id, position=next_position)
+            next_position += 1
+        price = prices[line.price_id]
+        item.price = price
+        item.price_id = line.price_id
+        item.product_id = line.product_id
+        item.product_name = line.product_name
+        item.quantity = line.quantity
+        item.unit_amount_atom = line.unit_amount_atom
+        items.append(item)
+    subscription.items = items
+
+
+async def _interval_of(session: AsyncSession, subscription: Subscription, new: Sequence[PlanLine]) -> tuple[str, int]:
+    """The one interval the new plan's prices recur at (in the subscription's currency)."""
+    intervals = set()
+    for line in new:
+        price = await catalog.get_price(session, subscription.account_id, line.price_id)
+        if price.recurring_interval is None:
+            raise BusinessRuleViolation(f"Price {price.id!r} does not recur.", code="price_not_recurring")
+        if price.currency != subscription.currency:
+            raise BusinessRuleViolation(
+                f"Price {price.id!r} is not in {subscription.currency}, as the subscription is.",
+                code="currency_mismatch",
+            )
+        intervals.add((price.recurring_interval, price.recurring_interval_count or 1))
+    if len(intervals) > 1:
+        raise BusinessRuleViolation("The new plan's prices must recur at one interval.", code="mixed_intervals")
+    return intervals.pop()

@@ -1,0 +1,240 @@
+"""The proration engine: what a plan change mid-period credits and charges, to the second, in integer minor units.
+
+Pure (no I/O, no clock): a plan change, a checkout that upgrades and the preview all price a change here, so the
+customer is quoted, shown and charged the same amounts. Each line is prorated on its own and rounded half-even once
+(``core/money.divide_half_even``): the unused time of an old line is a credit (a negative amount), the remaining time
+of a new line a charge. A line that is in both plans unchanged (same price, quantity and unit amount) is left out,
+since crediting and recharging it would cancel out exactly. A credit is the line's cost for the whole period scaled
+by the unused fraction, so it never exceeds what the line cost for the period.
+
+With ``new_period_end`` (an interval change: the new plan starts a new period at ``at``) the old lines are credited
+for their unused time and the new lines are charged in full for the new period.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from checkstand.core.money import divide_half_even, exponent
+
+SECOND: Final = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLine:
+    """One item of a plan as sold: ``unit_amount_atom`` per unit per period."""
+
+    price_id: str
+    product_id: str
+    product_name: str
+    quantity: int
+    unit_amount_atom: int
+
+    @property
+    def amount_atom(self) -> int:
+        return self.unit_amount_atom * self.quantity
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "price_id": self.price_id,
+            "product_id": self.product_id,
+            "product_name": self.product_name,
+            "quantity": self.quantity,
+            "unit_amount_atom": self.unit_amount_atom,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanLine:
+        return cls(
+            data["price_id"], data["product_id"], data["product_name"], data["quantity"], data["unit_amount_atom"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProrationLine:
+    """A credit for unused time (``amount_atom`` negative) or a charge for remaining time, over its own span."""
+
+    description: str
+    price_id: str | None
+    quantity: int
+    amount_atom: int
+    period_start: datetime
+    period_end: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "price_id": self.price_id,
+            "quantity": self.quantity,
+            "amount_atom": self.amount_atom,
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProrationLine:
+        return cls(
+            description=data["description"],
+            price_id=data["price_id"],
+            quantity=data["quantity"],
+            amount_atom=data["amount_atom"],
+            period_start=datetime.fromisoformat(data["period_start"]),
+            period_end=datetime.fromisoformat(data["period_end"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Proration:
+    """A priced change: its lines, the credit (a positive sum of the credit lines), the charge, and ``net_atom`` (the
+    charge minus the credit: what is due now when positive, what the customer is owed when negative).
+    ``next_renewal_atom`` is the new plan's full price for one period (before discounts and credit balance), due at
+    ``next_renewal_at``."""
+
+    currency: str
+    at: datetime
+    period_start: datetime
+    period_end: datetime
+    lines: tuple[ProrationLine, ...]
+    credit_atom: int
+    charge_atom: int
+    net_atom: int
+    next_renewal_atom: int
+    next_renewal_at: datetime
+
+    @property
+    def amount_due_atom(self) -> int:
+        """What a change charges now: the net when positive, else nothing (the credit goes to the balance)."""
+        return max(self.net_atom, 0)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON for ``CheckoutSession.proration`` (instants as ISO 8601)."""
+        return {
+            "currency": self.currency,
+            "at": self.at.isoformat(),
+            "period_start": self.period_start.isoformat(),
+            "period_end": self.period_end.isoformat(),
+            "lines": [line.as_dict() for line in self.lines],
+            "credit_atom": self.credit_atom,
+            "charge_atom": self.charge_atom,
+            "net_atom": self.net_atom,
+            "amount_due_atom": self.amount_due_atom,
+            "next_renewal_atom": self.next_renewal_atom,
+            "next_renewal_at": self.next_renewal_at.isoformat(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Proration:
+        """The proration :meth:`as_dict` stored (extra keys a caller stored beside it are ignored)."""
+        return cls(
+            currency=data["currency"],
+            at=datetime.fromisoformat(data["at"]),
+            period_start=datetime.fromisoformat(data["period_start"]),
+            period_end=datetime.fromisoformat(data["period_end"]),
+            lines=tuple(ProrationLine.from_dict(line) for line in data["lines"]),
+            credit_atom=data["credit_atom"],
+            charge_atom=data["charge_atom"],
+            net_atom=data["net_atom"],
+            next_renewal_atom=data["next_renewal_atom"],
+            next_renewal_at=datetime.fromisoformat(data["next_renewal_at"]),
+        )
+
+
+def seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds from ``start`` to ``end`` (a fraction of a second is not billed)."""
+    return (end - start) // SECOND
+
+
+def prorated(amount_atom: int, part_seconds: int, whole_seconds: int) -> int:
+    """``amount_atom`` scaled by ``part / whole``, rounded half-even once."""
+    return divide_half_even(amount_atom * part_seconds, whole_seconds)
+
+
+def prorate(
+    old: Sequence[PlanLine],
+    new: Sequence[PlanLine],
+    *,
+    currency: str,
+    period_start: datetime,
+    period_end: datetime,
+    at: datetime,
+    new_period_end: datetime | None = None,
+) -> Proration:
+    """Price replacing ``old`` by ``new`` at ``at`` within the period ``[period_start, period_end)``.
+
+    Raises ValueError for an instant outside the period, an empty period, or a negative quantity or amount: callers
+    check what a request carries first and answer in their own words."""
+    exponent(currency)
+    if period_end <= period_start:
+        raise ValueError("the period is empty")
+    if not period_start <= at <= period_end:
+        raise ValueError("the change's instant is outside the current period")
+    if new_period_end is not None and new_period_end <= at:
+        raise ValueError("the new period ends before it starts")
+    for line in (*old, *new):
+        if line.quantity < 0 or line.unit_amount_atom < 0:
+            raise ValueError("quantities and amounts are never negative")
+    whole = seconds(period_start, period_end)
+    unused = seconds(at, period_end)
+    if new_period_end is None:
+        kept = Counter(old) & Counter(new)
+        credits = [_credit(line, unused, whole, at, period_end) for line in _without(old, kept)]
+        charges = [_charge(line, unused, whole, at, period_end) for line in _without(new, kept)]
+        renewal_at = period_end
+    else:
+        credits = [_credit(line, unused, whole, at, period_end) for line in old]
+        charges = [_charge(line, 1, 1, at, new_period_end, label="New period") for line in new]
+        renewal_at = new_period_end
+    credit = -sum(line.amount_atom for line in credits)
+    charge = sum(line.amount_atom for line in charges)
+    return Proration(
+        currency=currency.lower(),
+        at=at,
+        period_start=period_start,
+        period_end=period_end,
+        lines=(*credits, *charges),
+        credit_atom=credit,
+        charge_atom=charge,
+        net_atom=charge - credit,
+        next_renewal_atom=sum(line.amount_atom for line in new),
+        next_renewal_at=renewal_at,
+    )
+
+
+def _without(lines: Sequence[PlanLine], kept: Counter[PlanLine]) -> list[PlanLine]:
+    """``lines`` less those kept unchanged, counted as a multiset (a plan may sell one price on two lines)."""
+    left = Counter(kept)
+    rest = []
+    for line in lines:
+        if left[line] > 0:
+            left[line] -= 1
+        else:
+            rest.append(line)
+    return rest
+
+
+def _credit(line: PlanLine, unused: int, whole: int, at: datetime, end: datetime) -> ProrationLine:
+    return ProrationLine(
+        description=f"Unused time on {line.quantity} x {line.product_name}",
+        price_id=line.price_id,
+        quantity=line.quantity,
+        amount_atom=-prorated(line.amount_atom, unused, whole),
+        period_start=at,
+        period_end=end,
+    )
+
+
+def _charge(
+    line: PlanLine, part: int, whole: int, at: datetime, end: datetime, *, label: str = "Remaining time"
+) -> ProrationLine:
+    return ProrationLine(
+        description=f"{label} on {line.quantity} x {line.product_name}",
+        price_id=line.price_id,
+        quantity=line.quantity,
+        amount_atom=prorated(line.amount_atom, part, whole),
+        period_start=at,
+        period_end=end,
+    )

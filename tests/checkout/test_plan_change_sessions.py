@@ -1,0 +1,144 @@
+"""Checkout that upgrades, on both backends: a session for a customer who subscribes to the product it sells is a
+plan change, priced to the second at the customer's clock time; the same price is refused before anything is stored;
+paying it amends the one subscription and charges the proration's net; two changes paid at once apply one."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from checkstand.catalog import service as catalog
+from checkstand.checkout import service as checkout_service
+from checkstand.checkout.models import CheckoutSession
+from checkstand.core.errors import Conflict
+from checkstand.db import Database
+from checkstand.payments import flow, plan_change_sessions
+from checkstand.payments.models import Payment
+from checkstand.subscriptions.models import Subscription
+from tests.invoices.factory import Billing, billing, fresh
+from tests.payments.flow import card, gateway
+from tests.payments.test_renewals import advance
+
+START = datetime(2028, 1, 31, 10, 0, tzinfo=UTC)  # the period runs to February 29: 29 days
+PRO = 3000
+
+
+async def _session_for(session: AsyncSession, setup: Billing, price_id: str) -> CheckoutSession:
+    checkout = await checkout_service.create_session(
+        session,
+        setup.account_id,
+        checkout_service.NewCheckoutSession(
+            success_url="https://shop.example/ok",
+            return_url="https://shop.example/cart",
+            line_items=[checkout_service.LineItemSpec(price_id)],
+            customer_id=setup.customer_id,
+        ),
+        plan_change=plan_change_sessions.price_session,
+    )
+    await session.commit()
+    return checkout
+
+
+async def _pro_price(session: AsyncSession, setup: Billing) -> str:
+    subscription = await fresh(session, setup.subscription_id)
+    price = await catalog.create_price(
+        session,
+        setup.account_id,
+        product_id=subscription.items[0].product_id,
+        currency="usd",
+        unit_amount_atom=PRO,
+        recurring_interval="month",
+    )
+    await session.commit()
+    return price.id
+
+
+async def _mid_period(database: Database, session: AsyncSession, account_id: str) -> Billing:
+    setup = await billing(database, session, account_id, frozen_time=START)
+    assert setup.clock_id is not None
+    await advance(gateway(database), session, account_id, setup.clock_id, START + timedelta(days=15))
+    return setup
+
+
+async def test_an_upgrade_half_way_is_priced_to_the_second_at_the_customers_time(
+    database: Database, session: AsyncSession, merchant: tuple[str, str]
+) -> None:
+    setup = await _mid_period(database, session, merchant[0])
+    checkout = await _session_for(session, setup, await _pro_price(session, setup))
+
+    assert checkout.changes_subscription_id == setup.subscription_id
+    assert checkout.proration_date == START + timedelta(days=15)
+    assert checkout.proration is not None
+    # 14 of the period's 29 days are left: each line rounded half-even once.
+    assert checkout.proration["credit_atom"] == 434  # 900 * 14 / 29 = 434.48
+    assert checkout.proration["charge_atom"] == 1448  # 3000 * 14 / 29 = 1448.28
+    assert checkout.amount_due_today_atom == 1448 - 434
+    assert [line["price_id"] for line in checkout.proration["current_plan"]] == [
+        (await fresh(session, setup.subscription_id)).items[0].price_id
+    ]
+
+
+async def test_the_same_price_again_is_refused_before_anything_is_stored(
+    database: Database, session: AsyncSession, merchant: tuple[str, str]
+) -> None:
+    setup = await billing(database, session, merchant[0], frozen_time=START)
+    held = (await fresh(session, setup.subscription_id)).items[0].price_id
+    count = await session.scalar(select(func.count()).select_from(CheckoutSession))
+
+    with pytest.raises(Conflict) as refused:
+        await _session_for(session, setup, held)
+    await session.rollback()
+
+    assert refused.value.code == "already_subscribed"
+    assert await session.scalar(select(func.count()).select_from(CheckoutSession)) == count
+
+
+async def test_paying_amends_the_one_subscription_and_charges_the_net(
+    database: Database, session: AsyncSession, merchant: tuple[str, str]
+) -> None:
+    setup = await _mid_period(database, session, merchant[0])
+    pro = await _pro_price(session, setup)
+    checkout = await _session_for(session, setup, pro)
+
+    attempt = await flow.confirm(gateway(database), checkout.secure_token, flow.Confirmation(payment_method=card()))
+
+    assert attempt.state == "succeeded"
+    payment = await session.scalar(select(Payment).where(Payment.checkout_session_id == checkout.id))
+    assert payment is not None
+    assert payment.amount_atom == checkout.amount_due_today_atom == 1014
+    subscriptions = list(
+        await session.scalars(select(Subscription).where(Subscription.customer_id == setup.customer_id))
+    )
+    assert [s.id for s in subscriptions] == [setup.subscription_id]
+    amended = await fresh(session, setup.subscription_id)
+    assert [(item.price_id, item.unit_amount_atom) for item in amended.items] == [(pro, PRO)]
+    assert amended.current_period_end == START.replace(month=2, day=29)
+
+
+async def test_two_changes_paid_at_once_apply_one_and_refuse_the_other_before_the_charge(
+    database: Database, session: AsyncSession, merchant: tuple[str, str]
+) -> None:
+    setup = await _mid_period(database, session, merchant[0])
+    pro = await _pro_price(session, setup)
+    first = await _session_for(session, setup, pro)
+    second = await _session_for(session, setup, pro)
+
+    results = await asyncio.gather(
+        *(
+            flow.confirm(gateway(database), c.secure_token, flow.Confirmation(payment_method=card()))
+            for c in (first, second)
+        ),
+        return_exceptions=True,
+    )
+
+    succeeded = [r for r in results if not isinstance(r, BaseException) and r.state == "succeeded"]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(succeeded) == 1, results
+    assert len(refused) == 1, results
+    assert refused[0].code in {"plan_change_in_progress", "plan_change_stale"}
+    payments = await session.scalar(select(func.count()).where(Payment.checkout_session_id.in_([first.id, second.id])))
+    assert payments == 1
