@@ -143,6 +143,14 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
     "POST /api/{account_id}/checkout-sessions/{checkout_id}/line-items": {("price_id",): ROW},
     "POST /api/public/checkout/{secure_token}/confirm": {("payment_method",): "a card or a saved method, one of them"},
     "POST /api/public/checkout/{secure_token}/plan": {("plan",): "a line and rank the session offers"},
+    "POST /api/{account_id}/upgrade-paths/": dict.fromkeys(
+        [("source_product_id",), ("source_price_id",), ("target_product_id",), ("target_price_id",)],
+        "a product or a price of the account on each side",
+    ),
+    "POST /api/{account_id}/upgrade-paths/validate": dict.fromkeys(
+        [("source_product_id",), ("source_price_id",), ("target_product_id",), ("target_price_id",)],
+        "a product or a price of the account on each side",
+    ),
     "POST /api/{account_id}/payments/payment_methods/credit_card": {
         ("customer_id",): ROW,
         ("card_number",): "a card number's check digit (Luhn)",
@@ -158,6 +166,8 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
         ("items", 0, "id"): ROW,
         ("items", 0, "price_id"): ROW,
         ("items",): "an item changed once, and a subscription left with one",
+        ("proration_date",): "with a prorating proration_behavior only, within the current period",
+        ("effective",): "a change at the period's end is not prorated",
     },
     "POST /api/{account_id}/invoices/": {
         ("customer_id",): ROW,

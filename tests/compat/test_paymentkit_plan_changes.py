@@ -232,7 +232,18 @@ def test_the_preview_prices_proposed_items_without_applying_them(server: Server)
     proration = (preview.model_extra or {})["proration"]
     assert [line["amount_atom"] for line in proration["lines"]] == [-500, 1500]
     assert (proration["amount_due_atom"], proration["next_renewal_atom"]) == (1000, 3000)
-    assert preview.upcoming_invoice.total_atom == 1000  # the plan held, unchanged
+    # The next invoice once the change applied: Pro, with the prorations create_prorations (the default) leaves.
+    upcoming = preview.upcoming_invoice
+    assert sorted(line.amount_atom for line in upcoming.line_items) == [-500, 1500, 3000]
+    assert (upcoming.total_atom, upcoming.period_start) == (4000, MAY)
+    charged_now = shop.client.subscriptions.preview_subscription(
+        shop.account_id,
+        subscription_id,
+        request_options={"additional_query_parameters": {"items": proposed, "proration_behavior": "always_invoice"}},
+    )
+    assert [line.amount_atom for line in charged_now.upcoming_invoice.line_items] == [3000]
+    held = shop.client.subscriptions.get_subscription(shop.account_id, subscription_id)
+    assert [item.price.id for item in held.items] == [price["basic"]]
     assert shop.charged() == [1000]
 
 

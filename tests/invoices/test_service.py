@@ -16,6 +16,7 @@ from checkstand.core.listing import ListParams
 from checkstand.core.pagination import PageParams
 from checkstand.db import Database
 from checkstand.events.models import Event
+from checkstand.invoices import renewal
 from checkstand.invoices import service as invoices
 from checkstand.invoices.models import MANUAL, PAID, VOID
 from tests.invoices.factory import billing, fresh
@@ -86,13 +87,13 @@ async def test_a_period_is_invoiced_once(database: Database, session: AsyncSessi
     account_id, _ = merchant
     setup = await billing(database, session, account_id, frozen_time=START)
     subscription = await fresh(session, setup.subscription_id)
-    start, end = invoices.next_period(subscription)
+    start, end = renewal.next_period(subscription)
     assert (start, end) == (datetime(2028, 2, 29, 10, tzinfo=UTC), datetime(2028, 3, 31, 10, tzinfo=UTC))
-    first = await invoices.build_renewal_invoice(session, subscription, start, end)
+    first = await renewal.build_renewal_invoice(session, subscription, start, end)
     assert (first.total_atom, first.issued_at, [item.amount_atom for item in first.lines]) == (900, start, [900])
     await session.commit()
     with pytest.raises(IntegrityError):
-        await invoices.build_renewal_invoice(session, subscription, start, end)
+        await renewal.build_renewal_invoice(session, subscription, start, end)
     await session.rollback()
 
 
@@ -130,9 +131,9 @@ async def test_renewals_take_the_discount_by_its_terms(
     # The subscription's renewals: 29 Feb, 31 Mar, 30 Apr, 31 May (its checkout, on 31 Jan, was the first month).
     for month, day in ((2, 29), (3, 31), (4, 30), (5, 31)):
         period_start = START.replace(month=month, day=day)
-        lines = invoices.renewal_lines(subscription, period_start, period_start)
-        got.append(invoices.renewal_discount(subscription, lines, period_start) == 225)
+        lines = renewal.renewal_lines(subscription, period_start, period_start)
+        got.append(renewal.renewal_discount(subscription, lines, period_start) == 225)
     assert got == discounted_months
-    preview = await invoices.preview_renewal(session, subscription)
+    preview = await renewal.preview_renewal(session, subscription)
     assert (preview.subtotal_atom, preview.total_atom) == (900, 675 if discounted_months[0] else 900)
     await session.rollback()

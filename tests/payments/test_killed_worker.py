@@ -114,7 +114,7 @@ async def settle_waiting(database: Database) -> bool:
         waiting = await fresh.scalar(
             text(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                " AND wait_event_type = 'Lock' AND query ILIKE '%FROM payment_charges%FOR UPDATE%'"
+                " AND wait_event_type = 'Lock' AND query ILIKE '%FROM payment_charges%FOR %UPDATE%'"
             )
         )
         return bool(waiting)

@@ -13,6 +13,7 @@ from checkstand.core.clock import FrozenClock
 from checkstand.core.errors import Conflict, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.events.models import Event
+from checkstand.invoices import renewal
 from checkstand.invoices import service as invoices
 from checkstand.invoices.models import PAST_DUE, SUBSCRIPTION_CYCLE, Invoice
 from checkstand.invoices.next_action import next_action
@@ -242,7 +243,7 @@ async def test_items_change_from_the_next_invoice(session: AsyncSession, shop: S
     subscription = await new_subscription(session, shop.account_id, [shop.yearly, basic])
     sid = subscription.id
     yearly_item, basic_item = subscription.items
-    before = await invoices.preview_renewal(session, subscription)
+    before = await renewal.preview_renewal(session, subscription)
     assert before.subtotal_atom == 2 * 9000 + 2 * 1000
 
     await changes.update_items(
@@ -262,7 +263,7 @@ async def test_items_change_from_the_next_invoice(session: AsyncSession, shop: S
         (shop.yearly, 1, 9000),
         (seats, 5, 300),
     ]
-    preview = await invoices.preview_renewal(session, again)
+    preview = await renewal.preview_renewal(session, again)
     assert [(line.price_id, line.quantity, line.amount_atom) for line in preview.lines] == [
         (shop.yearly, 1, 9000),
         (seats, 5, 1500),
@@ -357,7 +358,7 @@ async def test_next_action_of_a_past_due_subscription_follows_its_overdue_invoic
         shop.account_id,
         customer_id=subscription.customer_id,
         currency="usd",
-        lines=invoices.renewal_lines(subscription, subscription.current_period_start, subscription.current_period_end),
+        lines=renewal.renewal_lines(subscription, subscription.current_period_start, subscription.current_period_end),
         billing_reason=SUBSCRIPTION_CYCLE,
         issued_at=frozen_clock.now(),
         subscription_id=sid,

@@ -154,7 +154,60 @@ class PublicAttempt(BaseModel):
         )
 
 
+class PublicPlan(BaseModel):
+    """A plan a plan-change session leaves or takes: what is sold, never its ids."""
+
+    product_name: str
+    quantity: int
+    unit_amount_atom: int
+
+
+class PublicProrationLine(BaseModel):
+    """A credit for the old plan's unused time (``amount_atom`` negative) or a charge for the new plan's rest of
+    the period."""
+
+    description: str
+    amount_atom: int
+    period_start: datetime
+    period_end: datetime
+
+
+class PublicPlanChange(BaseModel):
+    """What a session that changes the customer's subscription costs: ``amount_due_today_atom`` is what paying
+    charges now (the charge less the credit, never below 0); ``credit_to_balance_atom`` what a change worth less
+    leaves on the customer's balance for the next invoice; then ``next_renewal_atom`` at ``next_renewal_at``."""
+
+    kind: str
+    current_plan: list[PublicPlan]
+    new_plan: list[PublicPlan]
+    lines: list[PublicProrationLine]
+    credit_atom: int
+    charge_atom: int
+    amount_due_today_atom: int
+    credit_to_balance_atom: int
+    next_renewal_atom: int
+    next_renewal_at: datetime
+
+    @classmethod
+    def of(cls, change: plan_change_sessions.PlanChange) -> PublicPlanChange:
+        proration = change.proration
+        return cls(
+            kind=change.kind,
+            current_plan=[PublicPlan.model_validate(line, from_attributes=True) for line in change.current_plan],
+            new_plan=[PublicPlan.model_validate(line, from_attributes=True) for line in change.new_plan],
+            lines=[PublicProrationLine.model_validate(line, from_attributes=True) for line in proration.lines],
+            credit_atom=proration.credit_atom,
+            charge_atom=proration.charge_atom,
+            amount_due_today_atom=change.amount_due_today_atom,
+            credit_to_balance_atom=max(-proration.net_atom, 0),
+            next_renewal_atom=proration.next_renewal_atom,
+            next_renewal_at=proration.next_renewal_at,
+        )
+
+
 class PublicCheckout(BaseModel):
+    """``plan_change`` is set when paying changes the customer's subscription instead of starting one."""
+
     id: str
     state: str
     currency: str
@@ -165,6 +218,7 @@ class PublicCheckout(BaseModel):
     promotion_code: str | None
     tiers: list[PublicTier]
     plan_choices: list[PublicPlanChoice]
+    plan_change: PublicPlanChange | None
     customer_email: str | None
     requires_customer_details: bool
     expires_at: datetime
@@ -191,6 +245,7 @@ async def change_plan(secure_token: Token, body: PlanIn, session: Session) -> Pu
 async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheckout:
     is_open = checkout_service.is_open(checkout)
     email = None
+    change = plan_change_sessions.plan_change_of(checkout)
     if checkout.customer_id is not None:
         email = (await customers.get_customer(session, checkout.account_id, checkout.customer_id)).email
     return PublicCheckout(
@@ -234,6 +289,7 @@ async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheck
             )
             for choice in (await checkout_plans.plan_choices(session, checkout) if is_open else [])
         ],
+        plan_change=None if change is None else PublicPlanChange.of(change),
         customer_email=email,
         requires_customer_details=checkout.customer_id is None,
         expires_at=checkout.expires_at,

@@ -107,7 +107,8 @@ class CheckoutSession(TimestampedMixin, Base):
     def snapshot(self) -> dict[str, Any]:
         """Everything, custom fields included, but not the hosted page's URL: that depends on the address the
         service is reached at (``secure_token`` is there for a merchant that builds it). ``line_items`` are the
-        primary tier's; ``cascade_tiers`` the fallbacks', from tier 1."""
+        primary tier's; ``cascade_tiers`` the fallbacks', from tier 1; ``proration`` a plan-change session's breakdown,
+        as the API reads it (None for a new purchase)."""
         state = self.state_at(self.current_time())
         tiers = [
             [item for item in self.line_items if item.tier == tier] for tier in range(1 + len(self.cascade_routes))
@@ -154,6 +155,7 @@ class CheckoutSession(TimestampedMixin, Base):
             "metadata": self.session_metadata,
             "custom_fields": self.custom_fields,
             "params_for_sub": {"custom_fields": self.subscription_custom_fields},
+            "proration": self.proration,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

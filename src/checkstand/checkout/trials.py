@@ -23,6 +23,8 @@ from checkstand.discounts import maths
 from checkstand.discounts.models import Coupon
 
 TRIAL_EXTENSION: Final = maths.TRIAL_EXTENSION
+# The key of a plan-change session's ``proration`` holding what of the customer's credit balance pays the amount due.
+CREDIT_APPLIED: Final = "credit_balance_applied_atom"
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,11 @@ def tier_due(checkout: CheckoutSession, tier: int) -> TierDue:
 
 def amount_due_today(checkout: CheckoutSession, tier: int) -> int:
     """What paying the tier charges now: its total, less its recurring part while that is on trial; for a
-    plan-change session, the proration's net when positive (a credit charges nothing now)."""
+    plan-change session, the proration's net when positive (a credit charges nothing now), less what the customer's
+    credit balance pays of it."""
     if checkout.proration is not None:
-        return max(int(checkout.proration["net_atom"]), 0)
+        credit = int(checkout.proration.get(CREDIT_APPLIED, 0))
+        return max(int(checkout.proration["net_atom"]), 0) - credit
     return tier_due(checkout, tier).today_atom
 
 

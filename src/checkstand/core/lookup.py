@@ -25,6 +25,9 @@ async def one_or_not_found(session: AsyncSession, query: Select[T], kind: str, o
 
 
 def locked(query: Select[T]) -> Select[T]:
-    """``query`` locking its row for the rest of the transaction (``FOR UPDATE`` on PostgreSQL; SQLite's writers
-    already run one at a time) and re-reading it, so the state a caller checks is the state it changes."""
-    return query.with_for_update().execution_options(populate_existing=True)
+    """``query`` locking its row for the rest of the transaction and re-reading it, so the state a caller checks is
+    the state it changes. On PostgreSQL the lock is ``FOR NO KEY UPDATE``: Checkstand never changes a primary key,
+    and the stronger ``FOR UPDATE`` would also wait on the key-share locks every insert of a row that references the
+    locked one takes (an event, a payment), which deadlocked a renewal's settlement against a checkout's completion.
+    SQLite's writers already run one at a time."""
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)

@@ -276,6 +276,7 @@ async def add_credit(session: AsyncSession, customer: Customer, amount_atom: int
     if amount_atom < 0:
         raise ValueError("a credit is never negative")
     currency = currency.lower()
+    await _lock_balance(session, customer)
     if customer.credit_balance_atom and customer.credit_balance_currency not in (None, currency):
         raise Conflict(
             f"The customer holds credit in {customer.credit_balance_currency}, not {currency}.",
@@ -291,7 +292,10 @@ async def add_credit(session: AsyncSession, customer: Customer, amount_atom: int
 
 async def use_credit(session: AsyncSession, customer: Customer, currency: str, up_to_atom: int) -> int:
     """Take up to ``up_to_atom`` of the customer's credit in ``currency`` off its balance; answers what was taken."""
-    if customer.credit_balance_currency != currency.lower() or up_to_atom <= 0:
+    if up_to_atom <= 0:
+        return 0
+    await _lock_balance(session, customer)
+    if customer.credit_balance_currency != currency.lower():
         return 0
     used = min(customer.credit_balance_atom, up_to_atom)
     if used:
@@ -302,6 +306,19 @@ async def use_credit(session: AsyncSession, customer: Customer, currency: str, u
             session, account_id=customer.account_id, type="customer.updated", obj=customer, before=before
         )
     return used
+
+
+async def _lock_balance(session: AsyncSession, customer: Customer) -> None:
+    """Lock the customer's row and re-read its balance, so two invoices or changes at once can't both spend (or
+    overwrite) the same credit: the second waits and sees what the first left. FOR NO KEY UPDATE on PostgreSQL: the
+    key-share locks that inserting a row naming the customer takes (a payment, an invoice) don't block it, so a
+    transaction that has written one and then waits on a lock this one holds (its subscription's) is no deadlock."""
+    await session.flush()
+    await session.refresh(
+        customer,
+        attribute_names=["credit_balance_atom", "credit_balance_currency"],
+        with_for_update={"key_share": True},
+    )
 
 
 def available_credit(customer: Customer, currency: str) -> int:

@@ -68,6 +68,9 @@ class Invoice(TimestampedMixin, Base):
     next_attempt_at: Mapped[datetime | None]
     description: Mapped[str | None] = mapped_column(String(500))
     invoice_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # A plan-change invoice's change (old plan, new plan, proration; then whether it applied and the refund made
+    # when it could not): the system's own record, kept out of the merchant-editable metadata and off the wire.
+    plan_change: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
     lines: Mapped[list[InvoiceLine]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="InvoiceLine.position"

@@ -1,5 +1,5 @@
 """Invoices: made from line specs, numbered per account, read and listed, and moved through the SDK's states with an
-event for each move. Renewal invoices are built from the subscription's items as sold and its discount's terms.
+event for each move. A renewal's invoice (its lines, discount, credit and preview) is built in :mod:`.renewal`.
 
 Numbers are given under the account row's lock, so two invoices made side by side never take the same number; a
 renewal invoice is unique per subscription and period in the database, so a second one for a period fails with
@@ -18,41 +18,30 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts.models import Account
 from checkstand.core import money
-from checkstand.core.errors import BusinessRuleViolation, Conflict, InvalidFields
+from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
 from checkstand.core.pagination import Page, paginate
-from checkstand.customers import service as customers
-from checkstand.discounts import maths
-from checkstand.discounts.models import Coupon
 from checkstand.events.service import record_event, snapshot
 from checkstand.invoices.models import (
     OPEN,
     PAID,
     PAST_DUE,
     STATES,
-    SUBSCRIPTION_CYCLE,
     UNCOLLECTIBLE,
     VOID,
     Invoice,
     InvoiceLine,
-    PendingInvoiceItem,
 )
-from checkstand.subscriptions import lifecycle
-from checkstand.subscriptions.models import Subscription
-from checkstand.subscriptions.periods import add_months, next_period_end
-from checkstand.subscriptions.proration import Proration
 
 INVOICE_PREFIX: Final = "inv"
 LINE_PREFIX: Final = "il"
-PENDING_PREFIX: Final = "ii"
+# A line that moved the customer's credit balance (a renewal's, a plan change's) is named so and marked with this
+# metadata key, which a voided invoice's settlement reads to give the credit back.
 CREDIT_APPLIED: Final = "Credit balance applied"
-CREDIT_CARRIED: Final = "Credit carried to the customer's balance"
-# Discount durations, as coupons declare them.
-ONCE: Final = "once"
-REPEATING: Final = "repeating"
-FOREVER: Final = "forever"
+CREDIT_BALANCE: Final = "credit_balance"
+
 
 LIST_SPEC: Final = ListSpec(
     filterable={
@@ -94,20 +83,6 @@ class LineSpec:
         return self.quantity * self.unit_amount_atom
 
 
-@dataclass(frozen=True)
-class InvoicePreview:
-    """The next renewal invoice as it would be made now (the SDK's ``InvoicePreview``); never stored."""
-
-    lines: tuple[LineSpec, ...]
-    currency: str
-    subtotal_atom: int
-    discount_atom: int
-    total_atom: int
-    period_start: datetime
-    period_end: datetime
-    due_date: datetime
-
-
 # --- Making -------------------------------------------------------------------------------------------------------
 
 
@@ -140,7 +115,10 @@ async def create_invoice(
         raise InvalidFields.one(("lines",), f"the total must be {money.amount_limit(currency)}")
     if not 0 <= discount_atom <= subtotal:
         raise ValueError("an invoice's discount lies between 0 and its subtotal")
-    await session.execute(select(Account.id).where(Account.id == account_id).with_for_update())
+    # FOR NO KEY UPDATE (on PostgreSQL): it serialises numbering as FOR UPDATE would, but leaves alone the key-share
+    # locks every insert of a row naming the account takes, so a transaction that has written such a row and then
+    # waits for a lock this one holds (a subscription's) is no deadlock.
+    await session.execute(select(Account.id).where(Account.id == account_id).with_for_update(key_share=True))
     number = int(await session.scalar(select(func.max(Invoice.number)).where(Invoice.account_id == account_id)) or 0)
     invoice = Invoice(
         id=new_id(INVOICE_PREFIX),
@@ -186,204 +164,6 @@ async def create_invoice(
     await session.flush()
     await record_event(session, account_id=account_id, type="invoice.created", obj=invoice)
     return invoice
-
-
-def renewal_lines(subscription: Subscription, period_start: datetime, period_end: datetime) -> tuple[LineSpec, ...]:
-    """The subscription's items for a period, at the unit amounts they were sold at."""
-    return tuple(
-        LineSpec(
-            name=item.product_name,
-            quantity=item.quantity,
-            unit_amount_atom=item.unit_amount_atom,
-            price_id=item.price_id,
-            product_id=item.product_id,
-            description=item.description,
-            period_start=period_start,
-            period_end=period_end,
-        )
-        for item in subscription.items
-    )
-
-
-def renewal_discount(subscription: Subscription, lines: Sequence[LineSpec], period_start: datetime) -> int:
-    """What the subscription's coupon takes off a renewal starting at ``period_start``, by its terms as sold:
-    ``forever`` always; ``repeating`` for periods starting within ``duration_in_months`` of the subscription's
-    start; ``once`` only on the first charge after a trial (otherwise the checkout used it up)."""
-    terms = subscription.discount
-    if terms is None or not lines:
-        return 0
-    duration = terms.get("duration") or ONCE
-    if duration == ONCE and period_start != subscription.trial_end:
-        return 0
-    if duration == REPEATING:
-        started = subscription.trial_start or subscription.billing_anchor or subscription.current_period_start
-        if period_start >= add_months(started, int(terms.get("duration_in_months") or 0)):
-            return 0
-    coupon = Coupon(**terms)
-    priced = [maths.Line(line.amount_atom, line.product_id) for line in lines]
-    try:
-        return maths.compute_discount(coupon, priced, subscription.currency).amount_atom
-    except BusinessRuleViolation:
-        # Restricted to products the subscription no longer sells, or in another currency: nothing off.
-        return 0
-
-
-def next_period(subscription: Subscription) -> tuple[datetime, datetime]:
-    """The period billed next: a trial's first paid period (the current one), else the one after the current one,
-    anchored to the subscription's first day."""
-    if lifecycle.converts_trial(subscription):
-        return subscription.current_period_start, subscription.current_period_end
-    anchor = subscription.billing_anchor or subscription.current_period_start
-    start = subscription.current_period_end
-    end = next_period_end(anchor, subscription.billing_interval, subscription.billing_interval_count, start)
-    return start, end
-
-
-async def build_renewal_invoice(
-    session: AsyncSession,
-    subscription: Subscription,
-    period_start: datetime,
-    period_end: datetime,
-    *,
-    issued_at: datetime | None = None,
-) -> Invoice:
-    """The renewal invoice of ``subscription`` for a period, issued at ``issued_at`` (by default the period's start:
-    the moment it falls due, on the customer's clock; dunning retries count from it). It takes the subscription's
-    pending items (prorations a plan change left) as lines, and uses up the customer's credit balance before
-    anything is charged. A period already invoiced raises ``IntegrityError``."""
-    pending = await pending_items(session, subscription)
-    priced = await _renewal(session, subscription, period_start, period_end, pending, use_credit=True)
-    invoice = await create_invoice(
-        session,
-        subscription.account_id,
-        customer_id=subscription.customer_id,
-        currency=subscription.currency,
-        lines=priced.lines,
-        discount_atom=priced.discount_atom,
-        billing_reason=SUBSCRIPTION_CYCLE,
-        subscription_id=subscription.id,
-        period_start=period_start,
-        period_end=period_end,
-        issued_at=issued_at or period_start,
-        description=subscription.description,
-    )
-    for item in pending:
-        item.invoice_id = invoice.id
-    await session.flush()
-    return invoice
-
-
-async def preview_renewal(session: AsyncSession, subscription: Subscription) -> InvoicePreview:
-    """The next renewal invoice as it would be made (nothing stored): its pending items and the customer's credit
-    balance included."""
-    period_start, period_end = next_period(subscription)
-    pending = await pending_items(session, subscription)
-    priced = await _renewal(session, subscription, period_start, period_end, pending, use_credit=False)
-    subtotal = sum(line.amount_atom for line in priced.lines)
-    return InvoicePreview(
-        lines=priced.lines,
-        currency=subscription.currency,
-        subtotal_atom=subtotal,
-        discount_atom=priced.discount_atom,
-        total_atom=subtotal - priced.discount_atom,
-        period_start=period_start,
-        period_end=period_end,
-        due_date=period_start,
-    )
-
-
-@dataclass(frozen=True)
-class _PricedRenewal:
-    lines: tuple[LineSpec, ...]
-    discount_atom: int
-
-
-async def _renewal(
-    session: AsyncSession,
-    subscription: Subscription,
-    period_start: datetime,
-    period_end: datetime,
-    pending: Sequence[PendingInvoiceItem],
-    *,
-    use_credit: bool,
-) -> _PricedRenewal:
-    """A renewal's lines: the items, the pending prorations, then the credit balance applied (a line taking off up
-    to what is due) or, when the credits exceed what is due, a line carrying the rest back to the balance so the
-    total is never negative. The coupon discounts the items only, never a proration. With ``use_credit`` the
-    balance is moved (the invoice is being made), otherwise only read (a preview)."""
-    items = renewal_lines(subscription, period_start, period_end)
-    floating = tuple(_pending_line(item) for item in pending)
-    subtotal = sum(line.amount_atom for line in (*items, *floating))
-    discount = min(renewal_discount(subscription, items, period_start), max(subtotal, 0))
-    due = subtotal - discount
-    customer = subscription.customer
-    if due < 0:
-        if use_credit:
-            await customers.add_credit(session, customer, -due, subscription.currency)
-        balance = LineSpec(name=CREDIT_CARRIED, quantity=1, unit_amount_atom=-due, metadata={"credit_balance": True})
-        return _PricedRenewal((*items, *floating, balance), discount)
-    available = customers.available_credit(customer, subscription.currency)
-    used = (
-        await customers.use_credit(session, customer, subscription.currency, due) if use_credit else min(available, due)
-    )
-    if used == 0:
-        return _PricedRenewal((*items, *floating), discount)
-    applied = LineSpec(name=CREDIT_APPLIED, quantity=1, unit_amount_atom=-used, metadata={"credit_balance": True})
-    return _PricedRenewal((*items, *floating, applied), discount)
-
-
-def _pending_line(item: PendingInvoiceItem) -> LineSpec:
-    """A proration's amount is not a multiple of a unit price: one line of quantity 1 carries it whole."""
-    return LineSpec(
-        name=item.name,
-        quantity=1,
-        unit_amount_atom=item.amount_atom,
-        price_id=item.price_id,
-        description=item.description,
-        period_start=item.period_start,
-        period_end=item.period_end,
-        metadata={"proration": True, "quantity": item.quantity},
-    )
-
-
-async def pending_items(session: AsyncSession, subscription: Subscription) -> list[PendingInvoiceItem]:
-    """The subscription's floating items no invoice has taken yet, oldest first."""
-    rows = await session.scalars(
-        select(PendingInvoiceItem)
-        .where(
-            PendingInvoiceItem.account_id == subscription.account_id,
-            PendingInvoiceItem.subscription_id == subscription.id,
-            PendingInvoiceItem.invoice_id.is_(None),
-        )
-        .order_by(PendingInvoiceItem.created_at, PendingInvoiceItem.id)
-    )
-    return list(rows)
-
-
-async def add_pending_items(
-    session: AsyncSession, subscription: Subscription, proration: Proration
-) -> list[PendingInvoiceItem]:
-    """Leave a plan change's proration lines for the next renewal invoice (``create_prorations``)."""
-    items = [
-        PendingInvoiceItem(
-            id=new_id(PENDING_PREFIX),
-            account_id=subscription.account_id,
-            customer_id=subscription.customer_id,
-            subscription_id=subscription.id,
-            name=line.description,
-            description=None,
-            price_id=line.price_id,
-            quantity=line.quantity,
-            amount_atom=line.amount_atom,
-            currency=subscription.currency,
-            period_start=line.period_start,
-            period_end=line.period_end,
-        )
-        for line in proration.lines
-    ]
-    session.add_all(items)
-    await session.flush()
-    return items
 
 
 # --- Reading ------------------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from starlette.datastructures import FormData
 from checkstand.accounts import service as accounts
 from checkstand.api.http.gateway import payment_gateway
 from checkstand.api.http.unit_of_work import Session
+from checkstand.catalog import service as catalog
 from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout import trials
@@ -60,6 +61,7 @@ from checkstand.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Check
 from checkstand.processors.base import CardDetails, PaymentMethod
 from checkstand.processors.connections import STRIPE
 from checkstand.processors.stripe import stripe_amount
+from checkstand.subscriptions.proration import PlanLine
 
 router = APIRouter(prefix="/c", tags=["hosted checkout"], include_in_schema=False)
 
@@ -82,6 +84,9 @@ STRIPE_FRAME_ORIGIN: Final = "https://hooks.stripe.com"
 STRIPE_API_ORIGIN: Final = "https://api.stripe.com"
 NO_PROCESSOR: Final = "Card payments aren't available for this checkout right now. Please contact the merchant."
 IN_PROGRESS: Final = "A payment for this checkout is already in progress."
+# A plan change to the plan the customer already holds (``plan_change_sessions.price_session`` refuses it).
+ALREADY_SUBSCRIBED: Final = "already_subscribed"
+ON_THAT_PLAN: Final = "You already subscribe to this plan. Choose another one."
 NUL_FORM: Final = "The form held a character that can't be sent (NUL). Check what you typed and try again."
 NUL_FIELD: Final = "Remove the invisible NUL character."
 # A Stripe payment method id as the public API takes it: at most 255 characters.
@@ -193,7 +198,9 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
             await session.commit()
     except InvalidFields as refused:
         return await _rerender(request, token, values, _field_errors(refused), 422)
-    except Conflict:
+    except Conflict as refused:
+        if refused.code == ALREADY_SUBSCRIBED:
+            return await _rerender(request, token, values, {"plan": ON_THAT_PLAN}, 409)
         return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
     if paying and not changed:
         return None
@@ -357,6 +364,14 @@ async def _render(
     # One family's choice per page: a second radio group named "plan" would untick the first.
     choices = await checkout_plans.plan_choices(session, checkout)
     due = trials.tier_due(checkout, PRIMARY_TIER)
+    change = plan_change_sessions.plan_change_of(checkout)
+    # What paying charges now: a plan change's net (a trial's terms are not a plan change's: the subscription has
+    # its own period), else the tier's amount due today.
+    today_atom = trials.amount_due_today(checkout, PRIMARY_TIER)
+    if change is not None:
+        pay_label = f"Pay {money(today_atom)}" if today_atom > 0 else "Change plan"
+    else:
+        pay_label = f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start free trial"
     plans = [
         {
             "value": f"{choice.line.position}:{option.rank}",
@@ -364,7 +379,7 @@ async def _render(
             "detail": option.price.name,
             "amount": money(option.price.unit_amount_atom),
             "billing": _billing_terms(option.price.recurring_interval, option.price.recurring_interval_count),
-            "trial": _trial(option.price.trial_days),
+            "trial": None if change is not None else _trial(option.price.trial_days),
             "selected": option.selected,
         }
         for choice in choices[:1]
@@ -381,7 +396,7 @@ async def _render(
         stripe_form = {
             "publishable_key": processor.publishable_key,
             "mode": "setup" if sets_up else "payment",
-            "amount": stripe_amount(due.today_atom, checkout.currency),
+            "amount": stripe_amount(today_atom, checkout.currency),
             "currency": checkout.currency.lower(),
             "setup_future_usage": "off_session" if completion.recurs(checkout, PRIMARY_TIER) and not sets_up else None,
         }
@@ -396,12 +411,13 @@ async def _render(
         items=items,
         plans=plans,
         change_plan=CHANGE_PLAN,
+        plan_change=None if change is None else await _plan_change(session, checkout, change, money, locale),
         subtotal=money(checkout.amount_subtotal_atom),
         discount=money(checkout.amount_discount_atom) if checkout.amount_discount_atom else None,
         total=money(checkout.amount_total_atom),
-        due_today=money(due.today_atom) if due.is_trial else None,
-        trial_terms=_trial_terms(checkout, due, money, locale),
-        pay_label=f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start free trial",
+        due_today=money(due.today_atom) if due.is_trial and change is None else None,
+        trial_terms=None if change is not None else _trial_terms(checkout, due, money, locale),
+        pay_label=pay_label,
         promotion_code=checkout.promotion_code,
         needs_customer=checkout.customer_id is None,
         return_url=checkout.return_url,
@@ -421,6 +437,41 @@ async def _render(
         script=STRIPE_SCRIPT,
         payment_method_field=PAYMENT_METHOD_FIELD,
     )
+
+
+async def _plan_change(
+    session: AsyncSession,
+    checkout: CheckoutSession,
+    change: plan_change_sessions.PlanChange,
+    money: Callable[[int], str],
+    locale: str,
+) -> dict[str, str | None]:
+    """A plan change's breakdown as the customer reads it, from the amounts the session was priced with (what
+    paying charges): each plan with its price and terms, the credit for the old plan's unused time, the charge for
+    the new plan's rest of the period, what is due today, what a change worth less leaves on the balance, and the
+    next renewal."""
+    proration = change.proration
+
+    async def plan(lines: list[PlanLine]) -> str:
+        described = []
+        for line in lines:
+            price = await catalog.get_price(session, checkout.account_id, line.price_id)
+            name = line.product_name if line.quantity == 1 else f"{line.quantity} x {line.product_name}"
+            terms = _billing_terms(price.recurring_interval, price.recurring_interval_count)
+            described.append(f"{name}, {money(line.amount_atom)} {terms}")
+        return "; ".join(described)
+
+    return {
+        "current": await plan(change.current_plan),
+        "new": await plan(change.new_plan),
+        "credit": money(proration.credit_atom),
+        "charge": money(proration.charge_atom),
+        "until": format_date(proration.next_renewal_at, format="long", locale=locale),
+        "due_today": money(change.amount_due_today_atom),
+        "to_balance": money(-proration.net_atom) if proration.net_atom < 0 else None,
+        "next_renewal": money(proration.next_renewal_atom),
+        "next_renewal_on": format_date(proration.next_renewal_at, format="long", locale=locale),
+    }
 
 
 def _billing_terms(interval: str | None, count: int | None) -> str | None:

@@ -1,6 +1,6 @@
 """Collecting an invoice now, outside the dunning schedule: the SDK's ``collect_invoice``, its
 ``create_payment_attempt`` (one more charge of a payment intent), and the overdue invoices a subscription settles at
-once when its default payment method is replaced (a card changed during dunning).
+once when its default payment method is replaced (a card changed during dunning, :func:`update_subscription`).
 
 Each collection is one off-session charge (:mod:`checkstand.payments.off_session`): the invoice and its payment are
 locked, the charge committed as pending with its idempotency key, the processor called with no transaction open, and
@@ -28,7 +28,8 @@ from checkstand.payment_methods.models import SavedPaymentMethod
 from checkstand.payments import off_session, settlement
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.models import CHARGE_PENDING, SUCCEEDED, Payment, PaymentCharge
-from checkstand.subscriptions import lifecycle
+from checkstand.subscriptions import changes, lifecycle
+from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
 from checkstand.test_clocks.service import now_for_customer
 
@@ -161,6 +162,24 @@ async def settle_past_due(gateway: Gateway, account_id: str, subscription_id: st
         if collection.payment_status != PAYMENT_PAID:
             break
     return done
+
+
+async def update_subscription(
+    session: AsyncSession, gateway: Gateway, account_id: str, subscription_id: str, fields: Mapping[str, Any]
+) -> tuple[Subscription, list[str]]:
+    """The SDK's ``update_subscription`` in the request's unit of work ``session``: the subscription as it now stands
+    and the fields changed. A new default payment method is charged at once for the past-due invoices
+    (:func:`settle_past_due`); their charges commit before each processor call and settle after it in transactions
+    of their own, so the change is committed first (no transaction of the request's stays open across a call) and
+    the subscription read again as they left it."""
+    subscription, updated = await changes.update_subscription(session, account_id, subscription_id, fields)
+    if "default_payment_method_id" not in updated:
+        return subscription, updated
+    await session.commit()
+    if await settle_past_due(gateway, account_id, subscription_id):
+        session.expire(subscription)
+        subscription = await subscriptions.get_subscription(session, account_id, subscription_id)
+    return subscription, updated
 
 
 # --- One more attempt of a payment intent ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.checkout import lifecycle
@@ -25,8 +26,15 @@ from checkstand.invoices import service as invoices
 from checkstand.invoices.models import MANUAL, SUBSCRIPTION_CREATE, SUBSCRIPTION_UPDATE
 from checkstand.payment_methods import service as payment_methods
 from checkstand.payment_methods.models import SavedPaymentMethod
-from checkstand.payments import plan_change_sessions
-from checkstand.payments.models import PAYMENT_CHARGE_PREFIX, CheckoutAttempt, Payment, PaymentCharge, ProcessorAttempt
+from checkstand.payments import plan_change_sessions, refunds
+from checkstand.payments.models import (
+    PAYMENT_CHARGE_PREFIX,
+    CheckoutAttempt,
+    Payment,
+    PaymentCharge,
+    ProcessorAttempt,
+    Refund,
+)
 from checkstand.processors.base import SavedCard
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
@@ -88,6 +96,42 @@ async def complete(
     if payment is not None:
         await record_event(session, account_id=checkout.account_id, type="payment.succeeded", obj=payment)
     return payment
+
+
+async def complete_without_charge(session: AsyncSession, checkout: CheckoutSession, attempt: CheckoutAttempt) -> None:
+    """Complete a plan-change session that has nothing to charge (a downgrade, any change whose net is 0 or a
+    credit) with no processor call: the subscription already has its saved method, so there is nothing to set up
+    either. The subscription is amended and the unused time credited to the customer's balance (the next invoice
+    uses it up); no payment, no invoice, as Stripe leaves none for a change that charges nothing now."""
+    assert checkout.customer_id is not None  # a plan-change session is always for a known customer
+    attempt.customer_id = checkout.customer_id
+    now = await now_for_customer(session, checkout.customer_id)
+    await lifecycle.mark_completed(session, checkout, tier=PRIMARY_TIER, now=now)
+    changed = await plan_change_sessions.complete_plan_change(session, checkout)
+    attempt.subscription_id = changed.id
+
+
+async def refund_unapplied_change(
+    session: AsyncSession, checkout: CheckoutSession, attempt: CheckoutAttempt, charged: ProcessorAttempt
+) -> Refund | None:
+    """A plan-change session's charge succeeded but its change can no longer apply (the subscription was renewed,
+    canceled or changed between the payment's start and its answer): the money is recorded as the payment it is
+    and its refund in full staged, in the caller's transaction, for the caller to make once committed (the refund
+    recovery job makes it otherwise). The session is not completed (nothing was bought; the attempt fails and a new
+    try is refused as stale), as a Stripe PaymentIntent whose order can't be fulfilled is refunded rather than
+    fulfilled. None when the processor took nothing (a setup)."""
+    if charged.is_setup or charged.amount_atom <= 0 or checkout.customer_id is None:
+        return None
+    customer = await customers.get_customer(session, checkout.account_id, checkout.customer_id)
+    now = await now_for_customer(session, customer.id)
+    payment = await _record_payment(session, checkout, attempt, charged, customer, None, now)
+    payment.subscription_id = checkout.changes_subscription_id
+    await record_event(session, account_id=checkout.account_id, type="payment.succeeded", obj=payment)
+    charge = await session.scalar(select(PaymentCharge).where(PaymentCharge.payment_id == payment.id))
+    assert charge is not None  # recorded with the payment
+    return await refunds.stage_full_refund(
+        session, charge, metadata={"cause": "plan_change_not_applied", "checkout_session_id": checkout.id}
+    )
 
 
 async def _record_payment(

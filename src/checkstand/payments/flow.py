@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.checkout import service as checkout_service
@@ -27,10 +28,10 @@ from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
 from checkstand.core.errors import FieldProblem, InvalidFields
 from checkstand.core.ids import new_id
 from checkstand.events.service import record_event
-from checkstand.payments import leases, plan_change_sessions
+from checkstand.payments import completion, leases, plan_change_sessions, refunds
 from checkstand.payments.adapters import Gateway, adapter_for, load_processor
 from checkstand.payments.cascade import PendingCharge, advance
-from checkstand.payments.models import PENDING, PROCESSING, CheckoutAttempt
+from checkstand.payments.models import FAILED, PENDING, PROCESSING, SUCCEEDED, CheckoutAttempt, Payment
 from checkstand.payments.outcomes import record_result
 from checkstand.payments.rate_limits import RateLimits, check_rate_limits
 from checkstand.payments.service import get_attempt
@@ -38,6 +39,8 @@ from checkstand.payments.transitions import move
 from checkstand.processors.base import ChargeResult, OutcomeUnknown, PaymentMethod, SetupRequest
 
 ATTEMPT_PREFIX: Final = "catt"
+# The transition reason of an attempt that completed its session with no processor call.
+NOTHING_DUE: Final = "nothing_due"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,13 @@ async def begin_attempt(
     await session.flush()
     await record_event(session, account_id=attempt.account_id, type="checkout_attempt.created", obj=attempt)
     await move(session, attempt, PROCESSING, tier=attempt.tier)
+    if plan_change_sessions.nothing_due(checkout):
+        # A plan change owing nothing now completes with no processor attempt: nothing to charge or set up.
+        await completion.complete_without_charge(session, checkout, attempt)
+        checkout_service.end_payment(checkout, attempt.id)
+        await move(session, attempt, SUCCEEDED, reason=NOTHING_DUE)
+        await record_event(session, account_id=attempt.account_id, type="checkout_attempt.succeeded", obj=attempt)
+        return attempt, None
     pending = await advance(session, checkout, attempt, method, next_tier=False, public_url=public_url)
     return attempt, pending
 
@@ -126,7 +136,16 @@ async def drive(
                 break
             pending = await record_answer(gateway, account_id, pending.processor_attempt_id, result, method=method)
     async with gateway.database.reading() as session:
-        return await get_attempt(session, account_id, attempt_id)
+        attempt = await get_attempt(session, account_id, attempt_id)
+        refunded = (
+            await session.scalar(select(Payment.id).where(Payment.checkout_attempt_id == attempt_id))
+            if attempt.state == FAILED
+            else None
+        )
+    if refunded is not None:
+        # A charge taken for a plan change that could no longer apply: its refund, staged with the failure.
+        await refunds.make_staged_refunds(gateway, account_id, refunded)
+    return attempt
 
 
 async def call_processor(gateway: Gateway, pending: PendingCharge) -> ChargeResult:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
@@ -39,6 +39,19 @@ logger = logging.getLogger(__name__)
 CLAIM_PREFIX: Final = "\0checkstand/"
 """The abstract socket (a leading NUL: Linux's namespace with no file behind it) that holds an instance; named by
 the instance's digest, since a host name and a worker's name may be longer than a socket's name can be."""
+
+
+@dataclass(frozen=True)
+class Leased:
+    """A kind of row that is leased while a process drives it, and the state in which its lease counts."""
+
+    table: type[CheckoutAttempt] | type[PaymentCharge]
+    live: ColumnElement[bool]
+    noun: str
+
+
+ATTEMPTS: Final = Leased(CheckoutAttempt, CheckoutAttempt.state == PROCESSING, "attempt")
+CHARGES: Final = Leased(PaymentCharge, PaymentCharge.status == CHARGE_PENDING, "payment charge")
 
 
 @dataclass(frozen=True)
@@ -93,14 +106,12 @@ async def take_over(session: AsyncSession, owner: Owner) -> int:
     how many were freed."""
     now = clock.now()
     freed = 0
-    for table, leased in (
-        (CheckoutAttempt, CheckoutAttempt.state == PROCESSING),
-        (PaymentCharge, PaymentCharge.status == CHARGE_PENDING),
-    ):
+    for kind in (ATTEMPTS, CHARGES):
+        table = kind.table
         result = await session.execute(
             update(table)
             .where(
-                leased,
+                kind.live,
                 table.lease_owner.startswith(f"{owner.instance}/", autoescape=True),
                 table.lease_owner != owner.id,
                 table.lease_expires_at > now,
@@ -135,11 +146,15 @@ async def start(database: Database, instance: str) -> InstanceClaim | None:
     return held
 
 
-async def hold(session: AsyncSession, attempt_id: str, lease: timedelta, owner: str | None = None) -> None:
-    """Stamp (or extend) the lease of an attempt still processing, in ``owner``'s name; the caller commits."""
+async def hold(
+    session: AsyncSession, row_id: str, lease: timedelta, owner: str | None = None, *, kind: Leased = ATTEMPTS
+) -> None:
+    """Stamp (or extend) the lease of a row still live (an attempt processing, by default), in ``owner``'s name;
+    the caller commits."""
+    table = kind.table
     await session.execute(
-        update(CheckoutAttempt)
-        .where(CheckoutAttempt.id == attempt_id, CheckoutAttempt.state == PROCESSING)
+        update(table)
+        .where(table.id == row_id, kind.live)
         .values(lease_expires_at=clock.now() + lease, lease_owner=owner)
         .execution_options(synchronize_session=False)
     )
@@ -147,10 +162,10 @@ async def hold(session: AsyncSession, attempt_id: str, lease: timedelta, owner: 
 
 @contextlib.asynccontextmanager
 async def renewing(
-    database: Database, attempt_id: str, lease: timedelta, owner: str | None = None
+    database: Database, row_id: str, lease: timedelta, owner: str | None = None, *, kind: Leased = ATTEMPTS
 ) -> AsyncIterator[None]:
-    """Keep the attempt's lease alive, each renewal in a short transaction of its own, for the span of the block."""
-    task = asyncio.create_task(_renew(database, attempt_id, lease, owner))
+    """Keep the row's lease alive, each renewal in a short transaction of its own, for the span of the block."""
+    task = asyncio.create_task(_renew(database, row_id, lease, owner, kind))
     try:
         yield
     finally:
@@ -159,14 +174,14 @@ async def renewing(
             await task
 
 
-async def _renew(database: Database, attempt_id: str, lease: timedelta, owner: str | None) -> None:
+async def _renew(database: Database, row_id: str, lease: timedelta, owner: str | None, kind: Leased) -> None:
     interval = lease.total_seconds() / 3
     while True:
         await asyncio.sleep(interval)
         try:
             async with database.writing() as session:
-                await hold(session, attempt_id, lease, owner)
+                await hold(session, row_id, lease, owner, kind=kind)
                 await session.commit()
         except Exception:
             # The next renewal may succeed before the lease runs out; the call in hand goes on either way.
-            logger.exception("could not renew the lease of attempt %s", attempt_id)
+            logger.exception("could not renew the lease of %s %s", kind.noun, row_id)

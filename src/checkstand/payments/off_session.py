@@ -13,29 +13,25 @@ in the database: two workers starting the same retry compute the same key, and o
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
 from checkstand.core.ids import new_id
 from checkstand.core.lookup import locked, one_or_not_found
-from checkstand.db import Database
 from checkstand.events.service import record_event
 from checkstand.invoices import service as invoices
 from checkstand.invoices.models import Invoice
 from checkstand.payment_methods.models import SavedPaymentMethod
-from checkstand.payments import settlement
+from checkstand.payments import leases, refunds, settlement
 from checkstand.payments.adapters import Gateway, adapter_for, load_processor
-from checkstand.payments.models import CHARGE_PENDING, FAILED, PROCESSING, SUCCEEDED, Payment, PaymentCharge
+from checkstand.payments.models import CHARGE_PENDING, FAILED, PROCESSING, SUCCEEDED, Payment, PaymentCharge, Refund
 from checkstand.processors.base import ChargeRequest, ChargeResult, Outcome, OutcomeUnknown, PaymentMethod
 from checkstand.subscriptions.models import Subscription
 from checkstand.test_clocks.service import now_for_customer
@@ -235,7 +231,9 @@ async def make_charge(gateway: Gateway, staged: StagedCharge) -> PaymentCharge |
     """Call the processor with no transaction open, the charge's lease renewed meanwhile, then settle. A processor
     that can't say what it did leaves the charge pending for :func:`recover_charges`; None then."""
     processor = await load_processor(gateway, staged.processor_id)
-    async with _renewing(gateway.database, staged.charge_id, gateway.policy.attempt_lease, gateway.lease_owner):
+    async with leases.renewing(
+        gateway.database, staged.charge_id, gateway.policy.attempt_lease, gateway.lease_owner, kind=leases.CHARGES
+    ):
         try:
             async with adapter_for(gateway, processor) as adapter:
                 result = await adapter.charge(staged.request)
@@ -249,6 +247,7 @@ async def settle_charge(
 ) -> PaymentCharge:
     """Record a processor's answer and what it means for the payment, its invoice and its subscription, in one
     short transaction. An answer already recorded (recovery and the caller both settling) changes nothing."""
+    refund: Refund | None = None
     async with gateway.database.writing() as session:
         charge = await one_or_not_found(
             session,
@@ -274,12 +273,15 @@ async def settle_charge(
             await record_event(session, account_id=account_id, type="payment.succeeded", obj=payment)
             if payment.invoice_id is not None:
                 invoice = await invoices.lock_invoice(session, account_id, payment.invoice_id)
-                await settlement.invoice_paid(session, invoice, amount_atom=payment.amount_atom, now=at)
+                refund = await settlement.invoice_paid(session, invoice, amount_atom=payment.amount_atom, now=at)
         else:
             # Off-session, a challenge can't be shown to anyone: it fails as Stripe's authentication_required does.
             charge.status = CHARGE_FAILED if result.outcome is Outcome.UNAVAILABLE else result.outcome.value
             await _record_failure(session, gateway, payment, at, reason=result.decline_code)
         await session.commit()
+    if refund is not None:
+        # Money taken for a plan change that could no longer apply: given back now its refund is committed.
+        await refunds.make_staged_refunds(gateway, account_id, refund.payment_id)
     return charge
 
 
@@ -297,39 +299,7 @@ async def _record_failure(
     await settlement.invoice_failed(session, invoice, policy=gateway.policy.dunning, now=at)
 
 
-# --- Leases and recovery --------------------------------------------------------------------------------------------
-
-
-async def _hold(session: AsyncSession, charge_id: str, lease: timedelta, owner: str | None) -> None:
-    await session.execute(
-        update(PaymentCharge)
-        .where(PaymentCharge.id == charge_id, PaymentCharge.status == CHARGE_PENDING)
-        .values(lease_expires_at=clock.now() + lease, lease_owner=owner)
-        .execution_options(synchronize_session=False)
-    )
-
-
-@contextlib.asynccontextmanager
-async def _renewing(database: Database, charge_id: str, lease: timedelta, owner: str | None) -> AsyncIterator[None]:
-    """Keep the charge's lease alive for the span of the processor call (as :mod:`checkstand.payments.leases`)."""
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(lease.total_seconds() / 3)
-            try:
-                async with database.writing() as session:
-                    await _hold(session, charge_id, lease, owner)
-                    await session.commit()
-            except Exception:
-                logger.exception("could not renew the lease of payment charge %s", charge_id)
-
-    task = asyncio.create_task(renew())
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+# --- Recovery -----------------------------------------------------------------------------------------------------
 
 
 async def recover_charges(gateway: Gateway) -> int:

@@ -83,6 +83,20 @@ async def record_result(
         except CheckstandError as refusal:
             for undone in (checkout, attempt, processor_attempt):
                 await session.refresh(undone)
+            if checkout.changes_subscription_id is not None:
+                # The money a plan change can no longer use goes back by itself (made once this commits).
+                refund = await completion.refund_unapplied_change(session, checkout, attempt, processor_attempt)
+                if refund is not None:
+                    await give_up(
+                        session,
+                        checkout,
+                        attempt,
+                        None,
+                        debug=f"Charged by {processor_attempt.processor_name} "
+                        f"({processor_attempt.processor_reference}) but the change could not apply: {refusal.detail} "
+                        f"Refunded in full ({refund.id}).",
+                    )
+                    return None
             await give_up(
                 session,
                 checkout,

@@ -7,31 +7,58 @@ customer's time (``proration_date``) and charges the net when positive. Paying i
 (:func:`hold_subscription`): a second session for the same subscription, or one priced against a plan or period that
 has since changed (another change applied, a renewal), is refused before any charge. Completion re-prices at the same
 instant against the locked subscription and amends it (:func:`complete_plan_change`).
+
+A session created with ``plan_change_timing`` ``period_end`` (:func:`pricer`) instead schedules the change for the
+subscription's period end: nothing is due today, and completion stores the change for the renewal to apply. The
+timing is kept in the session's ``proration`` so choosing another plan on the page re-prices it the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog.models import FamilyMember
-from checkstand.catalog.upgrade_paths import classify_transition
 from checkstand.checkout import service as checkout_service
+from checkstand.checkout import trials
 from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
+from checkstand.checkout.service import PlanChangePricer
 from checkstand.core.errors import Conflict
+from checkstand.customers import service as customers
+from checkstand.payments import settlement
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import ACTIVE, TRIALING, Subscription
-from checkstand.subscriptions.plan_changes import amend_subscription, preview_plan_change
-from checkstand.subscriptions.proration import PlanLine
+from checkstand.subscriptions.plan_changes import (
+    NOW,
+    PERIOD_END,
+    amend_subscription,
+    classify_change,
+    current_plan,
+    preview_period_end_change,
+    preview_plan_change,
+    schedule_change,
+)
+from checkstand.subscriptions.proration import PlanLine, Proration
 from checkstand.test_clocks.service import now_for_customer
 
 CHANGEABLE: Final = (ACTIVE, TRIALING)
+CREDIT_APPLIED: Final = trials.CREDIT_APPLIED
 
 
-async def price_session(session: AsyncSession, checkout: CheckoutSession) -> None:
+def pricer(timing: str | None) -> PlanChangePricer:
+    """The ``plan_change`` hook of a session created with ``plan_change_timing`` (``now`` when None)."""
+
+    async def price(session: AsyncSession, checkout: CheckoutSession) -> None:
+        await price_session(session, checkout, timing=timing)
+
+    return price
+
+
+async def price_session(session: AsyncSession, checkout: CheckoutSession, *, timing: str | None = None) -> None:
     """Make the session a plan change when its customer's active or trialing subscription holds a product of the same
     family (or the same product) as a recurring line, and price it; otherwise leave it a new purchase. The same price
     is a 409 ``already_subscribed``; a change the account's upgrade paths refuse is B's typed 4xx."""
@@ -49,24 +76,26 @@ async def price_session(session: AsyncSession, checkout: CheckoutSession) -> Non
             f"Customer {checkout.customer_id!r} already subscribes to this plan ({subscription.id!r}).",
             code="already_subscribed",
         )
-    kinds = [
-        await classify_transition(
-            session, checkout.account_id, from_price_id=before.price_id, to_price_id=after.price_id
-        )
-        for before, after in zip(old, new, strict=False)
-        if before.price_id != after.price_id
-    ]
+    kind = await classify_change(session, subscription, new)
+    timing = timing or (checkout.proration or {}).get("timing", NOW)
     at = await now_for_customer(session, checkout.customer_id)
-    proration = await preview_plan_change(session, subscription, new, at=at)
+    if timing == PERIOD_END:
+        proration = await preview_period_end_change(session, subscription, new)
+    else:
+        proration = await preview_plan_change(session, subscription, new, at=at)
+    due = proration.amount_due_atom
     checkout.changes_subscription_id = subscription.id
     checkout.proration_date = at
     checkout.proration = {
         **proration.as_dict(),
-        "kind": kinds[0] if kinds else "crossgrade",
+        "timing": timing,
+        "kind": kind,
         "current_plan": [_line_dict(line) for line in old],
         "new_plan": [_line_dict(line) for line in new],
+        # The customer's credit balance pays what it can of the amount due, as it would on a renewal invoice.
+        CREDIT_APPLIED: min(customers.available_credit(subscription.customer, subscription.currency), due),
     }
-    checkout.amount_due_today_atom = proration.amount_due_atom
+    checkout.amount_due_today_atom = trials.amount_due_today(checkout, PRIMARY_TIER)
 
 
 def plan_lines(checkout: CheckoutSession) -> list[PlanLine]:
@@ -75,13 +104,6 @@ def plan_lines(checkout: CheckoutSession) -> list[PlanLine]:
         PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
         for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
         if item.recurring_interval is not None
-    ]
-
-
-def current_plan(subscription: Subscription) -> list[PlanLine]:
-    return [
-        PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
-        for item in subscription.items
     ]
 
 
@@ -148,10 +170,22 @@ async def hold_subscription(session: AsyncSession, checkout: CheckoutSession) ->
             f"Another plan change of subscription {subscription.id!r} is being paid.", code="plan_change_in_progress"
         )
     require_unchanged(checkout, subscription)
+    await require_no_renewal_underway(session, subscription)
+
+
+def nothing_due(checkout: CheckoutSession) -> bool:
+    """A plan-change session whose net is nothing or a credit, or that the customer's credit balance pays in full:
+    it completes with no processor call."""
+    return (
+        checkout.changes_subscription_id is not None
+        and checkout.proration is not None
+        and trials.amount_due_today(checkout, PRIMARY_TIER) == 0
+    )
 
 
 def require_unchanged(checkout: CheckoutSession, subscription: Subscription) -> None:
-    """The subscription is still on the plan and period the session was priced against (a 409 otherwise)."""
+    """The subscription is still on the plan and period the session was priced against, and its customer still
+    holds the credit the session counted on (a 409 otherwise)."""
     assert checkout.proration is not None
     priced = [(line["price_id"], line["quantity"]) for line in checkout.proration["current_plan"]]
     held = [(line.price_id, line.quantity) for line in current_plan(subscription)]
@@ -159,6 +193,7 @@ def require_unchanged(checkout: CheckoutSession, subscription: Subscription) -> 
         subscription.status not in CHANGEABLE
         or priced != held
         or checkout.proration["period_start"] != subscription.current_period_start.isoformat()
+        or customers.available_credit(subscription.customer, subscription.currency) < credit_applied(checkout)
     ):
         raise Conflict(
             f"Subscription {subscription.id!r} changed since this session was priced; start a new checkout.",
@@ -166,15 +201,69 @@ def require_unchanged(checkout: CheckoutSession, subscription: Subscription) -> 
         )
 
 
+async def require_no_renewal_underway(session: AsyncSession, subscription: Subscription) -> None:
+    """The subscription (locked) has no renewal being collected (:func:`settlement.renewal_underway`): a 409
+    ``plan_change_stale`` otherwise; refused, the customer starts a new checkout priced against the renewed
+    period."""
+    underway = await settlement.renewal_underway(session, subscription)
+    if underway:
+        raise Conflict(
+            f"Subscription {subscription.id!r} is being renewed; start a new checkout once it is.",
+            code="plan_change_stale",
+        )
+
+
 async def complete_plan_change(session: AsyncSession, checkout: CheckoutSession) -> Subscription:
     """Amend the subscription (locked) as the session priced it: the same instant, so the same proration; a credit
-    goes to the customer's balance."""
+    goes to the customer's balance, and the balance the session counted on is used up. A ``period_end`` session
+    schedules the change instead."""
     assert checkout.changes_subscription_id is not None
     assert checkout.proration_date is not None
     subscription = await subscriptions.locked_subscription(
         session, checkout.account_id, checkout.changes_subscription_id
     )
     require_unchanged(checkout, subscription)
+    await require_no_renewal_underway(session, subscription)
+    assert checkout.proration is not None
     new = plan_lines(checkout)
+    if checkout.proration.get("timing") == PERIOD_END:
+        return await schedule_change(session, subscription, new)
     proration = await preview_plan_change(session, subscription, new, at=checkout.proration_date)
+    await customers.use_credit(session, subscription.customer, subscription.currency, credit_applied(checkout))
     return await amend_subscription(session, subscription, new, proration, credit_to_balance=True)
+
+
+def credit_applied(checkout: CheckoutSession) -> int:
+    """What of the customer's credit balance pays the session's amount due (0 for a new purchase)."""
+    return int((checkout.proration or {}).get(CREDIT_APPLIED, 0))
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    """A plan-change session's breakdown as it was priced (``CheckoutSession.proration``), typed for the customer's
+    views: the hosted page and the public checkout API show the same amounts the payment charges."""
+
+    kind: str
+    current_plan: list[PlanLine]
+    new_plan: list[PlanLine]
+    proration: Proration
+    credit_balance_applied_atom: int
+
+    @property
+    def amount_due_today_atom(self) -> int:
+        """What paying charges now: the proration's amount due less the credit balance it uses."""
+        return self.proration.amount_due_atom - self.credit_balance_applied_atom
+
+
+def plan_change_of(checkout: CheckoutSession) -> PlanChange | None:
+    """The session's priced change; None for a new purchase."""
+    if checkout.proration is None:
+        return None
+    stored = checkout.proration
+    return PlanChange(
+        kind=stored["kind"],
+        current_plan=[PlanLine.from_dict(line) for line in stored["current_plan"]],
+        new_plan=[PlanLine.from_dict(line) for line in stored["new_plan"]],
+        proration=Proration.from_dict(stored),
+        credit_balance_applied_atom=credit_applied(checkout),
+    )

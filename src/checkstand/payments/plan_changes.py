@@ -3,10 +3,18 @@
 ``create_prorations`` applies the change at once and leaves its proration lines as pending items, which the next
 renewal invoice takes. ``always_invoice`` invoices the prorated lines and charges the net now on the saved method,
 and applies the change only if that payment succeeds: the invoice carries the change (old plan, new plan, the
-proration) in its metadata and the charge's settlement applies it, in the transaction that records the payment
-(``payments.settlement``), so a charge that recovery settles after a crash applies it too; a declined charge voids
-the invoice and leaves the subscription as it was. A change that nets a credit charges nothing: it applies at once
-and the credit goes to the customer's balance, which the next invoice uses up.
+proration) in ``Invoice.plan_change`` and the charge's settlement applies it, in the transaction that records the
+payment (``payments.settlement``), so a charge that recovery settles after a crash applies it too; a declined charge
+voids the invoice and leaves the subscription as it was; a charge that succeeds once the subscription has changed (a
+renewal, a cancellation, another change) is refunded in full. The customer's credit balance is used first, as a
+renewal invoice uses it: the charge is what is left (a voided invoice gives the credit back), and a balance that
+covers the net pays the invoice and applies the change with no processor call. A change that nets a credit charges
+nothing: it applies at once and the credit goes to the customer's balance, which the next invoice uses up.
+
+A change may also be scheduled for the period's end (:func:`schedule_items`): nothing is invoiced or charged, and
+the renewal bills and applies the new plan. :func:`update_items` picks the way a request asks for.
+:func:`preview_change` shows the next invoice as it would be once a proposed change applied, by any of these ways
+(:func:`preview_subscription`: as it would be made now when none is proposed).
 
 As every off-session charge, the processor is called with no transaction open: the invoice, its payment and the
 pending charge are committed first under the subscription's row lock, which also refuses a second change while one
@@ -23,17 +31,28 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.catalog import service as catalog
 from checkstand.core.errors import Conflict, InvalidFields
+from checkstand.customers import service as customers
+from checkstand.invoices import renewal
 from checkstand.invoices import service as invoices
 from checkstand.invoices.models import OPEN, SUBSCRIPTION_UPDATE, Invoice
-from checkstand.payments import off_session
+from checkstand.payments import off_session, settlement
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.models import Payment
-from checkstand.payments.settlement import PLAN_CHANGE
 from checkstand.subscriptions import changes
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
-from checkstand.subscriptions.plan_changes import amend_subscription, current_plan, preview_plan_change
+from checkstand.subscriptions.periods import add_interval
+from checkstand.subscriptions.plan_changes import (
+    PERIOD_END,
+    amend_subscription,
+    classify_change,
+    current_plan,
+    preview_period_end_change,
+    preview_plan_change,
+    schedule_change,
+)
 from checkstand.subscriptions.proration import Proration, ProrationLine
 from checkstand.subscriptions.timing import now_for
 
@@ -55,19 +74,120 @@ class ItemsChanged:
     floating_items_created: int = 0
 
 
-async def preview_items(
+@dataclass(frozen=True)
+class SubscriptionPreview:
+    """What the SDK's ``preview_subscription`` shows: the subscription, its next renewal invoice, and the proration
+    a proposed change would bring (None when no change was proposed)."""
+
+    subscription: Subscription
+    invoice: renewal.InvoicePreview
+    proration: Proration | None = None
+
+
+async def preview_subscription(
+    session: AsyncSession,
+    account_id: str,
+    subscription_id: str,
+    item_changes: Sequence[changes.ItemChange] | None,
+    *,
+    proration_behavior: str,
+    effective: str,
+    proration_date: datetime | None,
+) -> SubscriptionPreview:
+    """The next renewal invoice as it would be made now, or, with proposed ``item_changes``, as it would be once they
+    applied and the proration applying them would bring (:func:`preview_change`); nothing is written."""
+    subscription = await subscriptions.get_subscription(session, account_id, subscription_id)
+    if item_changes is None:
+        return SubscriptionPreview(subscription, await renewal.preview_renewal(session, subscription))
+    proration, invoice = await preview_change(
+        session,
+        account_id,
+        subscription_id,
+        item_changes,
+        proration_behavior=proration_behavior,
+        effective=effective,
+        proration_date=proration_date,
+    )
+    return SubscriptionPreview(subscription, invoice, proration)
+
+
+async def preview_change(
     session: AsyncSession,
     account_id: str,
     subscription_id: str,
     item_changes: Sequence[changes.ItemChange],
     *,
+    proration_behavior: str,
+    effective: str,
     proration_date: datetime | None,
-) -> Proration:
-    """What the change would credit and charge, nothing written (the API's preview with proposed items)."""
+) -> tuple[Proration, renewal.InvoicePreview]:
+    """What a proposed change would credit and charge, and the next renewal invoice once it applied, nothing
+    written: at the period's end, the new plan; with ``create_prorations`` its prorations too; with
+    ``always_invoice`` the new plan, less the credit a net negative change leaves; with ``none`` the new plan."""
     subscription = await subscriptions.get_subscription(session, account_id, subscription_id)
     new = await changes.proposed_plan(session, subscription, item_changes)
+    period_start, period_end = renewal.next_period(subscription)
+    if effective == PERIOD_END:
+        proration = await preview_period_end_change(session, subscription, new)
+        change = renewal.ProposedChange(new, period_start, period_end)
+        return proration, await renewal.preview_renewal(session, subscription, change)
     at = await _instant(session, subscription, proration_date)
-    return await preview_plan_change(session, subscription, new, at=at)
+    proration = await preview_plan_change(session, subscription, new, at=at)
+    if proration.next_renewal_at != subscription.current_period_end:
+        # An interval change starts a new period at the change's instant: the renewal bills the one after it.
+        price = await catalog.get_price(session, account_id, new[0].price_id)
+        interval = (price.recurring_interval or subscription.billing_interval, price.recurring_interval_count or 1)
+        period_start, period_end = proration.next_renewal_at, add_interval(proration.next_renewal_at, *interval)
+    if proration_behavior == CREATE_PRORATIONS:
+        change = renewal.ProposedChange(new, period_start, period_end, pending=proration.lines)
+    elif proration_behavior == ALWAYS_INVOICE:
+        change = renewal.ProposedChange(new, period_start, period_end, credit_atom=max(-proration.net_atom, 0))
+    else:
+        change = renewal.ProposedChange(new, period_start, period_end)
+    return proration, await renewal.preview_renewal(session, subscription, change)
+
+
+async def schedule_items(
+    session: AsyncSession, account_id: str, subscription_id: str, item_changes: Sequence[changes.ItemChange]
+) -> Subscription:
+    """Schedule the items change for the current period's end (``plan_changes.schedule_change``): nothing is
+    invoiced or charged now. Refused while a change is being charged, whose settlement would replace it."""
+    subscription = await subscriptions.locked_subscription(session, account_id, subscription_id)
+    await _refuse_change_in_progress(session, subscription)
+    new = await changes.proposed_plan(session, subscription, item_changes)
+    await classify_change(session, subscription, new)
+    return await schedule_change(session, subscription, new)
+
+
+async def update_items(
+    session: AsyncSession,
+    gateway: Gateway,
+    account_id: str,
+    subscription_id: str,
+    item_changes: Sequence[changes.ItemChange],
+    *,
+    proration_behavior: str | None,
+    proration_date: datetime | None,
+    effective: str | None,
+) -> ItemsChanged:
+    """The SDK's ``update_subscription_items`` in the request's unit of work ``session``: scheduled for the period's
+    end (never prorated), applied now with no proration (``none``, the default: it bills from the next invoice), or
+    prorated (:func:`change_items`). A prorated change's charge runs in transactions of its own around the processor
+    call, so the request's is committed first: it must not stay open across the call."""
+    behavior = proration_behavior or changes.PRORATION_NONE
+    if effective == PERIOD_END:
+        if behavior != changes.PRORATION_NONE or proration_date is not None:
+            raise InvalidFields.one(("effective",), "a change at the period's end is not prorated")
+        return ItemsChanged(await schedule_items(session, account_id, subscription_id, item_changes), 0)
+    if behavior == changes.PRORATION_NONE:
+        subscription = await changes.update_items(
+            session, account_id, subscription_id, item_changes, proration_date=proration_date
+        )
+        return ItemsChanged(subscription, 0)
+    await session.commit()
+    return await change_items(
+        gateway, account_id, subscription_id, item_changes, proration_behavior=behavior, proration_date=proration_date
+    )
 
 
 async def change_items(
@@ -86,36 +206,46 @@ async def change_items(
         subscription = await subscriptions.locked_subscription(session, account_id, subscription_id)
         await _refuse_change_in_progress(session, subscription)
         new = await changes.proposed_plan(session, subscription, item_changes)
+        await classify_change(session, subscription, new)
         now = await now_for(session, subscription)
         at = await _instant(session, subscription, proration_date, now=now)
         proration = await preview_plan_change(session, subscription, new, at=at)
         if proration_behavior == CREATE_PRORATIONS:
             await amend_subscription(session, subscription, new, proration, credit_to_balance=False)
-            floating = await invoices.add_pending_items(session, subscription, proration) if proration.lines else []
+            floating = await renewal.add_pending_items(session, subscription, proration) if proration.lines else []
             await session.commit()
             return ItemsChanged(subscription, proration.net_atom, floating_items_created=len(floating))
         if proration.net_atom <= 0:
             await amend_subscription(session, subscription, new, proration, credit_to_balance=True)
             await session.commit()
             return ItemsChanged(subscription, proration.net_atom)
+        lines = [_line(line) for line in proration.lines]
+        credit = await customers.use_credit(session, subscription.customer, subscription.currency, proration.net_atom)
+        if credit:
+            lines.append(_credit_line(credit))
         invoice = await invoices.create_invoice(
             session,
             account_id,
             customer_id=subscription.customer_id,
             currency=subscription.currency,
-            lines=[_line(line) for line in proration.lines],
+            lines=lines,
             billing_reason=SUBSCRIPTION_UPDATE,
             subscription_id=subscription.id,
             issued_at=now,
             description=subscription.description,
-            metadata={
-                PLAN_CHANGE: {
-                    "old": [line.as_dict() for line in current_plan(subscription)],
-                    "new": [line.as_dict() for line in new],
-                    "proration": proration.as_dict(),
-                }
-            },
         )
+        invoice.plan_change = {
+            "old": [line.as_dict() for line in current_plan(subscription)],
+            "new": [line.as_dict() for line in new],
+            "proration": proration.as_dict(),
+        }
+        if invoice.total_atom == 0:
+            # The credit balance paid it all: the invoice is paid and the change applies now, with no payment (so
+            # no payment status) and no processor call.
+            await settlement.invoice_paid(session, invoice, amount_atom=0, now=now)
+            invoice_id = invoice.id
+            await session.commit()
+            return ItemsChanged(subscription, proration.net_atom, invoice_id=invoice_id)
         payment = await off_session.new_invoice_payment(session, invoice, subscription)
         staged = await off_session.begin_charge(session, gateway, payment, now=now)
         invoice_id, payment_id = invoice.id, payment.id
@@ -144,6 +274,14 @@ def _line(line: ProrationLine) -> invoices.LineSpec:
         period_start=line.period_start,
         period_end=line.period_end,
         metadata={"proration": True, "quantity": line.quantity},
+    )
+
+
+def _credit_line(used_atom: int) -> invoices.LineSpec:
+    """The customer's credit balance taken off the change's invoice, as a renewal invoice shows it; a voided
+    invoice gives it back (``payments.settlement``)."""
+    return invoices.LineSpec(
+        name=invoices.CREDIT_APPLIED, quantity=1, unit_amount_atom=-used_atom, metadata={invoices.CREDIT_BALANCE: True}
     )
 
 

@@ -48,6 +48,9 @@ REFUND_FAILED: Final = "failed"
 # Only a charge that took the money can give it back.
 REFUNDABLE_CHARGE: Final = "succeeded"
 OUT_OF_BAND_REASON: Final = "manual_out_of_band"
+# How long a refund staged inside another transaction is left to the process that staged it before recovery may
+# make it: that process makes it right after its commit.
+STAGED_REFUND_LEASE: Final = timedelta(minutes=2)
 RECOVERY_BATCH: Final = 50
 
 REFUND_LIST: Final = ListSpec(
@@ -116,6 +119,35 @@ async def reserve_refund(session: AsyncSession, account_id: str, new: NewRefund,
     if new.refunded_out_of_band:
         await _settle(session, refund, charge, RefundResult(RefundOutcome.SUCCEEDED))
     return refund
+
+
+async def stage_full_refund(
+    session: AsyncSession, charge: PaymentCharge, *, metadata: Mapping[str, str], lease: timedelta = STAGED_REFUND_LEASE
+) -> Refund:
+    """Step 1 of a refund of all a charge took, in the caller's transaction (a settlement that finds the money was
+    taken for nothing). No SDK reason fits a refund the system makes itself, so it has none and ``metadata`` says
+    why. It is committed with the caller's transaction, so it is made exactly once: by :func:`make_staged_refunds`
+    right after the commit, or by :func:`recover_pending_refunds` if that process dies first."""
+    return await reserve_refund(
+        session,
+        charge.account_id,
+        NewRefund(charge_id=charge.id, metadata=metadata),
+        lease=lease,
+    )
+
+
+async def make_staged_refunds(gateway: Gateway, account_id: str, payment_id: str) -> list[Refund]:
+    """Steps 2 and 3 for the payment's refunds still pending (staged by :func:`stage_full_refund`), once their
+    transaction is committed; each answered as it then stands."""
+    async with gateway.database.reading() as session:
+        pending = (
+            await session.scalars(
+                select(Refund).where(
+                    Refund.account_id == account_id, Refund.payment_id == payment_id, Refund.status == REFUND_PENDING
+                )
+            )
+        ).all()
+    return [await _ask_and_settle(gateway, refund) for refund in pending]
 
 
 def _refundable_amount(charge: PaymentCharge, new: NewRefund) -> int:

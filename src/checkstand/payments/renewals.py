@@ -11,7 +11,8 @@ A renewal, whoever starts it (any number of workers, a test clock catching up, a
    (``subscription.renewed``, ``invoice.paid``); failed puts it past due and schedules retries
    (:mod:`checkstand.payments.dunning`), after the last of which it is canceled or unpaid.
 
-A subscription set to cancel at its period's end is canceled then instead; one whose collection is paused gets its
+A plan change scheduled for the period's end applies as its next period is billed, and the invoice bills the new
+plan. A subscription set to cancel at its period's end is canceled then instead; one whose collection is paused gets its
 period's invoice voided and moves on uncharged (Stripe's ``pause_collection: void``), until ``resumes_at``.
 
 Time: the worker's regular jobs handle customers on no clock (the real time) and on clocks at rest (their frozen
@@ -33,13 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.core import clock
 from checkstand.core.errors import Conflict
+from checkstand.invoices import renewal
 from checkstand.invoices import service as invoices
 from checkstand.invoices.models import OPEN, PAST_DUE, SUBSCRIPTION_CYCLE, Invoice
 from checkstand.payments import off_session, settlement
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.dunning import DunningPolicy
 from checkstand.payments.models import CHARGE_PENDING, Payment, PaymentCharge
-from checkstand.subscriptions import lifecycle
+from checkstand.subscriptions import lifecycle, plan_changes
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import CANCELED, TRIALING, Subscription
 from checkstand.subscriptions.models import PAST_DUE as SUBSCRIPTION_PAST_DUE
@@ -82,7 +84,7 @@ async def _renewal_invoice(
     """The invoice of the subscription's next period to collect now: a new one, or one made ahead of time by
     ``create_renewal_invoice`` and not yet collected. None (or, asked by hand, a conflict) when another process is
     collecting the period."""
-    period_start, period_end = invoices.next_period(subscription)
+    period_start, period_end = renewal.next_period(subscription)
     existing = await session.scalar(
         select(Invoice).where(
             Invoice.subscription_id == subscription.id,
@@ -93,7 +95,7 @@ async def _renewal_invoice(
     if existing is None:
         try:
             async with session.begin_nested():
-                return await invoices.build_renewal_invoice(
+                return await renewal.build_renewal_invoice(
                     session, subscription, period_start, period_end, issued_at=issued_at
                 )
         except IntegrityError:
@@ -145,6 +147,8 @@ async def _open_renewal(
         return _Opened(changed=False)
     assert invoice.period_start is not None
     assert invoice.period_end is not None
+    # The invoice bills the plan a change scheduled for the period's end starts: the subscription now holds it.
+    await plan_changes.apply_scheduled_change(session, subscription)
     if subscription.paused_at is not None:
         await invoices.void(session, invoice)
         await lifecycle.period_skipped(session, subscription, invoice.period_start, invoice.period_end)
@@ -193,7 +197,7 @@ async def create_renewal_invoice(
         return STOPPED, None, f"subscription is {subscription.status}"
     if subscription.cancel_at_period_end:
         return SKIPPED, None, "cancel_at_period_end"
-    period_start, period_end = invoices.next_period(subscription)
+    period_start, period_end = renewal.next_period(subscription)
     existing = await session.scalar(
         select(Invoice).where(
             Invoice.subscription_id == subscription.id,
@@ -204,7 +208,7 @@ async def create_renewal_invoice(
     if existing is not None:
         return SKIPPED, existing, "already_invoiced"
     now = await test_clocks.now_for_customer(session, subscription.customer_id)
-    invoice = await invoices.build_renewal_invoice(session, subscription, period_start, period_end, issued_at=now)
+    invoice = await renewal.build_renewal_invoice(session, subscription, period_start, period_end, issued_at=now)
     return INVOICE_CREATED, invoice, None
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core.errors import CheckstandError, Conflict
 from checkstand.events.service import record_event, snapshot
+from checkstand.invoices import renewal
 from checkstand.invoices import service as invoices
 from checkstand.invoices.models import PAID, SUBSCRIPTION_CREATE, Invoice
 from checkstand.payments import off_session
@@ -47,7 +48,7 @@ async def start_subscription(gateway: Gateway, account_id: str, spec: creation.N
                 account_id,
                 customer_id=subscription.customer_id,
                 currency=subscription.currency,
-                lines=invoices.renewal_lines(
+                lines=renewal.renewal_lines(
                     subscription, subscription.current_period_start, subscription.current_period_end
                 ),
                 billing_reason=SUBSCRIPTION_CREATE,

@@ -209,6 +209,7 @@ async def update_items(
     existing, plan, added = await _resolve(session, subscription, changes, same_interval=True)
     before = snapshot(subscription)
     _apply(subscription, existing, plan, added)
+    subscription.scheduled_change = None  # this change replaces one scheduled for the period's end
     await session.flush()
     await session.refresh(subscription, ["items"])
     await record_event(session, account_id=account_id, type="subscription.updated", obj=subscription, before=before)

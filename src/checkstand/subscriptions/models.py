@@ -69,6 +69,10 @@ class Subscription(TimestampedMixin, Base):
     billing_anchor: Mapped[datetime | None]
     coupon_id: Mapped[str | None] = mapped_column(String(64))
     discount: Mapped[dict[str, Any] | None]
+    # A plan change that takes effect when the current period ends (``subscriptions.plan_changes``): ``items``, the
+    # new plan's lines, each with the item as it will start (``item``, the wire shape). The renewal applies it; any
+    # later change replaces it.
+    scheduled_change: Mapped[dict[str, Any] | None]
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     subscription_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
@@ -97,7 +101,7 @@ class Subscription(TimestampedMixin, Base):
             "trial_end": self.trial_end,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-            "items": [item.snapshot() for item in self.items],
+            "items": self.items_snapshot(),
             "customer": {**self.customer.snapshot(), "custom_fields": None},
             "collection_method": "charge_automatically",
             "payment_method": self.payment_method_snapshot(),
@@ -116,6 +120,18 @@ class Subscription(TimestampedMixin, Base):
             "coupon_id": self.coupon_id,
             "discount": self.discount,
         }
+
+    def items_snapshot(self) -> list[dict[str, Any]]:
+        """The items held, then the ones a scheduled change starts at the period's end (``start_at_end``, not yet
+        active); a held item the scheduled plan does not keep (same price and quantity) is ``drop_at_end``."""
+        if self.scheduled_change is None:
+            return [item.snapshot() for item in self.items]
+        scheduled = self.scheduled_change["items"]
+        kept = {(line["price_id"], line["quantity"]) for line in scheduled}
+        held = {(item.price_id, item.quantity) for item in self.items}
+        return [
+            {**item.snapshot(), "drop_at_end": (item.price_id, item.quantity) not in kept} for item in self.items
+        ] + [line["item"] for line in scheduled if (line["price_id"], line["quantity"]) not in held]
 
     def payment_method_snapshot(self) -> dict[str, Any] | None:
         """The default payment method as the wire embeds it; None while the loaded object isn't the one

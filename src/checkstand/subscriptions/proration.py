@@ -9,6 +9,10 @@ by the unused fraction, so it never exceeds what the line cost for the period.
 
 With ``new_period_end`` (an interval change: the new plan starts a new period at ``at``) the old lines are credited
 for their unused time and the new lines are charged in full for the new period.
+
+A discount comes in as each line's amount off per period (``old_off``, ``new_off``: what the subscription's coupon
+takes off that line on a renewal invoice), and the line is prorated from its discounted amount, so the credit is what
+the customer paid for the unused time and a line is still rounded once.
 """
 
 from __future__ import annotations
@@ -162,11 +166,14 @@ def prorate(
     period_end: datetime,
     at: datetime,
     new_period_end: datetime | None = None,
+    old_off: Sequence[int] = (),
+    new_off: Sequence[int] = (),
 ) -> Proration:
     """Price replacing ``old`` by ``new`` at ``at`` within the period ``[period_start, period_end)``.
 
-    Raises ValueError for an instant outside the period, an empty period, or a negative quantity or amount: callers
-    check what a request carries first and answer in their own words."""
+    ``old_off`` and ``new_off`` are aligned with ``old`` and ``new`` (empty: nothing off). Raises ValueError for an
+    instant outside the period, an empty period, a negative quantity or amount, or an amount off outside 0 to the
+    line's amount: callers check what a request carries first and answer in their own words."""
     exponent(currency)
     if period_end <= period_start:
         raise ValueError("the period is empty")
@@ -177,16 +184,18 @@ def prorate(
     for line in (*old, *new):
         if line.quantity < 0 or line.unit_amount_atom < 0:
             raise ValueError("quantities and amounts are never negative")
+    old_priced = _priced(old, old_off)
+    new_priced = _priced(new, new_off)
     whole = seconds(period_start, period_end)
     unused = seconds(at, period_end)
     if new_period_end is None:
         kept = Counter(old) & Counter(new)
-        credits = [_credit(line, unused, whole, at, period_end) for line in _without(old, kept)]
-        charges = [_charge(line, unused, whole, at, period_end) for line in _without(new, kept)]
+        credits = [_credit(line, off, unused, whole, at, period_end) for line, off in _without(old_priced, kept)]
+        charges = [_charge(line, off, unused, whole, at, period_end) for line, off in _without(new_priced, kept)]
         renewal_at = period_end
     else:
-        credits = [_credit(line, unused, whole, at, period_end) for line in old]
-        charges = [_charge(line, 1, 1, at, new_period_end, label="New period") for line in new]
+        credits = [_credit(line, off, unused, whole, at, period_end) for line, off in old_priced]
+        charges = [_charge(line, off, 1, 1, at, new_period_end, label="New period") for line, off in new_priced]
         renewal_at = new_period_end
     credit = -sum(line.amount_atom for line in credits)
     charge = sum(line.amount_atom for line in charges)
@@ -204,37 +213,48 @@ def prorate(
     )
 
 
-def _without(lines: Sequence[PlanLine], kept: Counter[PlanLine]) -> list[PlanLine]:
+def _priced(lines: Sequence[PlanLine], off: Sequence[int]) -> list[tuple[PlanLine, int]]:
+    """Each line with its amount off per period (0 when no discount is given)."""
+    offs = list(off) or [0] * len(lines)
+    if len(offs) != len(lines):
+        raise ValueError("an amount off is given for every line or for none")
+    for line, amount_off in zip(lines, offs, strict=True):
+        if not 0 <= amount_off <= line.amount_atom:
+            raise ValueError("an amount off lies between 0 and the line's amount")
+    return list(zip(lines, offs, strict=True))
+
+
+def _without(lines: Sequence[tuple[PlanLine, int]], kept: Counter[PlanLine]) -> list[tuple[PlanLine, int]]:
     """``lines`` less those kept unchanged, counted as a multiset (a plan may sell one price on two lines)."""
     left = Counter(kept)
     rest = []
-    for line in lines:
+    for line, off in lines:
         if left[line] > 0:
             left[line] -= 1
         else:
-            rest.append(line)
+            rest.append((line, off))
     return rest
 
 
-def _credit(line: PlanLine, unused: int, whole: int, at: datetime, end: datetime) -> ProrationLine:
+def _credit(line: PlanLine, off: int, unused: int, whole: int, at: datetime, end: datetime) -> ProrationLine:
     return ProrationLine(
         description=f"Unused time on {line.quantity} x {line.product_name}",
         price_id=line.price_id,
         quantity=line.quantity,
-        amount_atom=-prorated(line.amount_atom, unused, whole),
+        amount_atom=-prorated(line.amount_atom - off, unused, whole),
         period_start=at,
         period_end=end,
     )
 
 
 def _charge(
-    line: PlanLine, part: int, whole: int, at: datetime, end: datetime, *, label: str = "Remaining time"
+    line: PlanLine, off: int, part: int, whole: int, at: datetime, end: datetime, *, label: str = "Remaining time"
 ) -> ProrationLine:
     return ProrationLine(
         description=f"{label} on {line.quantity} x {line.product_name}",
         price_id=line.price_id,
         quantity=line.quantity,
-        amount_atom=prorated(line.amount_atom, part, whole),
+        amount_atom=prorated(line.amount_atom - off, part, whole),
         period_start=at,
         period_end=end,
     )

@@ -69,6 +69,12 @@ class CheckoutSessionCreate(WireModel):
         default_factory=list
     )
     metadata: Metadata = Field(default_factory=dict)
+    plan_change_timing: Literal["now", "period_end"] | None = Field(
+        default=None,
+        description="Checkstand's extra, for a session that changes the customer's subscription: 'now' (the "
+        "default) charges the prorated difference today; 'period_end' charges nothing today and changes the plan "
+        "when the current period ends.",
+    )
 
     def to_spec(self) -> checkout_service.NewCheckoutSession:
         return checkout_service.NewCheckoutSession(
@@ -250,7 +256,7 @@ async def create_checkout_session(
     account_id: AccountId, body: CheckoutSessionCreate, request: Request, session: Session
 ) -> CheckoutSessionOut:
     checkout = await checkout_service.create_session(
-        session, account_id, body.to_spec(), plan_change=plan_change_sessions.price_session
+        session, account_id, body.to_spec(), plan_change=plan_change_sessions.pricer(body.plan_change_timing)
     )
     return _out(request, checkout)
 

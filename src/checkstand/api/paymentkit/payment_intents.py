@@ -16,9 +16,9 @@ from checkstand.api.http.gateway import PaymentGateway
 from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import CURRENCY_SCHEMA, Metadata, PageOut, ResponseModel, WireModel
+from checkstand.api.paymentkit.payment_methods import PaymentMethodSummaryOut
 from checkstand.core.listing import ListParams
 from checkstand.core.money import MAX_AMOUNT_ATOM
-from checkstand.payment_methods.models import SavedPaymentMethod
 from checkstand.payments import direct, ledger
 from checkstand.payments.models import Payment
 
@@ -41,32 +41,6 @@ class PaymentIntentCreate(WireModel):
 class PaymentIntentConfirm(WireModel):
     payment_method_external_id: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     metadata: Metadata | None = None
-
-
-class PaymentMethodOut(ResponseModel):
-    id: str
-    account_id: str
-    customer_id: str | None
-    provider_type: str
-    name: str
-    is_active: bool
-    metadata: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, method: SavedPaymentMethod) -> PaymentMethodOut:
-        return cls(
-            id=method.id,
-            account_id=method.account_id,
-            customer_id=method.customer_id,
-            provider_type=method.provider_type,
-            name=method.name,
-            is_active=method.is_active,
-            metadata=method.method_metadata,
-            created_at=method.created_at,
-            updated_at=method.updated_at,
-        )
 
 
 class ProcessorInfoOut(ResponseModel):
@@ -95,7 +69,7 @@ class PaymentIntentOut(ResponseModel):
     attempt_count: int
     invoices: list[InvoiceAllocationOut]
     customer_email: str | None
-    payment_method: PaymentMethodOut | None
+    payment_method: PaymentMethodSummaryOut | None
     processor: ProcessorInfoOut | None
     created_at: datetime
     updated_at: datetime
@@ -126,7 +100,7 @@ class PaymentIntentOut(ResponseModel):
             if payment.invoice_id
             else [],
             customer_email=related.emails.get(payment.customer_id),
-            payment_method=PaymentMethodOut.of(method) if method is not None else None,
+            payment_method=PaymentMethodSummaryOut.of(method) if method is not None else None,
             processor=ProcessorInfoOut(id=processor.id, name=processor.name) if processor is not None else None,
             created_at=payment.created_at,
             updated_at=payment.updated_at,

@@ -9,7 +9,7 @@ in name only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import Field
@@ -32,8 +32,8 @@ Id = Annotated[str, Field(min_length=1, max_length=64)]
 CardText = Annotated[str, Field(max_length=64)]
 
 
-class PaymentMethodOut(ResponseModel):
-    """The SDK's ``PaymentMethod``, plus what may be shown of the card and the processor that keeps it."""
+class PaymentMethodSummaryOut(ResponseModel):
+    """The SDK's ``PaymentMethod`` as a payment intent embeds it: its fields only."""
 
     id: str
     account_id: str
@@ -44,15 +44,20 @@ class PaymentMethodOut(ResponseModel):
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, method: SavedPaymentMethod) -> Self:
+        return cls.model_validate(method.snapshot())
+
+
+class PaymentMethodOut(PaymentMethodSummaryOut):
+    """The SDK's ``PaymentMethod``, plus what may be shown of the card and the processor that keeps it."""
+
     brand: str | None
     last4: str | None
     exp_month: int | None
     exp_year: int | None
     processor_id: str
-
-    @classmethod
-    def of(cls, method: SavedPaymentMethod) -> PaymentMethodOut:
-        return cls.model_validate(method.snapshot())
 
 
 class PaymentMethodCreate(WireModel):

@@ -103,6 +103,9 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("proration", checkstand.db.JSONDocument(), nullable=True))
         batch_op.add_column(sa.Column("proration_date", checkstand.db.UTCDateTime(timezone=True), nullable=True))
 
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("scheduled_change", checkstand.db.JSONDocument(), nullable=True))
+
     with op.batch_alter_table("customers", schema=None) as batch_op:
         # Existing customers hold no credit.
         batch_op.add_column(
@@ -110,8 +113,17 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("credit_balance_currency", sa.String(length=3), nullable=True))
 
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("plan_change", checkstand.db.JSONDocument(), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("subscriptions", schema=None) as batch_op:
+        batch_op.drop_column("scheduled_change")
+
+    with op.batch_alter_table("invoices", schema=None) as batch_op:
+        batch_op.drop_column("plan_change")
+
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_column("credit_balance_currency")
         batch_op.drop_column("credit_balance_atom")
