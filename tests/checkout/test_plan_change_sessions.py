@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict
@@ -19,7 +18,7 @@ from checkstand.db import Database
 from checkstand.payments import flow, plan_change_sessions
 from checkstand.payments.models import Payment
 from checkstand.subscriptions.models import Subscription
-from tests.invoices.factory import Billing, billing, fresh
+from tests.invoices.factory import Billing, billing, fresh, monthly_price_of_its_product
 from tests.payments.flow import card, gateway
 from tests.payments.test_renewals import advance
 
@@ -43,20 +42,6 @@ async def _session_for(session: AsyncSession, setup: Billing, price_id: str) -> 
     return checkout
 
 
-async def _pro_price(session: AsyncSession, setup: Billing) -> str:
-    subscription = await fresh(session, setup.subscription_id)
-    price = await catalog.create_price(
-        session,
-        setup.account_id,
-        product_id=subscription.items[0].product_id,
-        currency="usd",
-        unit_amount_atom=PRO,
-        recurring_interval="month",
-    )
-    await session.commit()
-    return price.id
-
-
 async def _mid_period(database: Database, session: AsyncSession, account_id: str) -> Billing:
     setup = await billing(database, session, account_id, frozen_time=START)
     assert setup.clock_id is not None
@@ -68,7 +53,7 @@ async def test_an_upgrade_half_way_is_priced_to_the_second_at_the_customers_time
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
-    checkout = await _session_for(session, setup, await _pro_price(session, setup))
+    checkout = await _session_for(session, setup, await monthly_price_of_its_product(session, setup, PRO))
 
     assert checkout.changes_subscription_id == setup.subscription_id
     assert checkout.proration_date == START + timedelta(days=15)
@@ -101,7 +86,7 @@ async def test_paying_amends_the_one_subscription_and_charges_the_net(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
-    pro = await _pro_price(session, setup)
+    pro = await monthly_price_of_its_product(session, setup, PRO)
     checkout = await _session_for(session, setup, pro)
 
     attempt = await flow.confirm(gateway(database), checkout.secure_token, flow.Confirmation(payment_method=card()))
@@ -123,7 +108,7 @@ async def test_two_changes_paid_at_once_apply_one_and_refuse_the_other_before_th
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
-    pro = await _pro_price(session, setup)
+    pro = await monthly_price_of_its_product(session, setup, PRO)
     first = await _session_for(session, setup, pro)
     second = await _session_for(session, setup, pro)
 

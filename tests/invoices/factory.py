@@ -106,3 +106,18 @@ async def fresh(session: AsyncSession, subscription_id: str) -> Subscription:
     subscription = await session.get(Subscription, subscription_id, populate_existing=True)
     assert subscription is not None
     return subscription
+
+
+async def monthly_price_of_its_product(session: AsyncSession, setup: Billing, amount_atom: int) -> str:
+    """Another committed monthly USD price of the product the subscription holds: a plan to change to."""
+    subscription = await fresh(session, setup.subscription_id)
+    price = await catalog.create_price(
+        session,
+        setup.account_id,
+        product_id=subscription.items[0].product_id,
+        currency="usd",
+        unit_amount_atom=amount_atom,
+        recurring_interval="month",
+    )
+    await session.commit()
+    return price.id

@@ -10,32 +10,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.catalog import service as catalog
 from checkstand.catalog import upgrade_paths
 from checkstand.core.errors import BusinessRuleViolation
 from checkstand.db import Database
 from checkstand.invoices.models import Invoice
 from checkstand.payments import plan_changes
 from checkstand.subscriptions import changes
-from tests.invoices.factory import Billing, billing, fresh
+from tests.invoices.factory import Billing, billing, fresh, monthly_price_of_its_product
 from tests.payments.flow import gateway
 from tests.payments.test_renewals import advance
 
 START = datetime(2028, 1, 31, 10, 0, tzinfo=UTC)
-
-
-async def _price(session: AsyncSession, setup: Billing, amount: int) -> str:
-    subscription = await fresh(session, setup.subscription_id)
-    price = await catalog.create_price(
-        session,
-        setup.account_id,
-        product_id=subscription.items[0].product_id,
-        currency="usd",
-        unit_amount_atom=amount,
-        recurring_interval="month",
-    )
-    await session.commit()
-    return price.id
 
 
 async def _to(session: AsyncSession, setup: Billing, price_id: str) -> list[changes.ItemChange]:
@@ -55,7 +40,10 @@ async def test_an_items_change_no_declared_path_allows_is_refused_and_an_allowed
     assert setup.clock_id is not None
     await advance(gateway(database), session, account_id, setup.clock_id, START + timedelta(days=15))
     held = await _prices_held(session, setup)
-    pro, lite = await _price(session, setup, 3000), await _price(session, setup, 300)
+    pro, lite = (
+        await monthly_price_of_its_product(session, setup, 3000),
+        await monthly_price_of_its_product(session, setup, 300),
+    )
     await upgrade_paths.create_upgrade_path(
         session, account_id, source_price_id=held[0], target_price_id=pro, transition_type="upgrade"
     )

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.catalog import service as catalog
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict
@@ -28,7 +27,7 @@ from checkstand.payments.refunds import REFUND_SUCCEEDED
 from checkstand.subscriptions import changes
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
-from tests.invoices.factory import AMOUNT, Billing, billing, fresh, simulator_charges
+from tests.invoices.factory import AMOUNT, Billing, billing, fresh, monthly_price_of_its_product, simulator_charges
 from tests.payments.flow import card, gateway
 from tests.payments.test_renewals import advance
 
@@ -36,20 +35,6 @@ START = datetime(2028, 1, 31, 10, 0, tzinfo=UTC)  # the period runs to February 
 PERIOD_END = datetime(2028, 2, 29, 10, 0, tzinfo=UTC)
 PRO = 3000
 LITE = 300
-
-
-async def _price(session: AsyncSession, setup: Billing, amount: int) -> str:
-    subscription = await fresh(session, setup.subscription_id)
-    price = await catalog.create_price(
-        session,
-        setup.account_id,
-        product_id=subscription.items[0].product_id,
-        currency="usd",
-        unit_amount_atom=amount,
-        recurring_interval="month",
-    )
-    await session.commit()
-    return price.id
 
 
 async def _session_for(session: AsyncSession, setup: Billing, price_id: str) -> CheckoutSession:
@@ -101,7 +86,7 @@ async def test_a_downgrade_completes_with_no_processor_call_and_credits_the_unus
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
-    lite = await _price(session, setup, LITE)
+    lite = await monthly_price_of_its_product(session, setup, LITE)
     checkout = await _session_for(session, setup, lite)
     assert checkout.proration is not None
     credit = -int(checkout.proration["net_atom"])
@@ -133,7 +118,7 @@ async def test_two_changes_paid_at_once_apply_one_and_charge_once(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
-    pro = await _price(session, setup, PRO)
+    pro = await monthly_price_of_its_product(session, setup, PRO)
     first, second = await _session_for(session, setup, pro), await _session_for(session, setup, pro)
     before = await _taken(session, setup.customer_id)
 
@@ -158,7 +143,7 @@ async def test_a_checkout_charged_while_a_renewal_moved_the_subscription_on_is_r
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
     assert setup.clock_id is not None
-    pro = await _price(session, setup, PRO)
+    pro = await monthly_price_of_its_product(session, setup, PRO)
     checkout = await _session_for(session, setup, pro)
     gateway_ = gateway(database)
     before = await _taken(session, setup.customer_id)
@@ -206,7 +191,7 @@ async def test_an_always_invoice_change_charged_across_a_cancellation_is_voided_
 ) -> None:
     setup = await _mid_period(database, session, merchant[0])
     assert setup.clock_id is not None
-    pro = await _price(session, setup, PRO)
+    pro = await monthly_price_of_its_product(session, setup, PRO)
     item = (await fresh(session, setup.subscription_id)).items[0]
     await session.commit()
     gateway_ = gateway(database)
