@@ -69,6 +69,12 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
         ("custom_fields",): KEYS,
         ("recurring_interval_count",): "3 years of recurring_interval",
         ("trial_days",): "recurring prices only",
+        ("unit_amount_atom",): "needed by a per-unit price, refused beside tiers",
+        ("billing_scheme",): "tiers or a package divisor on one-time prices only",
+        ("quantity_divisor",): "one-time prices only",
+        ("tier_amount_info",): "ascending tiers, the last unbounded, with a mode",
+        ("prerequisite_price_ids", 0): ROW,
+        ("exclusive_customer_ids", 0): ROW,
     },
     "PATCH /api/{account_id}/prices/{price_id}": {("custom_fields",): KEYS},
     "POST /api/{account_id}/product-families/{family_id}/products": {("product_id",): ROW},
@@ -354,7 +360,7 @@ def refused_as_invalid(label: str, response: Any) -> list[Any]:
 def business_rule_field(loc: list[str | int]) -> tuple[str | int, ...]:
     """A body field's place as :data:`BUSINESS_RULES` names it: list indexes as 0, whichever item it was."""
     place = tuple(0 if isinstance(part, int) else part for part in loc[1:])
-    return place[:1] if place[:1] in (("custom_fields",), ("constraints",)) else place
+    return place[:1] if place[:1] in (("custom_fields",), ("constraints",), ("tier_amount_info",)) else place
 
 
 @pytest.mark.parametrize("kind", MODES)

@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Final
 from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from checkstand.db import Base, TimestampedMixin
+from checkstand.db import Base, JSONDocument, TimestampedMixin
 
 # A price's ``pricing_type`` when it bills every interval (the other is ``one_time``).
 RECURRING: Final = "recurring"
@@ -75,6 +75,25 @@ class Price(TimestampedMixin, Base):
     recurring_interval: Mapped[str | None] = mapped_column(String(8))
     recurring_interval_count: Mapped[int | None]
     trial_days: Mapped[int] = mapped_column(default=0)
+    # per_unit, or tiered with ``tiers`` (``[{units_upto, unit_amount_atom, flat_amount_atom}]``, the last tier's
+    # ``units_upto`` None) priced as ``tiers_mode`` says: graduated (each tier its own units) or volume (the tier
+    # reached prices every unit).
+    billing_scheme: Mapped[str] = mapped_column(String(16), default="per_unit")
+    tiers_mode: Mapped[str | None] = mapped_column(String(16))
+    tiers: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
+    # Package pricing: the amount is per this many units, a started package counted whole.
+    quantity_divisor: Mapped[int | None]
+    # licensed (a quantity bought) or metered (billed by the usage reported for ``metered_id``).
+    usage_type: Mapped[str] = mapped_column(String(16), default="licensed")
+    metered_id: Mapped[str | None] = mapped_column(String(100))
+    # An add-on: sold only beside one of these prices (in the session or on the customer's subscription).
+    prerequisite_price_ids: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    # Sold only to these customers when not empty.
+    exclusive_customer_ids: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    contract_term_multiple: Mapped[int | None]
+    auto_renew: Mapped[bool] = mapped_column(default=True)
+    # Subscriptions on this price move to that one at their next renewal (``bulk_migrate_prices``).
+    migrate_to_price_id: Mapped[str | None] = mapped_column(String(64))
     price_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
@@ -103,13 +122,15 @@ class Price(TimestampedMixin, Base):
             "trial_days": self.trial_days,
             "usage_type": "licensed",
             "metered_id": None,
-            "billing_scheme": "per_unit",
-            "tier_amount_info": None,
-            "prerequisite_price_ids": None,
-            "exclusive_customer_ids": None,
+            "billing_scheme": self.billing_scheme,
+            "tier_amount_info": (
+                {"mode": self.tiers_mode, "amount_atoms": self.tiers} if self.tiers is not None else None
+            ),
+            "prerequisite_price_ids": self.prerequisite_price_ids,
+            "exclusive_customer_ids": self.exclusive_customer_ids,
             "metadata": self.price_metadata,
             "custom_fields": self.custom_fields,
-            "quantity_divisor": None,
+            "quantity_divisor": self.quantity_divisor,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

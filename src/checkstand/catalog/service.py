@@ -6,15 +6,17 @@ as :class:`InvalidFields` located where the PaymentKit body carries the field.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, cast, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
 
 from checkstand.catalog.models import FamilyMember, Price, Product, ProductFamily
+from checkstand.catalog.pricing import GRADUATED, PER_UNIT, TIERED, VOLUME, tier_problems
 from checkstand.core import clock
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
@@ -34,6 +36,8 @@ MAX_INTERVAL_COUNT: Final = {"day": 1095, "week": 156, "month": 36, "year": 3}
 RECURRING: Final = "recurring"
 ONE_TIME: Final = "one_time"
 MAX_FAMILY_SIZE: Final = 100
+# Package pricing's largest package: a million units.
+MAX_QUANTITY_DIVISOR: Final = 1_000_000
 
 register_value_store("product", JsonColumnStore(Product.custom_fields, Product.account_id))
 register_value_store("price", JsonColumnStore(Price.custom_fields, Price.account_id))
@@ -224,7 +228,7 @@ async def create_price(
     *,
     product_id: str,
     currency: str,
-    unit_amount_atom: int,
+    unit_amount_atom: int | None,
     pricing_type: str | None = None,
     recurring_interval: str | None = None,
     recurring_interval_count: int | None = None,
@@ -234,10 +238,26 @@ async def create_price(
     unit_label: str | None = None,
     metadata: Mapping[str, str | None] | None = None,
     custom_fields: Mapping[str, Any] | None = None,
+    prerequisite_price_ids: Sequence[str] = (),
+    exclusive_customer_ids: Sequence[str] = (),
+    billing_scheme: str = PER_UNIT,
+    tiers_mode: str | None = None,
+    tiers: Sequence[Mapping[str, Any]] | None = None,
+    quantity_divisor: int | None = None,
 ) -> Price:
     """A price of one of the account's live products. ``pricing_type`` defaults from whether an interval is given;
-    a recurring price bills every ``recurring_interval_count`` intervals (1 unless said)."""
+    a recurring price bills every ``recurring_interval_count`` intervals (1 unless said).
+
+    With ``prerequisite_price_ids`` it is an add-on, which checkout sells only beside one of those prices of the
+    account; with ``exclusive_customer_ids`` only those customers may buy it. The catalog can't see customers (the
+    layers keep them apart), so the caller checks those ids belong to the account.
+
+    A tiered price is priced by its ``tiers`` as ``tiers_mode`` says (:func:`checkstand.catalog.pricing.amount_for`)
+    and has no unit amount of its own (0); ``quantity_divisor`` bills per that many units, a started package whole."""
     problems: list[FieldProblem] = []
+    problems += _scheme_problems(currency, billing_scheme, tiers_mode, tiers, unit_amount_atom, quantity_divisor)
+    unit_amount_atom = unit_amount_atom or 0
+    problems += await _prerequisite_problems(session, account_id, prerequisite_price_ids)
     product = await _locked_product(session, account_id, product_id)
     if product is None:
         problems.append(FieldProblem(("product_id",), "no such product"))
@@ -264,6 +284,10 @@ async def create_price(
             )
             if value is not None
         )
+    if pricing_type == RECURRING and (billing_scheme == TIERED or (quantity_divisor or 1) > 1):
+        # Renewals, plan changes and subscription creation bill a unit amount times a quantity: until they price by
+        # amount_for, a recurring tiered or package price would renew at the wrong amount, so it is refused.
+        problems.append(FieldProblem(("billing_scheme",), "tiered and package prices are one-time only for now"))
     if trial_days is not None and not 0 <= trial_days <= MAX_TRIAL_DAYS:
         problems.append(FieldProblem(("trial_days",), f"must be from 0 to {MAX_TRIAL_DAYS}"))
     if problems:
@@ -282,6 +306,12 @@ async def create_price(
         recurring_interval=recurring_interval,
         recurring_interval_count=recurring_interval_count,
         trial_days=trial_days or 0,
+        prerequisite_price_ids=list(dict.fromkeys(prerequisite_price_ids)),
+        exclusive_customer_ids=list(dict.fromkeys(exclusive_customer_ids)),
+        billing_scheme=billing_scheme,
+        tiers_mode=tiers_mode if billing_scheme == TIERED else None,
+        tiers=[dict(tier) for tier in tiers] if billing_scheme == TIERED and tiers is not None else None,
+        quantity_divisor=quantity_divisor if quantity_divisor is not None and quantity_divisor > 1 else None,
         price_metadata=merge_metadata({}, metadata),
         custom_fields=await apply_custom_fields(session, account_id, "price", {}, custom_fields),
     )
@@ -290,6 +320,47 @@ async def create_price(
     await session.flush()
     await record_event(session, account_id=account_id, type="price.created", obj=price)
     return price
+
+
+async def _prerequisite_problems(
+    session: AsyncSession, account_id: str, price_ids: Sequence[str]
+) -> list[FieldProblem]:
+    found = set(await session.scalars(select(Price.id).where(Price.account_id == account_id, Price.id.in_(price_ids))))
+    return [
+        FieldProblem(("prerequisite_price_ids", index), f"no price {price_id!r} in this account", "not_found")
+        for index, price_id in enumerate(price_ids)
+        if price_id not in found
+    ]
+
+
+def _scheme_problems(
+    currency: str,
+    scheme: str,
+    mode: str | None,
+    tiers: Sequence[Mapping[str, Any]] | None,
+    unit_amount_atom: int | None,
+    divisor: int | None,
+) -> list[FieldProblem]:
+    """A tiered price needs a mode and valid tiers and no unit amount (its tiers carry the amounts); a per-unit
+    price has neither. A divisor counts units per package: from 1 to ``MAX_QUANTITY_DIVISOR``."""
+    problems: list[FieldProblem] = []
+    if divisor is not None and not 1 <= divisor <= MAX_QUANTITY_DIVISOR:
+        problems.append(FieldProblem(("quantity_divisor",), f"must be from 1 to {MAX_QUANTITY_DIVISOR}"))
+    if scheme != TIERED:
+        if scheme != PER_UNIT:
+            problems.append(FieldProblem(("billing_scheme",), "must be per_unit or tiered"))
+        if unit_amount_atom is None:
+            problems.append(FieldProblem(("unit_amount_atom",), "a per-unit price needs one", "missing"))
+        if mode is not None or tiers is not None:
+            problems.append(FieldProblem(("tiers",), "only a tiered price has tiers (billing_scheme tiered)"))
+        return problems
+    if mode not in (GRADUATED, VOLUME):
+        problems.append(FieldProblem(("tiers_mode",), "a tiered price needs a mode: graduated or volume"))
+    if unit_amount_atom:
+        problems.append(FieldProblem(("unit_amount_atom",), "a tiered price's amounts are its tiers'; leave it out"))
+    limit = max_amount_atom(currency) if is_currency(currency) else MAX_UNIT_AMOUNT
+    problems.extend(FieldProblem(("tiers", *path), msg) for path, msg in tier_problems(tiers or (), limit))
+    return problems
 
 
 def _recurrence_problems(interval: str | None, count: int) -> list[FieldProblem]:
@@ -318,6 +389,16 @@ async def get_price(session: AsyncSession, account_id: str, price_id: str) -> Pr
 async def list_prices(session: AsyncSession, account_id: str, params: ListParams) -> Page[Price]:
     """All the account's prices, each with its product loaded."""
     query = _prices(account_id).join(Product, Price.product_id == Product.id)
+    return await paginate(session, apply_list_params(query, PRICE_LIST, params), params.page)
+
+
+async def list_add_on_prices(session: AsyncSession, account_id: str, price_id: str, params: ListParams) -> Page[Price]:
+    """The add-ons sold beside ``price_id``: the prices naming it among their prerequisites."""
+    base = await get_price(session, account_id, price_id)
+    # The ids are a JSON array on both backends; its text holds each id quoted, and ids never contain a quote.
+    quoted = json.dumps(base.id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    names_base = cast(Price.prerequisite_price_ids, String).like(f"%{quoted}%", escape="\\")
+    query = _prices(account_id).join(Product, Price.product_id == Product.id).where(names_base)
     return await paginate(session, apply_list_params(query, PRICE_LIST, params), params.page)
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
+from checkstand.catalog.pricing import amount_for
 from checkstand.checkout import trials
 from checkstand.checkout.models import (
     EXPIRED,
@@ -262,6 +263,13 @@ async def create_session(
     priced = [price for prices in tiers for price in prices]
     currency = priced[0].currency
     problems = _mixture_problems(tiers, currency, _new_line_path)
+    for tier, prices in enumerate(tiers):
+        sold = {price.id for price in prices}
+        problems += [
+            FieldProblem(_new_line_path(tier, index), problem, "price_not_sellable")
+            for index, price in enumerate(prices)
+            if (problem := _sale_problem(price, sold, spec.customer_id))
+        ]
     if problems:
         raise InvalidFields(problems)
 
@@ -369,13 +377,13 @@ async def _sellable_prices(
             problems.append(FieldProblem((*path, index, "price_id"), refusal.detail, refusal.code))
         else:
             prices.append(price)
-            if 1 <= item.quantity <= MAX_QUANTITY and price.unit_amount_atom * item.quantity > max_amount_atom(
+            if 1 <= item.quantity <= MAX_QUANTITY and amount_for(price, item.quantity) > max_amount_atom(
                 price.currency
             ):
                 problems.append(
                     FieldProblem(
                         (*path, index, "quantity"),
-                        f"the line's amount (unit amount times quantity) must be {amount_limit(price.currency)}",
+                        f"the line's amount for its quantity must be {amount_limit(price.currency)}",
                         "amount_too_large",
                     )
                 )
@@ -393,6 +401,17 @@ class _Sold(Protocol):
 
     @property
     def recurring_interval_count(self) -> int | None: ...
+
+
+def _sale_problem(price: Price, sold_price_ids: set[str], customer_id: str | None) -> str | None:
+    """Why ``price`` can't be sold beside ``sold_price_ids`` (the prices of its tier) to ``customer_id``: an add-on
+    needs one of its base prices among them, and a customer-exclusive price needs one of its customers."""
+    if price.prerequisite_price_ids and sold_price_ids.isdisjoint(price.prerequisite_price_ids):
+        bases = ", ".join(price.prerequisite_price_ids)
+        return f"price {price.id!r} is an add-on: it is sold only beside one of {bases}"
+    if price.exclusive_customer_ids and customer_id not in price.exclusive_customer_ids:
+        return f"price {price.id!r} is reserved to other customers"
+    return None
 
 
 LinePath = Callable[[int, int | None], FieldPath]
@@ -458,7 +477,8 @@ def sell(line: CheckoutLineItem, price: Price) -> None:
     line.recurring_interval = price.recurring_interval
     line.recurring_interval_count = price.recurring_interval_count
     line.trial_days = price.trial_days
-    line.amount_subtotal_atom = price.unit_amount_atom * line.quantity
+    # Exact for any scheme: a tiered or package price's line total is not its unit amount times the quantity.
+    line.amount_subtotal_atom = amount_for(price, line.quantity)
 
 
 # --- Discount and amounts -------------------------------------------------------------------------------------------
@@ -662,6 +682,8 @@ async def add_line_item(
     lines: list[_Sold] = [*primary, price]
     if problems := _mixture_problems([lines], checkout.currency, lambda _tier, _index: ("price_id",)):
         raise InvalidFields(problems)
+    if problem := _sale_problem(price, {line.price_id for line in primary}, checkout.customer_id):
+        raise InvalidFields.one(("price_id",), problem, "price_not_sellable")
     before = snapshot(checkout)
     line = _line_item(account_id, PRIMARY_TIER, len(primary), price, item)
     checkout.line_items.append(line)

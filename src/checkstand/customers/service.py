@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
-from checkstand.core.errors import Conflict, InvalidFields, NotFound
+from checkstand.core.errors import Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import one_or_not_found
@@ -187,6 +187,26 @@ async def add_address(
     await session.flush()
     await record_event(session, account_id=account_id, type="customer.updated", obj=customer, before=before)
     return dict(stored or {})
+
+
+async def existing_ids(
+    session: AsyncSession, account_id: str, customer_ids: Sequence[str], path: FieldPath
+) -> list[str]:
+    """``customer_ids`` when every one is a customer of the account, for the prices reserved to them (the catalog
+    can't look customers up itself); else a 422 naming each unknown id's place under ``path``."""
+    found = set(
+        await session.scalars(
+            select(Customer.id).where(Customer.account_id == account_id, Customer.id.in_(customer_ids))
+        )
+    )
+    problems = [
+        FieldProblem((*path, index), f"no customer {customer_id!r} in this account", "not_found")
+        for index, customer_id in enumerate(customer_ids)
+        if customer_id not in found
+    ]
+    if problems:
+        raise InvalidFields(problems)
+    return list(customer_ids)
 
 
 async def get_customer(session: AsyncSession, account_id: str, customer_id: str) -> Customer:

@@ -110,15 +110,10 @@ async def test_the_sdks_other_parameters_are_accepted_at_their_plain_values(
 @pytest.mark.parametrize(
     ("extra", "field", "words"),
     [
-        ({"billing_scheme": "tiered"}, "billing_scheme", "tiered pricing is not supported"),
-        ({"tier_amount_info": {"mode": "volume", "amount_atoms": []}}, "tier_amount_info", "tiered pricing"),
         ({"usage_type": "metered"}, "usage_type", "metered usage is not supported"),
         ({"metered_id": "meter_1"}, "metered_id", "metered usage"),
         ({"auto_renew": False}, "auto_renew", "stop renewing"),
         ({"contract_term_multiple": 4}, "contract_term_multiple", "contract terms"),
-        ({"prerequisite_price_ids": ["price_x"]}, "prerequisite_price_ids", "add-on prices"),
-        ({"exclusive_customer_ids": ["cus_x"]}, "exclusive_customer_ids", "customer-exclusive"),
-        ({"quantity_divisor": 10}, "quantity_divisor", "quantity divisors"),
     ],
 )
 async def test_unsupported_options_are_refused_clearly(

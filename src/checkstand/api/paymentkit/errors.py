@@ -17,6 +17,8 @@ WIRE_NAMES: Final[Mapping[FieldPath, FieldPath]] = {
     ("minimum_amount_currency",): ("restrictions", "minimum_amount_currency"),
     ("endpoint_id",): ("webhook_endpoint_id",),
     ("sort_by",): ("sortBy",),
+    ("tiers",): ("tier_amount_info", "amount_atoms"),
+    ("tiers_mode",): ("tier_amount_info", "mode"),
 }
 QUERY_METHODS: Final = frozenset({"GET", "HEAD"})
 

@@ -27,6 +27,7 @@ from checkstand.api.paymentkit.products import (
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
 from checkstand.core.listing import ListParams
+from checkstand.customers import service as customers
 
 router = APIRouter(prefix="/api/{account_id}/prices", tags=["prices"])
 
@@ -79,14 +80,31 @@ class PriceWithProductOut(PriceOut):
 ListPricePage = PageOut[PriceWithProductOut]
 
 
+class TierIn(WireModel):
+    """The SDK's ``TierAmountAtom``: a tier's upper bound (null on the last) and its amounts."""
+
+    units_upto: WholeNumber | None = None
+    unit_amount_atom: WholeNumber
+    flat_amount_atom: WholeNumber | None = None
+
+
+class TierAmountInfoIn(WireModel):
+    """The SDK's ``TierAmountInfo``: graduated (each tier prices its own units) or volume (the tier reached prices
+    every unit)."""
+
+    mode: Literal["graduated", "volume"]
+    amount_atoms: list[TierIn] = Field(min_length=1, max_length=100)
+
+
 class PriceCreate(WireModel):
     product_id: ObjectId
     currency: Annotated[str, CURRENCY_SCHEMA]
-    unit_amount_atom: WholeNumber = Field(
+    unit_amount_atom: WholeNumber | None = Field(
+        default=None,
         ge=0,
         le=catalog.MAX_UNIT_AMOUNT,
         description="In the currency's minor unit (cents for usd, yen for jpy); at most 8 digits of the major unit "
-        "(9999999999 for usd: 99,999,999.99).",
+        "(9999999999 for usd: 99,999,999.99). Required per unit; a tiered price's amounts are its tiers'.",
     )
     name: PriceName | None = None
     is_active: bool | None = Field(default=None, description="Sellable; true when omitted.")
@@ -116,19 +134,21 @@ class PriceCreate(WireModel):
         str | None, _supported(None, "licensed", reason="metered usage is not supported; only licensed")
     ] = None
     metered_id: Annotated[str | None, _supported(None, reason="metered usage is not supported")] = None
-    billing_scheme: Annotated[
-        str | None, _supported(None, "per_unit", reason="tiered pricing is not supported; only per_unit")
-    ] = None
-    tier_amount_info: Annotated[dict[str, Any] | None, _supported(None, reason="tiered pricing is not supported")] = (
-        None
+    billing_scheme: Literal["per_unit", "tiered"] | None = Field(
+        default=None, description="per_unit (the default) or tiered, priced by tier_amount_info."
     )
-    prerequisite_price_ids: Annotated[
-        list[str] | None, _supported(None, [], reason="add-on prices are not supported")
-    ] = None
-    exclusive_customer_ids: Annotated[
-        list[str] | None, _supported(None, [], reason="customer-exclusive prices are not supported")
-    ] = None
-    quantity_divisor: Annotated[int | None, _supported(None, 1, reason="quantity divisors are not supported")] = None
+    tier_amount_info: TierAmountInfoIn | None = None
+    prerequisite_price_ids: list[ObjectId] | None = Field(
+        default=None, description="An add-on: checkout sells it only beside one of these prices."
+    )
+    exclusive_customer_ids: list[ObjectId] | None = Field(
+        default=None, description="Only these customers may buy it; anyone may when empty."
+    )
+    quantity_divisor: WholeNumber | None = Field(
+        default=None,
+        description="Package pricing: the amount is per this many units, a started package billed whole.",
+        json_schema_extra={"minimum": 1, "maximum": catalog.MAX_QUANTITY_DIVISOR},
+    )
     metadata: MetadataIn | None = None
     custom_fields: CustomFieldChanges | None = None
 
@@ -182,6 +202,14 @@ async def create_price(account_id: AccountId, body: PriceCreate, session: Sessio
         unit_label=body.unit_label,
         metadata=body.metadata,
         custom_fields=body.custom_fields,
+        prerequisite_price_ids=body.prerequisite_price_ids or (),
+        billing_scheme=body.billing_scheme or "per_unit",
+        tiers_mode=body.tier_amount_info.mode if body.tier_amount_info else None,
+        tiers=[tier.model_dump() for tier in body.tier_amount_info.amount_atoms] if body.tier_amount_info else None,
+        quantity_divisor=body.quantity_divisor,
+        exclusive_customer_ids=await customers.existing_ids(
+            session, account_id, body.exclusive_customer_ids or (), ("exclusive_customer_ids",)
+        ),
     )
     return PriceOut.of(price)
 
@@ -190,6 +218,17 @@ async def create_price(account_id: AccountId, body: PriceCreate, session: Sessio
 async def get_price(account_id: AccountId, price_id: str, session: Session, expand: Expand) -> PriceWithProductOut:
     price = await catalog.get_price(session, account_id, price_id)
     return PriceWithProductOut.of_price(price, custom_fields="custom_fields" in expand)
+
+
+@router.get("/{price_id}/add-ons")
+async def list_add_on_prices(
+    account_id: AccountId, price_id: str, session: Session, params: PriceListQuery, expand: Expand
+) -> ListPricePage:
+    """The add-ons sold beside this price, newest first, each with its product."""
+    page = await catalog.list_add_on_prices(session, account_id, price_id, params)
+    with_fields = "custom_fields" in expand
+    items = [PriceWithProductOut.of_price(price, custom_fields=with_fields) for price in page.items]
+    return ListPricePage(items=items, total=page.total, has_more=page.has_more)
 
 
 @router.patch("/{price_id}")

@@ -92,8 +92,7 @@ ProductPage = PageOut[ProductListItemOut]
 
 
 class PriceOut(ResponseModel):
-    """The SDK's ``Price``. Checkstand sells licensed, per-unit prices only: the fields of other schemes are
-    always null."""
+    """The SDK's ``Price``."""
 
     id: str
     account_id: str
@@ -138,6 +137,13 @@ class PriceOut(ResponseModel):
             # A subscription renews until it is cancelled: Checkstand has no fixed-term contracts.
             "auto_renew": True if price.pricing_type == catalog.RECURRING else None,
             "trial_days": price.trial_days,
+            "billing_scheme": price.billing_scheme,
+            "tier_amount_info": (
+                {"mode": price.tiers_mode, "amount_atoms": price.tiers} if price.tiers is not None else None
+            ),
+            "quantity_divisor": price.quantity_divisor,
+            "prerequisite_price_ids": price.prerequisite_price_ids,
+            "exclusive_customer_ids": price.exclusive_customer_ids,
             "metadata": price.price_metadata,
             "custom_fields": price.custom_fields if custom_fields else None,
             "created_at": price.created_at,
