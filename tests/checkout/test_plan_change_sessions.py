@@ -5,55 +5,30 @@ paying it amends the one subscription and charges the proration's net; two chang
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict
 from checkstand.db import Database
-from checkstand.payments import flow, plan_change_sessions
+from checkstand.payments import flow
 from checkstand.payments.models import Payment
 from checkstand.subscriptions.models import Subscription
-from tests.invoices.factory import Billing, billing, fresh, monthly_price_of_its_product
+from tests.invoices.factory import billing, fresh, monthly_price_of_its_product
 from tests.payments.flow import card, gateway
-from tests.payments.test_renewals import advance
+from tests.payments.plan_change_setup import START, mid_period, plan_change_session
 
-START = datetime(2028, 1, 31, 10, 0, tzinfo=UTC)  # the period runs to February 29: 29 days
 PRO = 3000
-
-
-async def _session_for(session: AsyncSession, setup: Billing, price_id: str) -> CheckoutSession:
-    checkout = await checkout_service.create_session(
-        session,
-        setup.account_id,
-        checkout_service.NewCheckoutSession(
-            success_url="https://shop.example/ok",
-            return_url="https://shop.example/cart",
-            line_items=[checkout_service.LineItemSpec(price_id)],
-            customer_id=setup.customer_id,
-        ),
-        plan_change=plan_change_sessions.price_session,
-    )
-    await session.commit()
-    return checkout
-
-
-async def _mid_period(database: Database, session: AsyncSession, account_id: str) -> Billing:
-    setup = await billing(database, session, account_id, frozen_time=START)
-    assert setup.clock_id is not None
-    await advance(gateway(database), session, account_id, setup.clock_id, START + timedelta(days=15))
-    return setup
 
 
 async def test_an_upgrade_half_way_is_priced_to_the_second_at_the_customers_time(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
-    checkout = await _session_for(session, setup, await monthly_price_of_its_product(session, setup, PRO))
+    setup = await mid_period(database, session, merchant[0])
+    checkout = await plan_change_session(session, setup, await monthly_price_of_its_product(session, setup, PRO))
 
     assert checkout.changes_subscription_id == setup.subscription_id
     assert checkout.proration_date == START + timedelta(days=15)
@@ -75,7 +50,7 @@ async def test_the_same_price_again_is_refused_before_anything_is_stored(
     count = await session.scalar(select(func.count()).select_from(CheckoutSession))
 
     with pytest.raises(Conflict) as refused:
-        await _session_for(session, setup, held)
+        await plan_change_session(session, setup, held)
     await session.rollback()
 
     assert refused.value.code == "already_subscribed"
@@ -85,9 +60,9 @@ async def test_the_same_price_again_is_refused_before_anything_is_stored(
 async def test_paying_amends_the_one_subscription_and_charges_the_net(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
+    setup = await mid_period(database, session, merchant[0])
     pro = await monthly_price_of_its_product(session, setup, PRO)
-    checkout = await _session_for(session, setup, pro)
+    checkout = await plan_change_session(session, setup, pro)
 
     attempt = await flow.confirm(gateway(database), checkout.secure_token, flow.Confirmation(payment_method=card()))
 
@@ -107,10 +82,10 @@ async def test_paying_amends_the_one_subscription_and_charges_the_net(
 async def test_two_changes_paid_at_once_apply_one_and_refuse_the_other_before_the_charge(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
+    setup = await mid_period(database, session, merchant[0])
     pro = await monthly_price_of_its_product(session, setup, PRO)
-    first = await _session_for(session, setup, pro)
-    second = await _session_for(session, setup, pro)
+    first = await plan_change_session(session, setup, pro)
+    second = await plan_change_session(session, setup, pro)
 
     results = await asyncio.gather(
         *(

@@ -4,8 +4,6 @@ before anything is written or charged, and an allowed one applies."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +14,9 @@ from checkstand.db import Database
 from checkstand.invoices.models import Invoice
 from checkstand.payments import plan_changes
 from checkstand.subscriptions import changes
-from tests.invoices.factory import Billing, billing, fresh, monthly_price_of_its_product
+from tests.invoices.factory import Billing, fresh, monthly_price_of_its_product
 from tests.payments.flow import gateway
-from tests.payments.test_renewals import advance
-
-START = datetime(2028, 1, 31, 10, 0, tzinfo=UTC)
+from tests.payments.plan_change_setup import mid_period
 
 
 async def _to(session: AsyncSession, setup: Billing, price_id: str) -> list[changes.ItemChange]:
@@ -36,9 +32,7 @@ async def test_an_items_change_no_declared_path_allows_is_refused_and_an_allowed
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
     account_id = merchant[0]
-    setup = await billing(database, session, account_id, frozen_time=START)
-    assert setup.clock_id is not None
-    await advance(gateway(database), session, account_id, setup.clock_id, START + timedelta(days=15))
+    setup = await mid_period(database, session, account_id)
     held = await _prices_held(session, setup)
     pro, lite = (
         await monthly_price_of_its_product(session, setup, 3000),

@@ -13,51 +13,27 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core.errors import Conflict
 from checkstand.customers.models import Customer
 from checkstand.db import Database
 from checkstand.events.models import Event
 from checkstand.invoices.models import SUBSCRIPTION_UPDATE, VOID, Invoice
-from checkstand.payments import flow, leases, off_session, plan_change_sessions
+from checkstand.payments import flow, leases, off_session
 from checkstand.payments import plan_changes as payment_plan_changes
 from checkstand.payments.models import Payment, PaymentCharge, ProcessorAttempt, Refund
 from checkstand.payments.refunds import REFUND_SUCCEEDED
 from checkstand.subscriptions import changes
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
-from tests.invoices.factory import AMOUNT, Billing, billing, fresh, monthly_price_of_its_product, simulator_charges
+from tests.invoices.factory import AMOUNT, fresh, monthly_price_of_its_product, simulator_charges
 from tests.payments.flow import card, gateway
+from tests.payments.plan_change_setup import mid_period, plan_change_session
 from tests.payments.test_renewals import advance
 
-START = datetime(2028, 1, 31, 10, 0, tzinfo=UTC)  # the period runs to February 29: 29 days
 PERIOD_END = datetime(2028, 2, 29, 10, 0, tzinfo=UTC)
 PRO = 3000
 LITE = 300
-
-
-async def _session_for(session: AsyncSession, setup: Billing, price_id: str) -> CheckoutSession:
-    checkout = await checkout_service.create_session(
-        session,
-        setup.account_id,
-        checkout_service.NewCheckoutSession(
-            success_url="https://shop.example/ok",
-            return_url="https://shop.example/cart",
-            line_items=[checkout_service.LineItemSpec(price_id)],
-            customer_id=setup.customer_id,
-        ),
-        plan_change=plan_change_sessions.price_session,
-    )
-    await session.commit()
-    return checkout
-
-
-async def _mid_period(database: Database, session: AsyncSession, account_id: str) -> Billing:
-    setup = await billing(database, session, account_id, frozen_time=START)
-    assert setup.clock_id is not None
-    await advance(gateway(database), session, account_id, setup.clock_id, START + timedelta(days=15))
-    return setup
 
 
 async def _taken(session: AsyncSession, customer_id: str) -> int:
@@ -85,9 +61,9 @@ async def _plan(session: AsyncSession, subscription_id: str) -> list[tuple[str, 
 async def test_a_downgrade_completes_with_no_processor_call_and_credits_the_unused_time(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
+    setup = await mid_period(database, session, merchant[0])
     lite = await monthly_price_of_its_product(session, setup, LITE)
-    checkout = await _session_for(session, setup, lite)
+    checkout = await plan_change_session(session, setup, lite)
     assert checkout.proration is not None
     credit = -int(checkout.proration["net_atom"])
     assert credit > 0
@@ -117,9 +93,9 @@ async def test_a_downgrade_completes_with_no_processor_call_and_credits_the_unus
 async def test_two_changes_paid_at_once_apply_one_and_charge_once(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
+    setup = await mid_period(database, session, merchant[0])
     pro = await monthly_price_of_its_product(session, setup, PRO)
-    first, second = await _session_for(session, setup, pro), await _session_for(session, setup, pro)
+    first, second = await plan_change_session(session, setup, pro), await plan_change_session(session, setup, pro)
     before = await _taken(session, setup.customer_id)
 
     results = await asyncio.gather(
@@ -141,10 +117,10 @@ async def test_two_changes_paid_at_once_apply_one_and_charge_once(
 async def test_a_checkout_charged_while_a_renewal_moved_the_subscription_on_is_refunded_in_full(
     database: Database, session: AsyncSession, merchant: tuple[str, str]
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
+    setup = await mid_period(database, session, merchant[0])
     assert setup.clock_id is not None
     pro = await monthly_price_of_its_product(session, setup, PRO)
-    checkout = await _session_for(session, setup, pro)
+    checkout = await plan_change_session(session, setup, pro)
     gateway_ = gateway(database)
     before = await _taken(session, setup.customer_id)
     # The attempt is started (the subscription held and checked) and its charge committed as pending; then, before
@@ -189,7 +165,7 @@ async def test_a_checkout_charged_while_a_renewal_moved_the_subscription_on_is_r
 async def test_an_always_invoice_change_charged_across_a_cancellation_is_voided_and_refunded(
     database: Database, session: AsyncSession, merchant: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    setup = await _mid_period(database, session, merchant[0])
+    setup = await mid_period(database, session, merchant[0])
     assert setup.clock_id is not None
     pro = await monthly_price_of_its_product(session, setup, PRO)
     item = (await fresh(session, setup.subscription_id)).items[0]

@@ -236,15 +236,15 @@ async def apply_dunning_end_behavior(
     return subscription
 
 
-async def notify_trial_ending(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
-    """Record ``subscription.trial_will_end`` now (once per trial: a second call changes nothing). Only a trialing
-    subscription has a trial to end."""
+async def notify_trial_ending(session: AsyncSession, account_id: str, subscription_id: str) -> bool:
+    """Record ``subscription.trial_will_end`` now, once per trial; answers whether this call recorded it (decided
+    under the subscription's lock, so of two calls at once one says so). Only a trialing subscription has a trial to
+    end."""
     subscription = await lifecycle.lock_subscription(session, account_id, subscription_id)
     if subscription.status != TRIALING:
         raise Conflict(f"Subscription {subscription_id} is not trialing.", code="subscription_not_trialing")
     now = await test_clocks.now_for_customer(session, subscription.customer_id)
-    await lifecycle.trial_ending(session, subscription, now)
-    return subscription
+    return await lifecycle.trial_ending(session, subscription, now)
 
 
 # --- Dunning retries ------------------------------------------------------------------------------------------------

@@ -289,11 +289,9 @@ async def create_renewal_invoice(account_id: AccountId, subscription_id: str, se
 @router.post("/{subscription_id}/notify-trial-ending")
 async def notify_trial_ending(account_id: AccountId, subscription_id: str, session: Session) -> LifecycleStepOut:
     """Records ``subscription.trial_will_end`` once per trial; a second call is ``skipped``."""
-    already = (await subscriptions.get_subscription(session, account_id, subscription_id)).trial_ending_notified_at
-    await renewals.notify_trial_ending(session, account_id, subscription_id)
-    if already is not None:
-        return LifecycleStepOut(status="skipped", subscription_id=subscription_id, reason="already notified")
-    return LifecycleStepOut(status="notified", subscription_id=subscription_id)
+    if await renewals.notify_trial_ending(session, account_id, subscription_id):
+        return LifecycleStepOut(status="notified", subscription_id=subscription_id)
+    return LifecycleStepOut(status="skipped", subscription_id=subscription_id, reason="already notified")
 
 
 @router.post("/{subscription_id}/apply-dunning-end-behavior")
