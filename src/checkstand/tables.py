@@ -17,6 +17,7 @@ from checkstand.processors import models as processors_models
 from checkstand.secret_key import models as secret_key_models
 from checkstand.subscriptions import models as subscriptions_models
 from checkstand.test_clocks import models as test_clocks_models
+from checkstand.usage import models as usage_models
 from checkstand.webhooks import models as webhooks_models
 
 __all__ = [
@@ -37,5 +38,6 @@ __all__ = [
     "secret_key_models",
     "subscriptions_models",
     "test_clocks_models",
+    "usage_models",
     "webhooks_models",
 ]

@@ -86,6 +86,8 @@ class Price(TimestampedMixin, Base):
     # licensed (a quantity bought) or metered (billed by the usage reported for ``metered_id``).
     usage_type: Mapped[str] = mapped_column(String(16), default="licensed")
     metered_id: Mapped[str | None] = mapped_column(String(100))
+    # How a metered price turns a period's usage events into a quantity: sum, max or last (Stripe's meter formulas).
+    usage_aggregation: Mapped[str] = mapped_column(String(8), default="sum")
     # An add-on: sold only beside one of these prices (in the session or on the customer's subscription).
     prerequisite_price_ids: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     # Sold only to these customers when not empty.
@@ -221,3 +223,41 @@ class UpgradePath(TimestampedMixin, Base):
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+class Package(TimestampedMixin, Base):
+    """A bundle of products sold together, each at its monthly or annual price (PaymentKit's packages). Deleting one
+    only archives it (``deleted_at``)."""
+
+    __tablename__ = "packages"
+    __table_args__ = (Index("ix_packages_account_created", "account_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(250))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    allow_monthly: Mapped[bool] = mapped_column(default=True)
+    allow_annual: Mapped[bool] = mapped_column(default=False)
+    default_billing_cycle: Mapped[str] = mapped_column(String(8), default="monthly")
+    package_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    deleted_at: Mapped[datetime | None]
+
+    items: Mapped[list[PackageItem]] = relationship(
+        lazy="raise", order_by="PackageItem.created_at", cascade="all, delete-orphan"
+    )
+
+
+class PackageItem(TimestampedMixin, Base):
+    """One product of a package, with the price it is sold at for each billing cycle and how many."""
+
+    __tablename__ = "package_items"
+    __table_args__ = (Index("ix_package_items_package", "package_id"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    package_id: Mapped[str] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    monthly_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
+    annual_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
+    quantity: Mapped[int] = mapped_column(default=1)
+    description: Mapped[str | None] = mapped_column(String(1000))

@@ -66,7 +66,9 @@ LIST_SPEC: Final = ListSpec(
 
 @dataclass(frozen=True)
 class LineSpec:
-    """One line to bill: ``quantity`` times ``unit_amount_atom``, minus its share of the invoice's discount."""
+    """One line to bill: ``quantity`` times ``unit_amount_atom``, or ``priced_atom`` when the price's scheme
+    prices the quantity as a whole (tiered, package, metered: :func:`checkstand.catalog.pricing.amount_for`), minus
+    its share of the invoice's discount."""
 
     name: str
     quantity: int
@@ -77,10 +79,11 @@ class LineSpec:
     period_start: datetime | None = None
     period_end: datetime | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    priced_atom: int | None = None
 
     @property
     def amount_atom(self) -> int:
-        return self.quantity * self.unit_amount_atom
+        return self.quantity * self.unit_amount_atom if self.priced_atom is None else self.priced_atom
 
 
 # --- Making -------------------------------------------------------------------------------------------------------
