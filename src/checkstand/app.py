@@ -25,6 +25,8 @@ from checkstand.api.http.nul_guard import NulGuardMiddleware
 from checkstand.api.http.request_context import RequestContextMiddleware
 from checkstand.api.http.unhandled import UnhandledErrorMiddleware
 from checkstand.api.http.unit_of_work import UnitOfWorkMiddleware
+from checkstand.api.paid.errors import PREFIX as PAID_PREFIX
+from checkstand.api.paid.routers import ROUTERS as PAID_ROUTERS
 from checkstand.api.paymentkit.routers import ROUTERS as PAYMENTKIT_ROUTERS
 from checkstand.api.server_error import internal_error_body
 from checkstand.core.crypto import SecretBox
@@ -82,6 +84,8 @@ def create_app(
     install_error_handlers(app)
     # FastAPI's documented way to amend the reference: the errors each operation can answer (api/error_responses.py).
     app.openapi = with_error_responses(app.openapi)  # type: ignore[method-assign]
+    for router in PAID_ROUTERS:
+        app.include_router(router, prefix=PAID_PREFIX, dependencies=[Depends(idempotency_guard)])
     for router in PAYMENTKIT_ROUTERS:
         app.include_router(router, dependencies=[Depends(idempotency_guard)])
     # Public, keyed by the challenge token: no API key and no idempotency guard.

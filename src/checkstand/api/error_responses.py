@@ -18,6 +18,7 @@ from checkstand.api.http.query import json_parameters_as_content
 
 BODY_METHODS: Final = frozenset({"post", "put", "patch"})
 MUTATING_METHODS: Final = BODY_METHODS | {"delete"}
+PAID_PREFIX: Final = "/api/v2/"
 PAYMENTKIT_PREFIX: Final = "/api/"
 PUBLIC_CHECKOUT_PREFIX: Final = "/api/public/"
 STRIPE_WEBHOOKS_PREFIX: Final = "/webhooks/stripe/"
@@ -51,6 +52,17 @@ class ValidationProblem(BaseModel):
     status: int | None = None
 
 
+class PaidError(BaseModel):
+    """The Paid dialect's error body (its SDK's ``ErrorResponse``)."""
+
+    error: str = Field(description="What went wrong, for a person; never a secret.")
+    code: str = Field(description="Stable machine code, e.g. validation_error, not_found.")
+    details: str = Field(description="More on it: for a refused request, each field and why (field: message; ...).")
+    requestId: str = Field(description="Also in the X-Request-Id header; quote it to the operator.")
+
+
+PAID_400: Final = "The body could not be read, or a field or parameter is invalid, or a business rule refuses it."
+
 DESCRIPTIONS: Final = {
     "400": "The body could not be read (a malformed form or multipart body).",
     "401": "No secret key, or an unknown, revoked or expired one.",
@@ -76,6 +88,9 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
         return sorted(statuses | {"503"})
     if path.startswith(PUBLIC_CHECKOUT_PREFIX):
         return sorted(statuses | ({"409", "429"} if method in MUTATING_METHODS else set()))
+    if path.startswith(PAID_PREFIX):
+        # Paid's refusals are 400s (its SDK knows no 422); the same layers as PaymentKit's otherwise.
+        return sorted((statuses - {"422"}) | {"400", "401", "403"} | ({"409"} if method in MUTATING_METHODS else set()))
     if path.startswith(PAYMENTKIT_PREFIX):
         return sorted(statuses | {"401", "403"} | ({"409"} if method in MUTATING_METHODS else set()))
     return []
@@ -84,17 +99,18 @@ def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[st
 def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     """Add each operation's error answers to an OpenAPI document (in place), with their bodies as components."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in (Problem, FieldError, ValidationProblem):
+    for model in (Problem, FieldError, ValidationProblem, PaidError):
         definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
         definition.pop("$defs", None)
         components[model.__name__] = definition
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
+            paid = path.startswith(PAID_PREFIX)
             for status in error_statuses(path, method, operation):
-                body = ValidationProblem if status == "422" else Problem
+                body = PaidError if paid else ValidationProblem if status == "422" else Problem
                 responses[status] = {
-                    "description": DESCRIPTIONS[status],
+                    "description": PAID_400 if paid and status == "400" else DESCRIPTIONS[status],
                     "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
                 }
     return schema

@@ -1,4 +1,5 @@
-"""Exception handlers: every error is rendered in the PaymentKit dialect's shape (the only dialect served today)."""
+"""Exception handlers: an error is rendered in the shape of the dialect the request spoke (Paid's under
+``/api/v2``, PaymentKit's everywhere else)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from checkstand.api.http.idempotency import IdempotentReplay
 from checkstand.api.http.request_context import request_id
+from checkstand.api.paid.errors import is_paid_path, paid_error_body, paid_validation_body
 from checkstand.api.paymentkit.errors import paymentkit_error_body, wire_loc
 from checkstand.core.errors import CheckstandError, InvalidFields
 
@@ -36,6 +38,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _render(request: Request, error: CheckstandError) -> JSONResponse:
+    if is_paid_path(request.url.path):
+        # Paid answers a refused request with 400 (its SDK knows no 422).
+        status = 400 if error.status_code == 422 else error.status_code
+        return JSONResponse(paid_error_body(error, request_id(request)), status_code=status)
     return JSONResponse(paymentkit_error_body(error, request_id(request)), status_code=error.status_code)
 
 
@@ -54,6 +60,9 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 
 
 def _validation_body(request: Request, problems: list[dict[str, Any]]) -> JSONResponse:
+    if is_paid_path(request.url.path):
+        located = [(problem["loc"], problem["msg"]) for problem in problems]
+        return JSONResponse(paid_validation_body(located, request_id(request)), status_code=400)
     return JSONResponse({"detail": jsonable_encoder(problems), "request_id": request_id(request)}, status_code=422)
 
 

@@ -75,6 +75,22 @@ class CheckoutSession(TimestampedMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     subscription_custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     session_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # Paid's checkout options (its dialect fills them; a PaymentKit session keeps the defaults). ``offered_products``
+    # is what the merchant offered, ``[{product_id, price_ids}]``: the customer picks one of a product's plans
+    # (prices) on the page, and the lines are what was picked. A reusable checkout (``single_use`` false) is never
+    # paid itself: each visit opens a new session made from it (``made_from_id``).
+    offered_products: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    collect_address: Mapped[bool] = mapped_column(default=False)
+    collect_phone: Mapped[bool] = mapped_column(default=False)
+    single_use: Mapped[bool] = mapped_column(default=True)
+    made_from_id: Mapped[str | None] = mapped_column(String(64))
+    allowed_currencies: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
+    custom_cards: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument, default=list)
+    cancel_url: Mapped[str | None] = mapped_column(String(2048))
+    archived_at: Mapped[datetime | None]
+    # What the customer gave on the page when the session asked for it (also kept on the customer).
+    customer_phone: Mapped[str | None] = mapped_column(String(40))
+    customer_address: Mapped[dict[str, Any] | None]
     # The frozen time of the test clock the session's customer lives on (None: the real time), read with the row, so
     # every reader of the session's state sees it as of its customer's time (:meth:`current_time`). Not a column:
     # the clock moves without the session changing. Kept across flushes, since an async session can't lazy-load it.
