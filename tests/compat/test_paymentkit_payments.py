@@ -10,7 +10,7 @@ from payment_kit import PaymentKit
 from payment_kit.core.api_error import ApiError
 from payment_kit.errors.unprocessable_entity_error import UnprocessableEntityError
 
-from tests.compat.paid import pay
+from tests.compat.paid_checkouts import pay
 from tests.support import Server
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from checkstand.payments.models import Payment, PaymentCharge, Refund
 from checkstand.processors.models import SimulatorRefund
-from tests.compat.paid import Paid, pay
+from tests.compat.paid_checkouts import Paid, pay
 from tests.support import Server, connect_url
 
 
