@@ -46,6 +46,7 @@ MODES = {"valid": GenerationMode.POSITIVE, "invalid": GenerationMode.NEGATIVE, "
 # A path id is any text but one that makes another path: httpx resolves dots, a slash or nothing is another route,
 # and schemathesis leaves "#" and "?" as they are, ending the path.
 path_text = hostile_text.filter(lambda text: text.strip(".") != "" and not {"/", "#", "?"} & set(text))
+PAID_PREFIX = "/api/v2/"
 # Where a request's parts are: a valid value refused at one of them means the reference promises more than the
 # server takes. A 422 at the body as a whole (``loc: ["body"]``) is a business rule's, which no schema states.
 REQUEST_LOCATIONS = frozenset({"path", "query", "header", "body"})
@@ -56,7 +57,129 @@ ROW = "an id of an object the account has"
 KEYS = "keys the account's custom field definitions, or the field's data_type, define"
 BY_TYPE = "what a processor of that type takes"
 CLOCK = "a time after now"
+PACKAGE_RULES: dict[tuple[str | int, ...], str] = {
+    ("items", 0, "product_id"): ROW,
+    ("items", 0, "monthly_price_id"): "a monthly price of the item's product, on every item when sold monthly",
+    ("items", 0, "annual_price_id"): "an annual price of the item's product, on every item when sold annually",
+    ("items", 0, "quantity"): "the item's amount within a charge's cap",
+    ("allow_monthly",): "a package is sold in a billing cycle at least, each item priced for it",
+    ("allow_annual",): "each item priced for the cycles allowed",
+    ("default_billing_cycle",): "a cycle the package is sold in",
+}
+PAID_PRICING = (
+    "what its pricing type calls for: a billing frequency (its months when Custom), the event of a usage price, one "
+    "price point in an ISO 4217 currency, tiers (from 0, ascending) for graduated and volume pricing only"
+)
+DELIVERABLE = "a deliverable domain (not .test, .invalid...)"
+ISO_DATE = "an ISO 8601 date or date-time"
+
+
+def paid_pricing(*at: str | int) -> dict[tuple[str | int, ...], str]:
+    """The fields of a Paid pricing input found at ``at`` that its pricing type's rules may refuse; and the pricing
+    as a whole, which must be the one a plan already has where it is sent back (a price's terms never change)."""
+    point = ("pricePoints", 0)
+    fields = [
+        ("billingFrequency",),
+        ("billingFrequencyCustomMonths",),
+        ("billingType",),
+        ("eventName",),
+        ("pricePoints",),
+        (*point, "currency"),
+        (*point, "unitPrice"),
+        (*point, "tiers"),
+        *((*point, "tiers", 0, name) for name in ("lowerBound", "upperBound", "unitAmount", "flatAmount")),
+    ]
+    return {**{(*at, *field): PAID_PRICING for field in fields}, at: "the pricing the plan has"}
+
+
+PAID_PLAN_UPDATE = {
+    ("attributes", 0, "productAttributeId"): "the plan's product's id",
+    ("supportedCurrencies",): "the plan's currency alone",
+    ("isDefault",): "an active plan",
+    **paid_pricing("attributes", 0, "pricing"),
+}
+PAID_PRODUCT_UPDATE = {
+    ("productAttributes", 0, "productAttributeId"): "the product's id",
+    **paid_pricing("productAttributes", 0, "pricing"),
+}
+ONE_CUSTOMER = "customerId or externalCustomerId, not both"
+ORDER_FIELDS_NOT_KEPT = (
+    "startDate",
+    "endDate",
+    "subscriptionTerms",
+    "billingAnchor",
+    "paymentTerms",
+    "externalId",
+    "billingCustomerId",
+    "billingContactIds",
+    "autoPostInvoices",
+    "autoSendBillingEmails",
+    "autoSendPaymentEmails",
+    "purchaseOrderReference",
+)
+# An amendment's intents name the order's lines and the catalog's plans, and are settled one way.
+AMENDMENT: dict[tuple[str | int, ...], str] = {
+    ("intents",): "at least one intent, all settled the same way, each a change of the order's plan",
+    ("intents", 0, "type"): "updateQuantity, endAttribute or addFromCatalog",
+    ("intents", 0, "orderLineAttributeId"): "an attribute of the order, named once",
+    ("intents", 0, "productAttributeId"): "a plan or a product with a default plan",
+    ("intents", 0, "newQuantity"): "a quantity from 1, of an attribute not metered",
+    ("intents", 0, "quantity"): "a quantity from 1",
+    ("intents", 0, "treatment"): "prorate or none",
+    ("intents", 0, "chargeStub"): "prorated or none",
+    ("intents", 0, "unitPriceMinor"): "null: the catalog prices an order's plans",
+    ("defaultTreatment",): "prorate or none",
+}
+PAID_CUSTOMER = {("name",): "a first word and a rest of at most 100 characters each", ("email",): DELIVERABLE}
 BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
+    "POST /api/v2/plans/": {
+        ("productId",): ROW,
+        ("attributes", 0, "productAttributeId"): "the product's id",
+        ("supportedCurrencies",): "the price point's currency alone",
+        **paid_pricing("attributes", 0, "pricing"),
+    },
+    "PUT /api/v2/plans/{plan_id}": PAID_PLAN_UPDATE,
+    "PUT /api/v2/plans/external/{external_id}": PAID_PLAN_UPDATE,
+    "PUT /api/v2/plans/upgrade-path": {
+        ("groups", 0, "planIds", 0): "a plan of the product, named once, billed at its group's frequency",
+        ("groups", 0, "frequency"): "one group per frequency",
+    },
+    "PUT /api/v2/products/{product_id}": PAID_PRODUCT_UPDATE,
+    "PUT /api/v2/products/external/{external_id}": PAID_PRODUCT_UPDATE,
+    "PUT /api/v2/pricing/{product_attribute_id}": paid_pricing("pricing"),
+    "POST /api/v2/checkouts/": {
+        ("products", 0, "id"): ROW,
+        ("products", 0, "plans"): "named when the product has no default price",
+        ("products", 0, "plans", 0, "id"): "a plan of the product, on sale",
+        ("products",): "plans in a common currency, billed at one interval",
+        ("customerId",): ROW,
+        ("externalCustomerId",): ONE_CUSTOMER,
+        ("expiresAt",): "a time after now, at most 30 days ahead",
+        ("currency",): "a currency every product has a plan in",
+        ("metadata",): "at most 8000 characters as JSON",
+    },
+    "GET /api/v2/customers/": {("createdAtFrom",): ISO_DATE, ("createdAtTo",): ISO_DATE},
+    "POST /api/v2/customers/": PAID_CUSTOMER,
+    "PUT /api/v2/customers/{customer_id}": PAID_CUSTOMER,
+    "PUT /api/v2/customers/external/{external_id}": PAID_CUSTOMER,
+    "GET /api/v2/signals/": {("createdAtFrom",): ISO_DATE, ("createdAtTo",): ISO_DATE},
+    "GET /api/v2/orders/": {
+        **dict.fromkeys([("startDateFrom",), ("startDateTo",), ("endDateFrom",), ("endDateTo",)], ISO_DATE),
+        ("externalCustomerId",): ONE_CUSTOMER,
+    },
+    "PUT /api/v2/orders/{order_id}": {
+        **dict.fromkeys([(name,) for name in ORDER_FIELDS_NOT_KEPT], "null: an order doesn't keep it"),
+        ("creationState",): "what the order already is",
+        ("metadata",): "at most 50 keys with those the order has",
+    },
+    "POST /api/v2/orders/{order_id}/amendments/preview": AMENDMENT,
+    "POST /api/v2/orders/{order_id}/amendments": AMENDMENT,
+    "GET /api/v2/payments/": {("externalCustomerId",): ONE_CUSTOMER},
+    "GET /api/v2/payment-methods/": {("externalCustomerId",): ONE_CUSTOMER},
+    "PATCH /api/v2/webhooks/{webhook_name}": {
+        ("url",): "a URL while the webhook is enabled",
+        ("enabled",): "a URL to deliver to",
+    },
     "PATCH /api/accounts/{account_id}/default-processor-route": {("default_processor_route_id",): ROW},
     # A form's text "null" is no URL: schemathesis sends null as that text in multipart bodies.
     "PATCH /api/accounts/{account_id}/brand-settings": dict.fromkeys(
@@ -69,10 +192,14 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
         ("custom_fields",): KEYS,
         ("recurring_interval_count",): "3 years of recurring_interval",
         ("trial_days",): "recurring prices only",
+        ("recurring_interval",): "none on a one_time price",
+        ("contract_term_multiple",): "recurring prices only",
+        ("auto_renew",): "recurring prices only",
         ("unit_amount_atom",): "needed by a per-unit price, refused beside tiers",
-        ("billing_scheme",): "tiers or a package divisor on one-time prices only",
-        ("quantity_divisor",): "one-time prices only",
         ("tier_amount_info",): "ascending tiers, the last unbounded, with a mode",
+        ("usage_type",): "a metered price recurs",
+        ("metered_id",): "a metered price's, which needs one",
+        ("usage_aggregation",): "a metered price's",
         ("prerequisite_price_ids", 0): ROW,
         ("exclusive_customer_ids", 0): ROW,
     },
@@ -140,8 +267,14 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
         ("processor_route_id",): ROW,
         ("promotion_code",): ROW,
         ("line_items",): "line items or cascade tiers, one of them",
+        ("line_items", 0): "a price_id or a package_id, one of them",
         ("line_items", 0, "price_id"): ROW,
+        ("line_items", 0, "package_id"): ROW,
+        ("line_items", 0, "billing_cycle"): "a cycle the package is sold in",
+        ("cascade_line_items", 0, "line_items", 0): "a price_id or a package_id, one of them",
         ("cascade_line_items", 0, "line_items", 0, "price_id"): ROW,
+        ("cascade_line_items", 0, "line_items", 0, "package_id"): ROW,
+        ("cascade_line_items", 0, "line_items", 0, "billing_cycle"): "a cycle the package is sold in",
         ("cascade_line_items", 0, "processor_route_id"): ROW,
         ("custom_fields",): KEYS,
     },
@@ -149,6 +282,19 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
     "POST /api/{account_id}/checkout-sessions/{checkout_id}/line-items": {("price_id",): ROW},
     "POST /api/public/checkout/{secure_token}/confirm": {("payment_method",): "a card or a saved method, one of them"},
     "POST /api/public/checkout/{secure_token}/plan": {("plan",): "a line and rank the session offers"},
+    "POST /api/public/checkout/{secure_token}/selection": {
+        ("plans", 0): "a line and plan the checkout offers",
+        ("plans",): "plans billed at one interval",
+        ("currency",): "a currency the checkout offers",
+    },
+    "POST /api/{account_id}/meter-events/": {
+        ("customer_id",): ROW,
+        ("metered_id",): "a meter one of the account's metered prices bills",
+        ("timestamp",): "at most 5 minutes ahead, in a period not yet invoiced",
+    },
+    "POST /api/{account_id}/packages/": PACKAGE_RULES,
+    "PATCH /api/{account_id}/packages/{package_id}": PACKAGE_RULES,
+    "POST /api/{account_id}/packages/{package_id}/calculate": {("billing_cycle",): "a cycle the package is sold in"},
     "POST /api/{account_id}/upgrade-paths/": dict.fromkeys(
         [("source_product_id",), ("source_price_id",), ("target_product_id",), ("target_price_id",)],
         "a product or a price of the account on each side",
@@ -251,6 +397,21 @@ def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
     processor = made("/processors/", {"name": "Simulator", "type": "simulator"})
     route = made("/processor-routes/", {"name": "Main", "processors": [{"processor_id": processor["id"]}]})
     family = made("/product-families/", {"name": "Fuzzed family"})
+    made(
+        "/prices/",
+        {
+            "product_id": product["id"],
+            "currency": "usd",
+            "unit_amount_atom": 2,
+            "recurring_interval": "month",
+            "usage_type": "metered",
+            "metered_id": "fuzz_calls",
+        },
+    )
+    package = made(
+        "/packages/",
+        {"name": "Fuzzed package", "items": [{"product_id": product["id"], "monthly_price_id": price["id"]}]},
+    )
     definition = made(
         "/custom-field-definitions/",
         {"field_key": "fuzzed", "entity_type": "customer", "data_type": "text", "display_name": "Fuzzed"},
@@ -271,9 +432,13 @@ def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
     )
     assert paid.status_code == 200, paid.text
     open_checkout = made("/checkout-sessions/", session_body)
+    meter_event = made("/meter-events/", {"metered_id": "fuzz_calls", "customer_id": customer["id"], "value": 3})
+    # A Paid product and plan under the customer's external id too, so that every external-id path finds its object.
+    paid_product, plan = paid_catalog(base_url, secret, customer["external_id"])
     key = httpx.post(f"{base_url}/api/accounts/{account_id}/api-keys", headers=bearer(secret), json={}, timeout=30)
     event = api.get("/events/", params={"limit": 1}).json()["items"][0]
     subscription = api.get("/subscriptions/", params={"limit": 1}).json()["items"][0]
+    payment = api.get("/payments/intents/", params={"limit": 1}).json()["items"][0]
     return {
         "account_id": account_id,
         "product_id": product["id"],
@@ -288,15 +453,41 @@ def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
         "processor_id": processor["id"],
         "route_id": route["id"],
         "family_id": family["id"],
+        "package_id": package["id"],
         "definition_id": definition["id"],
         "checkout_id": open_checkout["id"],
         "secure_token": open_checkout["secure_token"],
         "checkout_attempt_id": paid.json()["id"],
         "attempt_id": paid.json()["id"],
         "subscription_id": subscription["id"],
+        "order_id": "ord_" + subscription["id"].removeprefix("sub_"),
+        "payment_id": payment["id"],
+        "payment_method_id": subscription["payment_method"]["id"],
         "event_id": event["id"],
+        "meter_event_id": meter_event["id"],
+        "signal_id": meter_event["id"],
+        "webhook_name": "billing-checkout-completed",
         "key_id": key.json()["id"] if key.status_code == 201 else "key_none",
+        "plan_id": plan["id"],
+        "product_attribute_id": paid_product["id"],
     }
+
+
+def paid_catalog(base_url: str, secret: str, external_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A product with its base pricing and a plan, through the Paid dialect, both with ``external_id``."""
+    api = httpx.Client(base_url=f"{base_url}/api/v2", headers=bearer(secret), timeout=30)
+    pricing = {
+        "pricingType": "RecurringPerUnit",
+        "billingFrequency": "Monthly",
+        "pricePoints": [{"currency": "USD", "unitPrice": 900}],
+    }
+    product = api.post("/products/", json={"name": "Fuzzed Paid product", "externalId": external_id}).json()
+    priced = api.put(f"/products/{product['id']}", json={"productAttributes": [{"name": "Base", "pricing": pricing}]})
+    assert priced.status_code == 200, priced.text
+    attributes = [{"productAttributeId": product["id"], "pricing": pricing}]
+    plan = api.post("/plans/", json={"productId": product["id"], "externalId": external_id, "attributes": attributes})
+    assert plan.status_code == 201, plan.text
+    return product, plan.json()
 
 
 @pytest.fixture(scope="module")
@@ -346,7 +537,15 @@ def hostile_spots(case: Case) -> list[tuple[Any, Any, st.SearchStrategy[Any]]]:
 
 
 def refused_as_invalid(label: str, response: Any) -> list[Any]:
-    """The parts of the request a 422 says are invalid, less the body fields a business rule refused."""
+    """The parts of the request a refusal says are invalid (PaymentKit's 422 ``detail``, Paid's 400 ``fields``),
+    less the body fields a business rule refused."""
+    if label.split(" ", 1)[1].startswith(PAID_PREFIX):
+        fields = response.json().get("fields") if response.status_code == 400 else None
+        return [
+            problem
+            for problem in fields or []
+            if problem["field"] != "body" and paid_field(problem["field"]) not in BUSINESS_RULES.get(label, {})
+        ]
     detail = response.json().get("detail") if response.status_code == 422 else None
     return [
         problem
@@ -355,6 +554,12 @@ def refused_as_invalid(label: str, response: Any) -> list[Any]:
         and problem["loc"] != ["body"]
         and business_rule_field(problem["loc"]) not in BUSINESS_RULES.get(label, {})
     ]
+
+
+def paid_field(spelt: str) -> tuple[str | int, ...]:
+    """A field as Paid's 400 names it (``attributes[2].pricing.currency``), as :data:`BUSINESS_RULES` names it:
+    list indexes as 0, whichever item it was."""
+    return tuple(0 if part.isdigit() else part for part in re.findall(r"[^.\[\]]+", spelt))
 
 
 def business_rule_field(loc: list[str | int]) -> tuple[str | int, ...]:

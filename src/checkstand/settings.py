@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         description="How long a test clock's advance request waits for the worker to catch up before it answers "
         "the clock still advancing.",
     )
+    usage_grace_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=7 * 24 * 3600,
+        description="How long after a period's end meter events for it are still accepted: a subscription with a "
+        "metered price is invoiced this long after its period ends, so usage reported late is billed.",
+    )
     confirm_max_failed_per_session: int = Field(
         default=10, ge=1, description="Failed payments a checkout session takes within the rate window."
     )

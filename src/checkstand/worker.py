@@ -10,7 +10,8 @@ database instead (:func:`database_jobs`) and opens its own short transactions: n
 
 Webhook delivery runs beside the jobs (:class:`~checkstand.webhooks.delivery.Dispatcher`): it leases what it
 claims, so a worker that dies mid-delivery loses nothing; the delivery is claimed again after its lease. The worker
-hands it the dialect that renders webhook bodies (PaymentKit's ``Event``), so delivery itself knows no dialect.
+hands it each dialect's rendering of webhook bodies (PaymentKit's ``Event``, Paid's envelope), so delivery itself
+knows no dialect.
 
 Its first round runs at start, recovery included, so a restarted process settles the payments its predecessor left
 processing as soon as their leases run out (:mod:`checkstand.payments.leases`), or at once when the process holds
@@ -38,6 +39,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.api.http import idempotency
+from checkstand.api.paid.webhook_wire import paid_webhook_body
 from checkstand.api.paymentkit.event_wire import webhook_body
 from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.core import clock
@@ -53,6 +55,7 @@ from checkstand.payments.refunds import recover_pending_refunds
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.delivery import Dispatcher
+from checkstand.webhooks.models import PAID, PAYMENTKIT
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +126,8 @@ class Worker:
         self.settings = settings
         self.lease_owner = lease_owner
         self.id = new_id("wkr")
-        self.dispatcher = Dispatcher(database, settings, worker_id=self.id, render=webhook_body)
+        render = {PAYMENTKIT: webhook_body, PAID: paid_webhook_body(settings.resolved_public_url)}
+        self.dispatcher = Dispatcher(database, settings, worker_id=self.id, render=render)
         self._stopping = asyncio.Event()
         self._started_at = clock.now()
         self._next_beat = 0.0  # time.monotonic() at which the next heartbeat is due

@@ -83,9 +83,12 @@ class Merchant:
             "ready"
         )
 
-    def subscribe(self, payment_method: dict[str, Any], *, trial_days: int = 0) -> Subscribed:
-        """A clock at ``START``, a customer on it, and a checkout of a monthly plan that customer pays with
-        ``payment_method`` (the public confirm's) through the public checkout API, on the connected processor."""
+    def subscribe(
+        self, payment_method: dict[str, Any], *, trial_days: int = 0, price_id: str | None = None
+    ) -> Subscribed:
+        """A clock at ``START``, a customer on it, and a checkout of a monthly plan (``price_id``, else a new one of
+        ``AMOUNT``) that customer pays with ``payment_method`` (the public confirm's) through the public checkout
+        API, on the connected processor."""
         clock_id = self._http("POST", "/test-clocks/", {"name": "A year", "frozen_time": START.isoformat()})["id"]
         customer = self.client.customers.create_customer(
             self.account_id,
@@ -116,7 +119,7 @@ class Merchant:
             self.account_id,
             success_url="https://shop.example/ok",
             return_url="https://shop.example/cart",
-            line_items=[CheckoutSessionLineItemCreate(price_id=asyncio.run(monthly_price()))],
+            line_items=[CheckoutSessionLineItemCreate(price_id=price_id or asyncio.run(monthly_price()))],
             customer_id=customer.id,
         )
         confirmed = httpx.post(

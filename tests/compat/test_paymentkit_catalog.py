@@ -61,7 +61,12 @@ def test_bad_input_is_a_validation_error_the_sdk_reads(paymentkit: tuple[Payment
     product = client.products.create_product(account_id, name="Pro")
     with pytest.raises(UnprocessableEntityError) as tiered:
         client.prices.create_price(
-            account_id, product_id=product.id, currency="usd", unit_amount_atom=100, usage_type="metered"
+            account_id,
+            product_id=product.id,
+            currency="usd",
+            unit_amount_atom=100,
+            usage_type="metered",
+            metered_id="api_calls",
         )
     assert tiered.value.body.detail is not None
     assert [list(e.loc) for e in tiered.value.body.detail] == [["body", "usage_type"]]

@@ -86,29 +86,3 @@ def test_tiers_without_a_last_unbounded_one_are_refused(
         )
     assert refused.value.status_code == 422
     assert [list(problem.loc) for problem in refused.value.body.detail] == [where]
-
-
-def test_metered_usage_is_still_refused(paymentkit: tuple[PaymentKit, str]) -> None:
-    client, account_id = paymentkit
-    product = client.products.create_product(account_id, name="Tokens")
-    with pytest.raises(ApiError) as refused:
-        client.prices.create_price(
-            account_id, product_id=product.id, currency="usd", unit_amount_atom=1, usage_type="metered"
-        )
-    assert refused.value.status_code == 422
-
-
-def test_a_recurring_tiered_price_is_refused_until_renewals_price_tiers(paymentkit: tuple[PaymentKit, str]) -> None:
-    client, account_id = paymentkit
-    product = client.products.create_product(account_id, name="Seats")
-    with pytest.raises(ApiError) as refused:
-        client.prices.create_price(
-            account_id,
-            product_id=product.id,
-            currency="usd",
-            recurring_interval="month",
-            billing_scheme="tiered",
-            tier_amount_info=TierAmountInfo(mode="graduated", amount_atoms=TIERS),
-        )
-    assert refused.value.status_code == 422
-    assert [list(problem.loc) for problem in refused.value.body.detail] == [["body", "billing_scheme"]]

@@ -121,6 +121,43 @@ def open_checkout(server: Server, *, plans: bool = False) -> Checkout:
     return in_database(server, populate)
 
 
+def open_tiered_checkout(server: Server, quantity: int = 25) -> Checkout:
+    """An open session with the simulator selling ``quantity`` API calls at a graduated price with the tiers of
+    tests/compat/test_paymentkit_tiered_prices.py: 1 to 10 at 10.00 USD, 11 to 20 at 8.00, 21 and more at 5.00
+    plus a 2.50 flat fee."""
+    account_id, _ = off_the_loop(lambda: server.new_account("E2E tiers"))
+
+    async def populate(session: AsyncSession) -> Checkout:
+        await flow.simulator(session, account_id)
+        product = await catalog.create_product(session, account_id, name="API calls")
+        price = await catalog.create_price(
+            session,
+            account_id,
+            product_id=product.id,
+            currency="usd",
+            unit_amount_atom=None,
+            billing_scheme="tiered",
+            tiers_mode="graduated",
+            tiers=[
+                {"units_upto": 10, "unit_amount_atom": 1000},
+                {"units_upto": 20, "unit_amount_atom": 800},
+                {"units_upto": None, "unit_amount_atom": 500, "flat_amount_atom": 250},
+            ],
+        )
+        created = await checkout.create_session(
+            session,
+            account_id,
+            checkout.NewCheckoutSession(
+                success_url=f"{SUCCESS_ORIGIN}/ok?session={{CHECKOUT_SESSION_ID}}",
+                return_url=f"{SUCCESS_ORIGIN}/back",
+                line_items=[checkout.LineItemSpec(price_id=price.id, quantity=quantity)],
+            ),
+        )
+        return Checkout(f"{server.base_url}/c/{created.secure_token}", created.id, account_id)
+
+    return in_database(server, populate)
+
+
 async def _tshirt(session: AsyncSession, account_id: str) -> str:
     product = await catalog.create_product(session, account_id, name="T-shirt")
     price = await catalog.create_price(

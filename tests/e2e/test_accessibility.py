@@ -23,8 +23,10 @@ from tests.e2e.conftest import (
     fill_in,
     landing_on_success_url,
     open_checkout,
+    open_tiered_checkout,
     pay_in_new_tab,
 )
+from tests.e2e.paid_checkouts import open_paid_checkout
 from tests.payments import flow
 from tests.support import Server
 
@@ -76,6 +78,23 @@ def fresh(server: Server, page: Page) -> None:
 def plan_choice(server: Server, page: Page) -> None:
     page.goto(open_checkout(server, plans=True).url)
     expect(page.get_by_role("radio").first).to_be_visible()
+
+
+def tiered_price(server: Server, page: Page) -> None:
+    page.goto(open_tiered_checkout(server).url)
+    expect(page.locator(".tiers li").first).to_be_visible()
+
+
+def paid_offer(server: Server, page: Page) -> None:
+    page.goto(open_paid_checkout(server).url)
+    expect(page.get_by_role("link", name="Talk to sales")).to_be_visible()
+
+
+def paid_offer_errors(server: Server, page: Page) -> None:
+    page.goto(open_paid_checkout(server).url)
+    fill_in(page)
+    page.get_by_role("button", name="Pay $10.00").click()
+    expect(page.locator("#address_country-error")).to_be_visible()
 
 
 def code_applied(server: Server, page: Page) -> None:
@@ -158,6 +177,9 @@ def unknown_token(server: Server, page: Page) -> None:
 STATES: Final[dict[str, Callable[[Server, Page], None]]] = {
     "fresh": fresh,
     "plan-choice": plan_choice,
+    "paid-offer": paid_offer,
+    "paid-offer-errors": paid_offer_errors,
+    "tiered-price": tiered_price,
     "code-applied": code_applied,
     "field-errors": field_errors,
     "declined": declined,

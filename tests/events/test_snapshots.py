@@ -22,6 +22,7 @@ READS: dict[str, tuple[str, dict[str, str]]] = {
     "price": ("prices", {"expand": "custom_fields"}),
     "product_family": ("product-families", {}),
     "upgrade_path": ("upgrade-paths", {}),
+    "package": ("packages", {}),
     "coupon": ("coupons", {}),
     "promotion_code": ("promotion-codes", {}),
     "customer": ("customers", {"expand": "custom_fields"}),
@@ -105,6 +106,13 @@ async def _shop_and_sale(api: Api) -> None:
         {"product_id": product["id"], "currency": "usd", "unit_amount_atom": 500, "recurring_interval": "month"},
     )
     await api.create("product-families", {"name": "Plans", "hierarchy": [{"product_id": product["id"], "rank": 1}]})
+    await api.create(
+        "packages",
+        {
+            "name": "Pro bundle",
+            "items": [{"product_id": product["id"], "monthly_price_id": monthly["id"], "quantity": 2}],
+        },
+    )
     await api.create(
         "upgrade-paths",
         {"source_price_id": cheaper["id"], "target_price_id": monthly["id"], "transition_type": "upgrade"},

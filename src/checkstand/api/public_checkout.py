@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.api.http.gateway import PaymentGateway
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import WireModel
+from checkstand.catalog.models import Price
+from checkstand.checkout import metered, offer_choices, trials
 from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
-from checkstand.checkout import trials
-from checkstand.checkout.models import CheckoutSession
+from checkstand.checkout.models import CheckoutLineItem, CheckoutSession
+from checkstand.checkout.offer_terms import cancel_link, is_offer
 from checkstand.customers import service as customers
 from checkstand.payments import flow, plan_change_sessions, three_d_secure
 from checkstand.payments.adapters import Gateway
@@ -65,9 +67,26 @@ class PaymentMethodIn(WireModel):
         return PaymentMethod(processor_reference=self.payment_method_id)
 
 
+class AddressIn(WireModel):
+    """Checked by the service (``customer.address.<field>`` errors): line1, city and a two-letter country code are
+    required."""
+
+    line1: Annotated[str, StringConstraints(max_length=500)] | None = None
+    line2: Annotated[str, StringConstraints(max_length=500)] | None = None
+    city: Annotated[str, StringConstraints(max_length=500)] | None = None
+    state: Annotated[str, StringConstraints(max_length=500)] | None = None
+    zip_code: Annotated[str, StringConstraints(max_length=500)] | None = None
+    country: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+
 class CustomerIn(WireModel):
+    """``phone`` and ``address`` are required when the checkout collects them (its ``offer`` says so), and ignored
+    otherwise."""
+
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=201)] | None = None
     email: EmailStr | None = None
+    phone: Annotated[str, StringConstraints(max_length=100)] | None = None
+    address: AddressIn | None = None
 
 
 class ConfirmIn(WireModel):
@@ -76,7 +95,45 @@ class ConfirmIn(WireModel):
     promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None = None
 
 
+class PublicUsageTier(BaseModel):
+    units_upto: int | None
+    unit_amount_atom: int
+    flat_amount_atom: int
+
+
+class PublicUsageRate(BaseModel):
+    """What a metered line bills at each period's end for the usage reported over the period: the price's scheme
+    (``per_unit``: ``unit_amount_atom`` per ``per_units`` units, a started package counted whole; ``tiered``: its
+    ``tiers`` in ``tiers_mode``, each tier's units priced at its ``unit_amount_atom`` plus its flat amount)."""
+
+    billing_scheme: str
+    unit_amount_atom: int
+    per_units: int
+    tiers_mode: str | None
+    tiers: list[PublicUsageTier]
+
+    @classmethod
+    def of(cls, price: Price) -> PublicUsageRate:
+        return cls(
+            billing_scheme=price.billing_scheme,
+            unit_amount_atom=price.unit_amount_atom,
+            per_units=price.quantity_divisor or 1,
+            tiers_mode=price.tiers_mode,
+            tiers=[
+                PublicUsageTier(
+                    units_upto=tier.get("units_upto"),
+                    unit_amount_atom=int(tier["unit_amount_atom"]),
+                    flat_amount_atom=int(tier.get("flat_amount_atom") or 0),
+                )
+                for tier in price.tiers or ()
+            ],
+        )
+
+
 class PublicLineItem(BaseModel):
+    """``billed_by_usage``: a metered line, which charges nothing now (``amount_subtotal_atom`` 0) and bills the
+    usage reported at each period's end, at ``usage_rate``."""
+
     product_name: str
     price_name: str | None
     description: str | None
@@ -86,6 +143,15 @@ class PublicLineItem(BaseModel):
     recurring_interval: str | None
     recurring_interval_count: int | None
     trial_days: int
+    billed_by_usage: bool = False
+    usage_rate: PublicUsageRate | None = None
+
+    @classmethod
+    def of(cls, item: CheckoutLineItem, metered_price: Price | None) -> PublicLineItem:
+        line = cls.model_validate(item, from_attributes=True)
+        if metered_price is None:
+            return line
+        return line.model_copy(update={"billed_by_usage": True, "usage_rate": PublicUsageRate.of(metered_price)})
 
 
 class PlanIn(WireModel):
@@ -205,6 +271,59 @@ class PublicPlanChange(BaseModel):
         )
 
 
+class PublicOfferPlan(BaseModel):
+    """A plan the customer may pick, named by ``index``: its place among its product's plans."""
+
+    index: int
+    product_name: str
+    price_name: str | None
+    unit_amount_atom: int
+    recurring_interval: str | None
+    recurring_interval_count: int | None
+    trial_days: int
+    features: list[str]
+    selected: bool
+
+
+class PublicOfferChoice(BaseModel):
+    line_position: int
+    options: list[PublicOfferPlan]
+
+
+class PublicCustomCard(BaseModel):
+    label: str
+    price_text: str | None
+    button_text: str | None
+    button_url: str | None
+
+
+class PublicOffer(BaseModel):
+    """A Paid checkout's terms, as its customer sees them: the plans to pick among (``plan_choices``, by line), the
+    currencies it may be paid in (switch with ``selection``), whether a phone number and an address must be given
+    when paying, informational cards, and where cancelling leads (none: no cancel link). A ``reusable`` link is never
+    paid itself: its page opens a new session for each visit."""
+
+    reusable: bool
+    collect_address: bool
+    collect_phone: bool
+    currencies: list[str]
+    plan_choices: list[PublicOfferChoice]
+    custom_cards: list[PublicCustomCard]
+    cancel_url: str | None
+
+
+class PlanPickIn(WireModel):
+    line_position: Annotated[int, Field(ge=0, le=999)]
+    plan_index: Annotated[int, Field(ge=0, le=999)]
+
+
+class SelectionIn(WireModel):
+    """Plans picked from ``offer.plan_choices`` and a currency from ``offer.currencies``; either may be left out."""
+
+    plans: Annotated[list[PlanPickIn], Field(max_length=100)] = Field(default_factory=list)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = None
+
+
 class PublicCheckout(BaseModel):
     """``plan_change`` is set when paying changes the customer's subscription instead of starting one."""
 
@@ -224,6 +343,7 @@ class PublicCheckout(BaseModel):
     expires_at: datetime
     success_url: str
     return_url: str
+    offer: PublicOffer | None = None
 
 
 @router.get("/{secure_token}")
@@ -242,8 +362,51 @@ async def change_plan(secure_token: Token, body: PlanIn, session: Session) -> Pu
     return await _view(session, checkout)
 
 
+@router.post("/{secure_token}/selection")
+async def select_offer(secure_token: Token, body: SelectionIn, session: Session) -> PublicCheckout:
+    """Pick a Paid checkout's plans and currency; every amount is re-priced by the server. Refused while a payment is
+    in flight (409) and for a plan or currency not offered (422)."""
+    checkout = await checkout_service.lock_open_session(session, secure_token)
+    picks = {pick.line_position: pick.plan_index for pick in body.plans}
+    await offer_choices.choose(session, checkout, picks, body.currency, plan_change=plan_change_sessions.price_session)
+    return await _view(session, checkout)
+
+
+async def _offer(session: AsyncSession, checkout: CheckoutSession) -> PublicOffer:
+    choices = await offer_choices.offer_choices(session, checkout) if checkout_service.is_open(checkout) else []
+    return PublicOffer(
+        reusable=not checkout.single_use,
+        collect_address=checkout.collect_address,
+        collect_phone=checkout.collect_phone,
+        currencies=offer_choices.currency_choices(checkout),
+        plan_choices=[
+            PublicOfferChoice(
+                line_position=choice.line.position,
+                options=[
+                    PublicOfferPlan(
+                        index=option.index,
+                        product_name=option.price.product.name,
+                        price_name=option.price.name,
+                        unit_amount_atom=option.price.unit_amount_atom,
+                        recurring_interval=option.price.recurring_interval,
+                        recurring_interval_count=option.price.recurring_interval_count,
+                        trial_days=option.price.trial_days,
+                        features=list(option.features),
+                        selected=option.selected,
+                    )
+                    for option in choice.options
+                ],
+            )
+            for choice in choices
+        ],
+        custom_cards=[PublicCustomCard.model_validate(card) for card in checkout.custom_cards],
+        cancel_url=cancel_link(checkout),
+    )
+
+
 async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheckout:
     is_open = checkout_service.is_open(checkout)
+    metered_prices = await metered.metered_prices(session, checkout)
     email = None
     change = plan_change_sessions.plan_change_of(checkout)
     if checkout.customer_id is not None:
@@ -264,7 +427,7 @@ async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheck
                 amount_due_today_atom=trials.amount_due_today(checkout, tier),
                 trial_days=trials.trial_days(checkout, tier),
                 line_items=[
-                    PublicLineItem.model_validate(item, from_attributes=True)
+                    PublicLineItem.of(item, metered_prices.get(item.price_id))
                     for item in checkout_service.tier_items(checkout, tier)
                 ],
             )
@@ -295,6 +458,7 @@ async def _view(session: AsyncSession, checkout: CheckoutSession) -> PublicCheck
         expires_at=checkout.expires_at,
         success_url=checkout_service.success_redirect_url(checkout),
         return_url=checkout.return_url,
+        offer=await _offer(session, checkout) if is_offer(checkout) else None,
     )
 
 
@@ -306,7 +470,12 @@ async def confirm_checkout(
     failed (with the customer's message; the session stays open), or requires_action (with the challenge to open)."""
     confirmation = flow.Confirmation(
         payment_method=body.payment_method.to_method(),
-        customer=flow.CustomerDetails(name=body.customer.name, email=body.customer.email),
+        customer=flow.CustomerDetails(
+            name=body.customer.name,
+            email=body.customer.email,
+            phone=body.customer.phone,
+            address=body.customer.address.model_dump() if body.customer.address is not None else None,
+        ),
         promotion_code=body.promotion_code,
         client_ip=request.client.host if request.client else None,
     )

@@ -13,6 +13,11 @@ from checkstand.db import Base, JSONDocument, TimestampedMixin
 
 # A price's ``pricing_type`` when it bills every interval (the other is ``one_time``).
 RECURRING: Final = "recurring"
+# A price's ``usage_type``: a quantity bought (licensed), or the usage reported for its ``metered_id`` (metered).
+LICENSED: Final = "licensed"
+METERED: Final = "metered"
+# How a metered price turns a period's meter events into its quantity (``usage_aggregation``).
+USAGE_AGGREGATIONS: Final = ("sum", "max", "last")
 
 
 class Product(TimestampedMixin, Base):
@@ -20,7 +25,10 @@ class Product(TimestampedMixin, Base):
     made from it keep pointing at a row that still exists."""
 
     __tablename__ = "products"
-    __table_args__ = (Index("ix_products_account_created", "account_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_products_account_created", "account_id", "created_at"),
+        UniqueConstraint("account_id", "external_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
@@ -33,6 +41,9 @@ class Product(TimestampedMixin, Base):
     product_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deleted_at: Mapped[datetime | None]
+    # The merchant's own id for the product (Paid's ``externalId``), unique in the account, and its product code.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    product_code: Mapped[str | None] = mapped_column(String(100))
 
     aggregate_type: ClassVar[str] = "product"
 
@@ -61,6 +72,7 @@ class Price(TimestampedMixin, Base):
     __table_args__ = (
         Index("ix_prices_account_created", "account_id", "created_at"),
         Index("ix_prices_product_created", "product_id", "created_at"),
+        UniqueConstraint("account_id", "external_id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -94,10 +106,13 @@ class Price(TimestampedMixin, Base):
     exclusive_customer_ids: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
     contract_term_multiple: Mapped[int | None]
     auto_renew: Mapped[bool] = mapped_column(default=True)
-    # Subscriptions on this price move to that one at their next renewal (``bulk_migrate_prices``).
-    migrate_to_price_id: Mapped[str | None] = mapped_column(String(64))
     price_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The merchant's own id for the price as a Paid plan (``externalId``), unique in the account.
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    # The plan's place in its product's upgrade path (Paid's ``upgradePathOrder``, 1 for the lowest), counted among
+    # the product's prices billed as often as this one: a higher place is an upgrade (``catalog.upgrade_paths``).
+    upgrade_path_order: Mapped[int | None]
 
     # Loaded on purpose where it is needed; a lazy load in async code would fail far from its cause.
     product: Mapped[Product] = relationship(lazy="raise")
@@ -105,8 +120,8 @@ class Price(TimestampedMixin, Base):
     aggregate_type: ClassVar[str] = "price"
 
     def snapshot(self) -> dict[str, Any]:
-        """Licensed, per-unit and renewing until cancelled: the fields of the schemes Checkstand doesn't sell say
-        so (PaymentKit has them)."""
+        """Licensed and per-unit: the fields of the schemes Checkstand doesn't sell say so (PaymentKit has them).
+        ``auto_renew`` is a recurring price's (None on a one-time one)."""
         return {
             "id": self.id,
             "account_id": self.account_id,
@@ -119,11 +134,12 @@ class Price(TimestampedMixin, Base):
             "pricing_type": self.pricing_type,
             "recurring_interval": self.recurring_interval,
             "recurring_interval_count": self.recurring_interval_count,
-            "auto_renew": True if self.pricing_type == RECURRING else None,
-            "contract_term_multiple": None,
+            "auto_renew": self.auto_renew if self.pricing_type == RECURRING else None,
+            "contract_term_multiple": self.contract_term_multiple,
             "trial_days": self.trial_days,
-            "usage_type": "licensed",
-            "metered_id": None,
+            "usage_type": self.usage_type,
+            "metered_id": self.metered_id,
+            "usage_aggregation": self.usage_aggregation if self.usage_type == METERED else None,
             "billing_scheme": self.billing_scheme,
             "tier_amount_info": (
                 {"mode": self.tiers_mode, "amount_atoms": self.tiers} if self.tiers is not None else None
@@ -244,8 +260,28 @@ class Package(TimestampedMixin, Base):
     deleted_at: Mapped[datetime | None]
 
     items: Mapped[list[PackageItem]] = relationship(
-        lazy="raise", order_by="PackageItem.created_at", cascade="all, delete-orphan"
+        lazy="raise", order_by="PackageItem.position", cascade="all, delete-orphan"
     )
+
+    aggregate_type: ClassVar[str] = "package"
+
+    def snapshot(self) -> dict[str, Any]:
+        """With its items, in the order the merchant gave them (loaded by whoever reads the package)."""
+        return {
+            "id": self.id,
+            "account_id": self.account_id,
+            "name": self.name,
+            "description": self.description,
+            "is_active": self.is_active,
+            "allow_monthly": self.allow_monthly,
+            "allow_annual": self.allow_annual,
+            "default_billing_cycle": self.default_billing_cycle,
+            "items": [item.snapshot() for item in self.items],
+            "metadata": self.package_metadata,
+            "deleted_at": self.deleted_at,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
 
 
 class PackageItem(TimestampedMixin, Base):
@@ -259,5 +295,20 @@ class PackageItem(TimestampedMixin, Base):
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     monthly_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
     annual_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
+    # The item's place in the package: items written in one flush share their created_at.
+    position: Mapped[int]
     quantity: Mapped[int] = mapped_column(default=1)
     description: Mapped[str | None] = mapped_column(String(1000))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "package_id": self.package_id,
+            "product_id": self.product_id,
+            "monthly_price_id": self.monthly_price_id,
+            "annual_price_id": self.annual_price_id,
+            "quantity": self.quantity,
+            "description": self.description,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }

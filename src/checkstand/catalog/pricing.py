@@ -39,6 +39,11 @@ def billed_units(quantity: int, divisor: int | None) -> int:
     return -(-quantity // divisor)
 
 
+def bills_per_unit(price: PriceLike) -> bool:
+    """Whether the price bills its unit amount times the quantity: per unit, not tiered nor in packages."""
+    return price.billing_scheme != TIERED and (price.quantity_divisor or 1) <= 1
+
+
 def amount_for(price: PriceLike, quantity: int) -> int:
     """The price's amount for ``quantity`` units, in minor units: per unit, or by its tiers (graduated: each tier
     prices its own units and adds its flat amount once entered; volume: the tier the quantity reaches prices every

@@ -15,7 +15,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager, joinedload
 
-from checkstand.catalog.models import FamilyMember, Price, Product, ProductFamily
+from checkstand.catalog import external_ids
+from checkstand.catalog.models import (
+    LICENSED,
+    METERED,
+    USAGE_AGGREGATIONS,
+    FamilyMember,
+    Price,
+    Product,
+    ProductFamily,
+)
 from checkstand.catalog.pricing import GRADUATED, PER_UNIT, TIERED, VOLUME, tier_problems
 from checkstand.core import clock
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
@@ -38,6 +47,8 @@ ONE_TIME: Final = "one_time"
 MAX_FAMILY_SIZE: Final = 100
 # Package pricing's largest package: a million units.
 MAX_QUANTITY_DIVISOR: Final = 1_000_000
+# A contract term of at most 36 billing periods (three years of monthly billing).
+MAX_CONTRACT_TERM_MULTIPLE: Final = 36
 
 register_value_store("product", JsonColumnStore(Product.custom_fields, Product.account_id))
 register_value_store("price", JsonColumnStore(Price.custom_fields, Price.account_id))
@@ -96,7 +107,10 @@ async def create_product(
     default_price_id: str | None = None,
     metadata: Mapping[str, str | None] | None = None,
     custom_fields: Mapping[str, Any] | None = None,
+    external_id: str | None = None,
+    product_code: str | None = None,
 ) -> Product:
+    """``external_id`` (the merchant's own id for it) must be free in the account."""
     product = Product(
         id=new_id("prod"),
         account_id=account_id,
@@ -105,12 +119,15 @@ async def create_product(
         is_active=is_active,
         product_metadata=merge_metadata({}, metadata),
         custom_fields=await apply_custom_fields(session, account_id, "product", {}, custom_fields),
+        external_id=external_id,
+        product_code=product_code,
     )
     if default_price_id is not None:
         # A new product has no price yet: this always refuses, with the same words as on an update.
         await _check_default_price(session, product, default_price_id)
-    session.add(product)
-    await session.flush()
+    if external_id is not None:
+        await external_ids.ensure_free(session, Product, account_id, external_id, "product")
+    await external_ids.save(session, product, "product")
     await record_event(session, account_id=account_id, type="product.created", obj=product)
     return product
 
@@ -158,7 +175,7 @@ async def update_product(
     session: AsyncSession, account_id: str, product_id: str, changes: Mapping[str, Any]
 ) -> Product:
     """Apply the fields present in ``changes`` (name, description, is_active, default_price_id, metadata,
-    custom_fields). A deleted product is history and can't change."""
+    custom_fields, external_id, product_code). A deleted product is history and can't change."""
     product = await _locked_product(session, account_id, product_id)
     if product is None:
         raise NotFound("product", product_id)
@@ -167,17 +184,19 @@ async def update_product(
     before = snapshot(product)
     if "default_price_id" in changes and changes["default_price_id"] is not None:
         await _check_default_price(session, product, changes["default_price_id"])
+    if changes.get("external_id") not in (None, product.external_id):
+        await external_ids.ensure_free(session, Product, account_id, changes["external_id"], "product")
     metadata = merge_metadata(product.product_metadata, changes["metadata"]) if "metadata" in changes else None
     custom_fields = await apply_custom_fields(
         session, account_id, "product", product.custom_fields, changes.get("custom_fields")
     )
-    for field in ("name", "description", "is_active", "default_price_id"):
+    for field in ("name", "description", "is_active", "default_price_id", "external_id", "product_code"):
         if field in changes:
             setattr(product, field, changes[field])
     if metadata is not None:
         product.product_metadata = metadata
     product.custom_fields = custom_fields
-    await session.flush()
+    await external_ids.save(session, product, "product")
     await record_event(session, account_id=account_id, type="product.updated", obj=product, before=before)
     return product
 
@@ -244,6 +263,11 @@ async def create_price(
     tiers_mode: str | None = None,
     tiers: Sequence[Mapping[str, Any]] | None = None,
     quantity_divisor: int | None = None,
+    usage_type: str = LICENSED,
+    metered_id: str | None = None,
+    usage_aggregation: str | None = None,
+    contract_term_multiple: int | None = None,
+    auto_renew: bool = True,
 ) -> Price:
     """A price of one of the account's live products. ``pricing_type`` defaults from whether an interval is given;
     a recurring price bills every ``recurring_interval_count`` intervals (1 unless said).
@@ -253,7 +277,13 @@ async def create_price(
     layers keep them apart), so the caller checks those ids belong to the account.
 
     A tiered price is priced by its ``tiers`` as ``tiers_mode`` says (:func:`checkstand.catalog.pricing.amount_for`)
-    and has no unit amount of its own (0); ``quantity_divisor`` bills per that many units, a started package whole."""
+    and has no unit amount of its own (0); ``quantity_divisor`` bills per that many units, a started package whole.
+
+    A metered price (``usage_type`` metered) recurs and bills, in arrears, the usage reported for its ``metered_id``
+    over each period, aggregated as ``usage_aggregation`` says (sum unless given), by any of those schemes.
+
+    A recurring price with ``contract_term_multiple`` commits its subscribers for that many billing periods (a
+    term), renewing term after term unless ``auto_renew`` is false (:mod:`checkstand.subscriptions.contracts`)."""
     problems: list[FieldProblem] = []
     problems += _scheme_problems(currency, billing_scheme, tiers_mode, tiers, unit_amount_atom, quantity_divisor)
     unit_amount_atom = unit_amount_atom or 0
@@ -284,12 +314,10 @@ async def create_price(
             )
             if value is not None
         )
-    if pricing_type == RECURRING and (billing_scheme == TIERED or (quantity_divisor or 1) > 1):
-        # Renewals, plan changes and subscription creation bill a unit amount times a quantity: until they price by
-        # amount_for, a recurring tiered or package price would renew at the wrong amount, so it is refused.
-        problems.append(FieldProblem(("billing_scheme",), "tiered and package prices are one-time only for now"))
+    problems += _usage_problems(usage_type, metered_id, usage_aggregation, pricing_type)
     if trial_days is not None and not 0 <= trial_days <= MAX_TRIAL_DAYS:
         problems.append(FieldProblem(("trial_days",), f"must be from 0 to {MAX_TRIAL_DAYS}"))
+    problems += _contract_problems(pricing_type, contract_term_multiple, auto_renew)
     if problems:
         raise InvalidFields(problems)
     assert product is not None  # a missing product was reported above
@@ -312,6 +340,11 @@ async def create_price(
         tiers_mode=tiers_mode if billing_scheme == TIERED else None,
         tiers=[dict(tier) for tier in tiers] if billing_scheme == TIERED and tiers is not None else None,
         quantity_divisor=quantity_divisor if quantity_divisor is not None and quantity_divisor > 1 else None,
+        usage_type=usage_type,
+        metered_id=metered_id if usage_type == METERED else None,
+        usage_aggregation=usage_aggregation or USAGE_AGGREGATIONS[0],
+        contract_term_multiple=contract_term_multiple if pricing_type == RECURRING else None,
+        auto_renew=auto_renew,
         price_metadata=merge_metadata({}, metadata),
         custom_fields=await apply_custom_fields(session, account_id, "price", {}, custom_fields),
     )
@@ -320,6 +353,23 @@ async def create_price(
     await session.flush()
     await record_event(session, account_id=account_id, type="price.created", obj=price)
     return price
+
+
+def _contract_problems(pricing_type: str, multiple: int | None, auto_renew: bool) -> list[FieldProblem]:
+    """A contract term (``multiple`` billing periods, renewing at its end unless ``auto_renew`` is false) is a
+    recurring price's; a one-time price takes neither (a term of 1 says nothing and passes)."""
+    if pricing_type != RECURRING:
+        refused = {"contract_term_multiple": multiple not in (None, 1), "auto_renew": not auto_renew}
+        return [
+            FieldProblem((field,), "only a recurring price has a contract term")
+            for field, is_refused in refused.items()
+            if is_refused
+        ]
+    if multiple is not None and not 1 <= multiple <= MAX_CONTRACT_TERM_MULTIPLE:
+        return [
+            FieldProblem(("contract_term_multiple",), f"must be from 1 to {MAX_CONTRACT_TERM_MULTIPLE} billing periods")
+        ]
+    return []
 
 
 async def _prerequisite_problems(
@@ -363,6 +413,31 @@ def _scheme_problems(
     return problems
 
 
+def _usage_problems(
+    usage_type: str, metered_id: str | None, aggregation: str | None, pricing_type: str
+) -> list[FieldProblem]:
+    """A metered price names the meter its usage is reported on and recurs (usage is billed per period); only a
+    metered price has a meter or an aggregation."""
+    if usage_type not in (LICENSED, METERED):
+        return [FieldProblem(("usage_type",), "must be licensed or metered")]
+    if usage_type == LICENSED:
+        return [
+            FieldProblem((field,), "only a metered price has one (usage_type metered)")
+            for field, value in (("metered_id", metered_id), ("usage_aggregation", aggregation))
+            if value is not None
+        ]
+    problems: list[FieldProblem] = []
+    if not metered_id:
+        problems.append(FieldProblem(("metered_id",), "a metered price needs the meter its usage is reported on"))
+    if aggregation is not None and aggregation not in USAGE_AGGREGATIONS:
+        problems.append(FieldProblem(("usage_aggregation",), f"must be one of {', '.join(USAGE_AGGREGATIONS)}"))
+    if pricing_type != RECURRING:
+        problems.append(
+            FieldProblem(("usage_type",), "a metered price bills each period's usage: give it a recurring_interval")
+        )
+    return problems
+
+
 def _recurrence_problems(interval: str | None, count: int) -> list[FieldProblem]:
     if interval is None:
         return [FieldProblem(("recurring_interval",), "a recurring price needs one: day, week, month or year")]
@@ -384,6 +459,12 @@ def _prices(account_id: str) -> Select[Price]:
 async def get_price(session: AsyncSession, account_id: str, price_id: str) -> Price:
     """The price with its product loaded. Prices are never deleted, so an archived one is found too."""
     return await one_or_not_found(session, _prices(account_id).where(Price.id == price_id), "price", price_id)
+
+
+async def get_prices(session: AsyncSession, account_id: str, price_ids: Collection[str]) -> dict[str, Price]:
+    """The account's prices among ``price_ids``, by id, each with its product loaded; an unknown id is left out."""
+    found = await session.scalars(_prices(account_id).where(Price.id.in_(list(price_ids))))
+    return {price.id: price for price in found}
 
 
 async def list_prices(session: AsyncSession, account_id: str, params: ListParams) -> Page[Price]:

@@ -4,8 +4,9 @@ A path names each end by a product or by one of its prices (a price end also rec
 leaving a product are found by one index). Checkout and the subscriptions API call :func:`classify_transition`
 before any charge: while an account has any active path, only what they declare is allowed (a path from a price
 wins over one from its product; one to a price over one to its product); with none, a product family's ranks
-decide, then the amounts per day of two prices of one product, and any other change between recurring prices of
-one currency is a crossgrade.
+decide, then, between two prices of one product, their places on the product's upgrade path (Paid's plan order:
+``Price.upgrade_path_order``, compared only between prices billed as often) or else their amounts per day, and any
+other change between recurring prices of one currency is a crossgrade.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog.models import RECURRING, FamilyMember, Price, Product, ProductFamily, UpgradePath
+from checkstand.catalog.pricing import amount_for
 from checkstand.core import clock
 from checkstand.core.errors import BusinessRuleViolation, Conflict, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
@@ -378,7 +380,8 @@ async def _natural(session: AsyncSession, account_id: str, source: End, target: 
     if source.product_id == target.product_id:
         if source.price is None or target.price is None:
             return Verdict(False, reason="a change within one product needs both prices to compare")
-        step = _per_day(target.price) - _per_day(source.price)
+        placed = _path_step(source.price, target.price)
+        step = placed if placed is not None else _per_day(target.price) - _per_day(source.price)
         return Verdict(True, transition_type="upgrade" if step > 0 else "downgrade" if step < 0 else "crossgrade")
     tiers = {
         product_id: (family_id, rank)
@@ -398,6 +401,19 @@ async def _natural(session: AsyncSession, account_id: str, source: End, target: 
     return Verdict(True, transition_type="crossgrade")
 
 
+def _path_step(source: Price, target: Price) -> int | None:
+    """How far up the product's upgrade path the target is from the source, when the merchant placed both on it
+    and they bill as often (places are counted per billing frequency); None otherwise."""
+    if source.upgrade_path_order is None or target.upgrade_path_order is None:
+        return None
+    billing = (source.recurring_interval, source.recurring_interval_count or 1)
+    if billing != (target.recurring_interval, target.recurring_interval_count or 1):
+        return None
+    return target.upgrade_path_order - source.upgrade_path_order
+
+
 def _per_day(price: Price) -> Fraction:
     interval = price.recurring_interval or "month"
-    return Fraction(price.unit_amount_atom) / (_INTERVAL_DAYS[interval] * (price.recurring_interval_count or 1))
+    # One unit's amount: a tiered or package price has no unit amount of its own, and one unit is what every scheme
+    # prices alike.
+    return Fraction(amount_for(price, 1)) / (_INTERVAL_DAYS[interval] * (price.recurring_interval_count or 1))

@@ -33,6 +33,7 @@ class CheckoutSession(TimestampedMixin, Base):
         Index("ix_checkout_sessions_account_customer", "account_id", "customer_id"),
         Index("ix_checkout_sessions_status_expires", "status", "expires_at"),
         Index("ix_checkout_sessions_account_route", "account_id", "processor_route_id"),
+        UniqueConstraint("account_id", "order_number"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -91,6 +92,9 @@ class CheckoutSession(TimestampedMixin, Base):
     # What the customer gave on the page when the session asked for it (also kept on the customer).
     customer_phone: Mapped[str | None] = mapped_column(String(40))
     customer_address: Mapped[dict[str, Any] | None]
+    # A completed session that sold only one-time prices is an order of its own (Paid's): its number among the
+    # account's orders, which subscriptions share (``subscriptions.order_numbers``). None for any other session.
+    order_number: Mapped[int | None]
     # The frozen time of the test clock the session's customer lives on (None: the real time), read with the row, so
     # every reader of the session's state sees it as of its customer's time (:meth:`current_time`). Not a column:
     # the clock moves without the session changing. Kept across flushes, since an async session can't lazy-load it.
@@ -200,6 +204,8 @@ class CheckoutLineItem(TimestampedMixin, Base):
     recurring_interval_count: Mapped[int | None]
     trial_days: Mapped[int] = mapped_column(default=0)
     amount_subtotal_atom: Mapped[int] = mapped_column(BigInteger)
+    # The package the line sells a price of, when the merchant asked for a package: kept for reference only.
+    package_id: Mapped[str | None] = mapped_column(ForeignKey("packages.id"))
 
     def snapshot(self) -> dict[str, Any]:
         """The line as its session's snapshot carries it."""
@@ -217,6 +223,7 @@ class CheckoutLineItem(TimestampedMixin, Base):
             "recurring_interval": self.recurring_interval,
             "recurring_interval_count": self.recurring_interval_count,
             "trial_days": self.trial_days,
+            "package_id": self.package_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from checkstand.catalog import service as catalog
 from checkstand.catalog.models import Price
 from checkstand.checkout.models import PRIMARY_TIER, CheckoutLineItem, CheckoutSession
+from checkstand.checkout.offer_terms import is_offer
 from checkstand.checkout.service import (
     PlanChangePricer,
     discount_terms,
@@ -46,8 +47,9 @@ class PlanChoice:
 async def plan_choices(session: AsyncSession, checkout: CheckoutSession) -> list[PlanChoice]:
     """For each primary line whose product is a tier of a product family: the family's tiers that bill in the same
     currency and interval, one price each (the line's own, else the product's default, else its oldest), when there
-    are at least two. None with cascade tiers: a fallback tier re-prices the very plan the merchant chose."""
-    if tier_count(checkout) > 1:
+    are at least two. None with cascade tiers: a fallback tier re-prices the very plan the merchant chose; none in a
+    Paid checkout either, whose customer picks among the plans offered (:mod:`checkstand.checkout.offers`)."""
+    if tier_count(checkout) > 1 or is_offer(checkout):
         return []
     choices: list[PlanChoice] = []
     for line in tier_items(checkout, PRIMARY_TIER):
@@ -71,7 +73,9 @@ async def plan_choices(session: AsyncSession, checkout: CheckoutSession) -> list
     return choices
 
 
-def _drop_discount_covering_nothing(checkout: CheckoutSession) -> None:
+def drop_discount_covering_nothing(checkout: CheckoutSession) -> None:
+    """Remove a discount that covers none of the session's products now: completion would refuse it once the
+    customer had paid."""
     coupon = discount_terms(checkout)
     if coupon is None:
         return
@@ -118,7 +122,7 @@ async def change_plan(
         before = snapshot(checkout)
         choice.line.description = None  # the merchant's words described the plan that is being left
         sell(choice.line, option.price)
-        _drop_discount_covering_nothing(checkout)
+        drop_discount_covering_nothing(checkout)
         price_tiers(checkout)
         if plan_change is not None:
             await plan_change(session, checkout)

@@ -11,7 +11,7 @@ processor is charging the amount the session had when the payment began.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
@@ -20,8 +20,9 @@ from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
-from checkstand.catalog.models import Price
+from checkstand.catalog.models import METERED, Price
 from checkstand.catalog.pricing import amount_for
+from checkstand.checkout import packages as package_lines
 from checkstand.checkout import trials
 from checkstand.checkout.models import (
     EXPIRED,
@@ -31,6 +32,7 @@ from checkstand.checkout.models import (
     CheckoutLineItem,
     CheckoutSession,
 )
+from checkstand.checkout.offer_terms import CHECKOUT_ID_PLACEHOLDER, OfferTerms, display_id, is_offer
 from checkstand.core import clock
 from checkstand.core.errors import (
     BusinessRuleViolation,
@@ -76,6 +78,11 @@ PlanChangePricer = Callable[[AsyncSession, CheckoutSession], Awaitable[None]]
 """Makes a new or re-priced session a plan change when its customer already subscribes to what it sells (and prices
 the change): given by the payments layer, which may read subscriptions (a layer above checkout's)."""
 
+HeldPrices = Callable[[AsyncSession, str, str], Awaitable[Collection[str]]]
+"""The prices a customer (account id, customer id) holds on its live subscriptions: an add-on whose base one of them
+holds is sold without it. Given by the subscriptions layer (above checkout's); without it, the base must be in the
+session."""
+
 LIST_SPEC: Final = ListSpec(
     filterable={
         "customer_id": CheckoutSession.customer_id,
@@ -100,11 +107,13 @@ class LineItemSpec:
     price_id: str
     quantity: int = 1
     description: str | None = None
+    # The package this line sells a price of (a package line of the request, expanded).
+    package_id: str | None = None
 
 
 @dataclass(frozen=True)
 class TierSpec:
-    line_items: Sequence[LineItemSpec]
+    line_items: Sequence[LineItemSpec | package_lines.PackageLineSpec]
     processor_route_id: str | None = None
 
 
@@ -114,7 +123,7 @@ class NewCheckoutSession:
 
     success_url: str
     return_url: str
-    line_items: Sequence[LineItemSpec]
+    line_items: Sequence[LineItemSpec | package_lines.PackageLineSpec]
     customer_id: str | None = None
     expires_in_hours: int = DEFAULT_EXPIRY_HOURS
     coupon_id: str | None = None
@@ -124,7 +133,11 @@ class NewCheckoutSession:
     custom_fields: Mapping[str, Any] | None = None
     subscription_custom_fields: Mapping[str, Any] | None = None
     cascade_tiers: Sequence[TierSpec] = ()
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    # An expiry instant (at the customer's time), in place of ``expires_in_hours``: Paid's ``expiresAt``.
+    expires_at: datetime | None = None
+    # What the session offers besides its lines (Paid's checkout options); None for a PaymentKit session.
+    offer: OfferTerms | None = None
 
 
 # --- Reading --------------------------------------------------------------------------------------------------------
@@ -142,8 +155,10 @@ def is_open(checkout: CheckoutSession) -> bool:
 
 def success_redirect_url(checkout: CheckoutSession) -> str:
     """Where the customer goes after paying: ``{CHECKOUT_SESSION_ID}`` in the merchant's URL becomes the id, so
-    the merchant's page can look the session up (as Stripe does)."""
-    return checkout.success_url.replace(SESSION_ID_PLACEHOLDER, checkout.id)
+    the merchant's page can look the session up (as Stripe does); in a Paid checkout's, ``{CHECKOUT_ID}`` becomes
+    its Paid name (``chk_...``)."""
+    url = checkout.success_url.replace(SESSION_ID_PLACEHOLDER, checkout.id)
+    return url.replace(CHECKOUT_ID_PLACEHOLDER, display_id(checkout.id)) if is_offer(checkout) else url
 
 
 def tier_items(checkout: CheckoutSession, tier: int) -> list[CheckoutLineItem]:
@@ -182,10 +197,16 @@ async def list_sessions(session: AsyncSession, account_id: str, params: ListPara
     query = _sessions(account_id)
     filters = dict(params.filters)
     if "state" in filters:
-        session_now = func.coalesce(CheckoutSession.customer_clock_time, literal(clock.now(), UTCDateTime()))
-        query = query.where(_state_condition(filters.pop("state"), session_now))
+        query = query.where(state_condition(filters.pop("state")))
     remaining = ListParams(params.page, filters, params.sort_by, params.descending, params.search)
     return await paginate(session, apply_list_params(query, LIST_SPEC, remaining), params.page)
+
+
+def state_condition(wanted: object) -> Any:
+    """A query's condition for the sessions that are ``wanted`` (open, success, expired) now, each at its
+    customer's time, as :func:`state` says it."""
+    session_now = func.coalesce(CheckoutSession.customer_clock_time, literal(clock.now(), UTCDateTime()))
+    return _state_condition(wanted, session_now)
 
 
 def _state_condition(wanted: object, now: ColumnElement[datetime]) -> Any:
@@ -225,12 +246,15 @@ async def create_session(
     spec: NewCheckoutSession,
     *,
     plan_change: PlanChangePricer | None = None,
+    held_prices: HeldPrices | None = None,
 ) -> CheckoutSession:
     """Check everything, snapshot the line items, price every tier, and record ``checkout_session.created``.
 
     Every field problem is reported at once (422 naming each field), and nothing is stored when there is one.
     ``plan_change`` prices the session as a change of its customer's subscription before it is recorded, so the
-    event and the first read carry the breakdown, and a refused change stores nothing."""
+    event and the first read carry the breakdown, and a refused change stores nothing. ``held_prices`` lets an add-on
+    stand on a base its customer already subscribes to. A package line is sold as its package's prices
+    (:mod:`checkstand.checkout.packages`); a problem of one of them is named at the package line."""
     success_url, problems = check_redirect_url(spec.success_url, ("success_url",))
     return_url, return_problems = check_redirect_url(spec.return_url, ("return_url",))
     problems += return_problems
@@ -238,14 +262,27 @@ async def create_session(
         problems.append(
             FieldProblem(("expires_in_hours",), f"must be between {MIN_EXPIRY_HOURS} and {MAX_EXPIRY_HOURS} hours")
         )
+    # A session lives at its customer's time: on a test clock, it expires when the clock passes its expiry.
+    clock_time = None if spec.customer_id is None else await _customer_clock_time(session, spec.customer_id)
+    now = clock_time or clock.now()
+    expires_at = spec.expires_at or now + timedelta(hours=spec.expires_in_hours)
+    if spec.expires_at is not None:
+        problems += _expiry_problems(spec.expires_at, now)
     if spec.coupon_id is not None and spec.promotion_code is not None:
         problems.append(FieldProblem(("promotion_code",), "give coupon_id or promotion_code, not both"))
     if spec.customer_id is not None:
         problems += await _customer_problems(session, account_id, spec.customer_id)
     problems += await _route_problems(session, account_id, spec.processor_route_id, ("processor_route_id",))
+    requested = [spec.line_items, *(t.line_items for t in spec.cascade_tiers)]
+    try:
+        lines = await package_lines.expand(
+            session, account_id, requested, [_line_items_path(tier) for tier in range(len(requested))], _package_line
+        )
+    except InvalidFields as refused:
+        raise InvalidFields([*problems, *refused.problems]) from None
 
     tiers: list[list[Price]] = []
-    for tier, items in enumerate([spec.line_items, *(t.line_items for t in spec.cascade_tiers)]):
+    for tier, items in enumerate(lines.tiers):
         path = _line_items_path(tier)
         prices, price_problems = await _sellable_prices(session, account_id, items, path)
         tiers.append(prices)
@@ -258,20 +295,21 @@ async def create_session(
             ("cascade_tiers", index, "processor_route_id"),
         )
     if problems:
-        raise InvalidFields(problems)
+        raise InvalidFields(lines.relocated(problems))
 
     priced = [price for prices in tiers for price in prices]
     currency = priced[0].currency
     problems = _mixture_problems(tiers, currency, _new_line_path)
+    held = await _held_bases(session, account_id, spec.customer_id, priced, held_prices)
     for tier, prices in enumerate(tiers):
-        sold = {price.id for price in prices}
+        sold = {price.id for price in prices} | held
         problems += [
             FieldProblem(_new_line_path(tier, index), problem, "price_not_sellable")
             for index, price in enumerate(prices)
             if (problem := _sale_problem(price, sold, spec.customer_id))
         ]
     if problems:
-        raise InvalidFields(problems)
+        raise InvalidFields(lines.relocated(problems))
 
     custom_fields = await apply_custom_fields(session, account_id, "checkout_session", {}, spec.custom_fields)
     sells_subscription = any(price.recurring_interval for price in priced)
@@ -286,9 +324,6 @@ async def create_session(
             path=("subscription_custom_fields",),
         )
 
-    # A session lives at its customer's time: on a test clock, it expires when the clock passes its expiry.
-    clock_time = None if spec.customer_id is None else await _customer_clock_time(session, spec.customer_id)
-    now = clock_time or clock.now()
     checkout = CheckoutSession(
         id=new_id("cs"),
         account_id=account_id,
@@ -298,8 +333,8 @@ async def create_session(
         status=OPEN,
         success_url=success_url,
         return_url=return_url,
-        expires_in_hours=spec.expires_in_hours,
-        expires_at=now + timedelta(hours=spec.expires_in_hours),
+        expires_in_hours=spec.expires_in_hours if spec.expires_at is None else _hours_until(expires_at, now),
+        expires_at=expires_at,
         currency=currency,
         processor_route_id=spec.processor_route_id,
         three_ds_mode=spec.three_ds_mode,
@@ -307,11 +342,10 @@ async def create_session(
         custom_fields=custom_fields,
         subscription_custom_fields=subscription_fields,
         session_metadata=dict(spec.metadata),
+        **(spec.offer.columns() if spec.offer is not None else {}),
         line_items=[
             _line_item(account_id, tier, position, price, item)
-            for tier, (prices, items) in enumerate(
-                zip(tiers, [spec.line_items, *(t.line_items for t in spec.cascade_tiers)], strict=True)
-            )
+            for tier, (prices, items) in enumerate(zip(tiers, lines.tiers, strict=True))
             for position, (price, item) in enumerate(zip(prices, items, strict=True))
         ],
     )
@@ -324,6 +358,26 @@ async def create_session(
     await session.flush()
     await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
     return checkout
+
+
+def _expiry_problems(expires_at: datetime, now: datetime) -> list[FieldProblem]:
+    """An expiry instant must be ahead, by at most the longest a session may stay open (as ``expires_in_hours``)."""
+    if expires_at <= now:
+        return [FieldProblem(("expires_at",), "must be in the future", "expires_in_past")]
+    if expires_at > now + timedelta(hours=MAX_EXPIRY_HOURS):
+        return [
+            FieldProblem(("expires_at",), f"must be at most {MAX_EXPIRY_HOURS // 24} days ahead", "expires_too_late")
+        ]
+    return []
+
+
+def _hours_until(expires_at: datetime, now: datetime) -> int:
+    """A session's life in whole hours, rounded up, for a session given its expiry instant."""
+    return max(MIN_EXPIRY_HOURS, -(-(expires_at - now) // timedelta(hours=1)))
+
+
+def _package_line(price: package_lines.PackagePrice) -> LineItemSpec:
+    return LineItemSpec(price.price_id, price.quantity, price.description, price.package_id)
 
 
 async def _customer_clock_time(session: AsyncSession, customer_id: str) -> datetime | None:
@@ -377,7 +431,15 @@ async def _sellable_prices(
             problems.append(FieldProblem((*path, index, "price_id"), refusal.detail, refusal.code))
         else:
             prices.append(price)
-            if 1 <= item.quantity <= MAX_QUANTITY and amount_for(price, item.quantity) > max_amount_atom(
+            if price.usage_type == METERED and item.quantity != 1:
+                problems.append(
+                    FieldProblem(
+                        (*path, index, "quantity"),
+                        "a metered price bills the usage reported, not a quantity: leave quantity out",
+                        "metered_quantity",
+                    )
+                )
+            elif 1 <= item.quantity <= MAX_QUANTITY and amount_for(price, item.quantity) > max_amount_atom(
                 price.currency
             ):
                 problems.append(
@@ -403,12 +465,29 @@ class _Sold(Protocol):
     def recurring_interval_count(self) -> int | None: ...
 
 
+async def _held_bases(
+    session: AsyncSession,
+    account_id: str,
+    customer_id: str | None,
+    prices: Sequence[Price],
+    held_prices: HeldPrices | None,
+) -> set[str]:
+    """The prices the customer holds on its live subscriptions, looked up only when an add-on is sold."""
+    if customer_id is None or held_prices is None or not any(price.prerequisite_price_ids for price in prices):
+        return set()
+    return set(await held_prices(session, account_id, customer_id))
+
+
 def _sale_problem(price: Price, sold_price_ids: set[str], customer_id: str | None) -> str | None:
-    """Why ``price`` can't be sold beside ``sold_price_ids`` (the prices of its tier) to ``customer_id``: an add-on
-    needs one of its base prices among them, and a customer-exclusive price needs one of its customers."""
+    """Why ``price`` can't be sold beside ``sold_price_ids`` (the prices of its tier, and those its customer holds
+    on a live subscription) to ``customer_id``: an add-on needs one of its base prices among them, and a
+    customer-exclusive price needs one of its customers."""
     if price.prerequisite_price_ids and sold_price_ids.isdisjoint(price.prerequisite_price_ids):
         bases = ", ".join(price.prerequisite_price_ids)
-        return f"price {price.id!r} is an add-on: it is sold only beside one of {bases}"
+        return (
+            f"price {price.id!r} is an add-on: it is sold only beside one of {bases}, in the session or on the "
+            "customer's subscription"
+        )
     if price.exclusive_customer_ids and customer_id not in price.exclusive_customer_ids:
         return f"price {price.id!r} is reserved to other customers"
     return None
@@ -461,6 +540,7 @@ def _line_item(account_id: str, tier: int, position: int, price: Price, item: Li
         position=position,
         quantity=item.quantity,
         description=item.description,
+        package_id=item.package_id,
     )
     sell(line, price)
     return line
@@ -477,8 +557,9 @@ def sell(line: CheckoutLineItem, price: Price) -> None:
     line.recurring_interval = price.recurring_interval
     line.recurring_interval_count = price.recurring_interval_count
     line.trial_days = price.trial_days
-    # Exact for any scheme: a tiered or package price's line total is not its unit amount times the quantity.
-    line.amount_subtotal_atom = amount_for(price, line.quantity)
+    # Exact for any scheme: a tiered or package price's line total is not its unit amount times the quantity. A
+    # metered price charges nothing now: its usage is billed at each period's end (checkout.metered).
+    line.amount_subtotal_atom = 0 if price.usage_type == METERED else amount_for(price, line.quantity)
 
 
 # --- Discount and amounts -------------------------------------------------------------------------------------------
@@ -598,10 +679,15 @@ async def lock_session(session: AsyncSession, account_id: str, checkout_id: str)
 
 async def lock_open_session(session: AsyncSession, secure_token: str) -> CheckoutSession:
     """The open session a customer's token opens, its row locked for this transaction and re-read: what a customer's
-    change or payment starts from. An unknown token is a 404, a closed session a 409."""
+    change or payment starts from. An unknown token is a 404, a closed session a 409, and so is a reusable link: each
+    visit of its page is a session of its own, which is the one paid."""
     found = await get_by_token(session, secure_token)
     checkout = await lock_session(session, found.account_id, found.id)
     require_open(checkout)
+    if not checkout.single_use:
+        raise Conflict(
+            f"Checkout {checkout.id!r} is a reusable link: open its page to start a purchase.", code="checkout_reusable"
+        )
     return checkout
 
 
@@ -665,9 +751,15 @@ async def update_route(
 
 
 async def add_line_item(
-    session: AsyncSession, account_id: str, checkout_id: str, item: LineItemSpec
+    session: AsyncSession,
+    account_id: str,
+    checkout_id: str,
+    item: LineItemSpec,
+    *,
+    held_prices: HeldPrices | None = None,
 ) -> CheckoutLineItem:
-    """Add a line to the primary tier of an open session and re-price it."""
+    """Add a line to the primary tier of an open session and re-price it; ``held_prices`` as for
+    :func:`create_session`."""
     checkout = await lock_session(session, account_id, checkout_id)
     require_changeable(checkout)
     require_not_plan_change(checkout, ("price_id",))
@@ -682,7 +774,8 @@ async def add_line_item(
     lines: list[_Sold] = [*primary, price]
     if problems := _mixture_problems([lines], checkout.currency, lambda _tier, _index: ("price_id",)):
         raise InvalidFields(problems)
-    if problem := _sale_problem(price, {line.price_id for line in primary}, checkout.customer_id):
+    held = await _held_bases(session, account_id, checkout.customer_id, [price], held_prices)
+    if problem := _sale_problem(price, {line.price_id for line in primary} | held, checkout.customer_id):
         raise InvalidFields.one(("price_id",), problem, "price_not_sellable")
     before = snapshot(checkout)
     line = _line_item(account_id, PRIMARY_TIER, len(primary), price, item)

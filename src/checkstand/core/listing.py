@@ -74,6 +74,12 @@ def filter_fields(spec: ListSpec) -> dict[str, tuple[type | None, int | None]]:
     }
 
 
+def contains(column: InstrumentedAttribute[Any], text: str) -> ColumnElement[bool]:
+    """The column holds ``text`` anywhere, ignoring case; ``%`` and ``_`` in it are plain characters."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return column.ilike(pattern, escape="\\")
+
+
 def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> Select[T]:
     """Filter, search and order ``query`` (already scoped to the account). Newest first unless asked otherwise."""
     for name, value in params.filters.items():
@@ -85,8 +91,7 @@ def apply_list_params(query: Select[T], spec: ListSpec, params: ListParams) -> S
             raise InvalidFields.one(("filter",), f"{name!r} must be {_kind(column)}")
         query = query.where(column.is_(None) if value is None else column == value)
     if params.search and spec.searchable:
-        pattern = "%" + params.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in spec.searchable)))
+        query = query.where(or_(*(contains(column, params.search) for column in spec.searchable)))
     order: list[ColumnElement[Any]] = []
     if params.sort_by is not None:
         column = spec.sortable.get(params.sort_by)

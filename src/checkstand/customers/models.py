@@ -49,6 +49,11 @@ class Customer(TimestampedMixin, Base):
     # invoice in that currency uses it up before anything is charged.
     credit_balance_atom: Mapped[int] = mapped_column(BigInteger, default=0)
     credit_balance_currency: Mapped[str | None] = mapped_column(String(3))
+    website: Mapped[str | None] = mapped_column(String(2048))
+    # When the merchant marked the customer as churned (Paid's ``churnDate``); None while it is a customer.
+    churned_at: Mapped[datetime | None]
+    # Deleted customers are kept for what refers to them (payments, invoices, events) and answered as unknown.
+    deleted_at: Mapped[datetime | None]
 
     aggregate_type: ClassVar[str] = "customer"
 

@@ -7,17 +7,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, FieldPath, FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
-from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.core.listing import ListParams, ListSpec, apply_list_params, contains
 from checkstand.core.lookup import one_or_not_found
 from checkstand.core.metadata import merge_metadata
-from checkstand.core.pagination import Page, paginate
+from checkstand.core.pagination import Page, PageParams, paginate
 from checkstand.custom_fields.service import JsonColumnStore, apply_custom_fields, register_value_store
 from checkstand.customers.models import Customer
 from checkstand.events.service import record_event, snapshot
@@ -26,10 +26,15 @@ from checkstand.test_clocks import service as test_clocks
 ENTITY_TYPE: Final = "customer"
 ADDRESS_FIELDS: Final = ("line1", "line2", "line3", "city", "state", "zip_code", "country")
 ADDRESS_KINDS: Final = {"billing": "address", "shipping": "shipping_address"}
+# The longest first or last name kept (the columns' length).
+NAME_PART_LENGTH: Final = 100
 
 # Fields set as given; the others (email, names, addresses, metadata, custom fields, external id) have rules.
-_PLAIN_FIELDS: Final = frozenset({"phone", "billing_email", "business_name", "tax_ids", "currency", "language"})
+_PLAIN_FIELDS: Final = frozenset(
+    {"phone", "billing_email", "business_name", "tax_ids", "currency", "language", "website", "churned_at"}
+)
 UPDATABLE_FIELDS: Final = _PLAIN_FIELDS | {
+    "name",
     "email",
     "first_name",
     "last_name",
@@ -83,9 +88,14 @@ async def create_customer(
     custom_fields: Mapping[str, Any] | None = None,
     external_id: str | None = None,
     test_clock_id: str | None = None,
+    name: str | None = None,
+    website: str | None = None,
 ) -> Customer:
     """A new customer; values are expected well-formed (the dialect checks them). ``external_id`` must be free;
-    ``test_clock_id`` names a clock of the account the customer lives by from now on."""
+    ``test_clock_id`` names a clock of the account the customer lives by from now on. A full ``name`` (Paid's) is
+    split into first and last name at its first space, as the hosted page splits what a buyer types."""
+    if name is not None:
+        first_name, last_name = _split_name(name)
     fields = await apply_custom_fields(session, account_id, ENTITY_TYPE, {}, custom_fields)
     if test_clock_id is not None:
         try:
@@ -114,6 +124,7 @@ async def create_customer(
         customer_metadata=dict(metadata or {}),
         custom_fields=fields,
         test_clock_id=test_clock_id,
+        website=website,
     )
     try:
         # A savepoint, so a concurrent create with the same external id fails on the unique constraint alone
@@ -127,16 +138,25 @@ async def create_customer(
 
 
 async def update_customer(
-    session: AsyncSession, account_id: str, customer_id: str, changes: Mapping[str, Any]
+    session: AsyncSession,
+    account_id: str,
+    customer_id: str | None,
+    changes: Mapping[str, Any],
+    *,
+    external_id: str | None = None,
 ) -> Customer:
-    """Change the fields present in ``changes`` (a partial update: absent fields keep their values; None clears).
+    """Change the fields present in ``changes`` of a customer found by id, or else by its external id (a partial
+    update: absent fields keep their values; None clears).
 
     Addresses are replaced as a whole. ``metadata`` is merged key by key as Stripe does: a key set to "" is
     removed, and None removes them all. ``custom_fields`` go through the account's definitions."""
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"not customer fields: {sorted(unknown)}")
-    customer = await get_customer(session, account_id, customer_id)
+    if customer_id is not None:
+        customer = await get_customer(session, account_id, customer_id)
+    else:
+        customer = await get_by_external_id(session, account_id, str(external_id))
     before = snapshot(customer)
     # Everything that reads the database comes first: a query would flush half-applied changes outside the
     # savepoint below.
@@ -145,15 +165,18 @@ async def update_customer(
         values["custom_fields"] = await apply_custom_fields(
             session, account_id, ENTITY_TYPE, customer.custom_fields, changes["custom_fields"]
         )
-    external_id = changes.get("external_id", customer.external_id)
-    if external_id is not None and external_id != customer.external_id:
-        await _ensure_external_id_free(session, account_id, external_id)
+    new_external_id = changes.get("external_id", customer.external_id)
+    if new_external_id is not None and new_external_id != customer.external_id:
+        await _ensure_external_id_free(session, account_id, new_external_id)
     if "external_id" in changes:
-        values["external_id"] = external_id
+        values["external_id"] = new_external_id
     if "email" in changes:
         values["email"] = changes["email"]
         values["email_normalized"] = _normalized(changes["email"])
-    if "first_name" in changes or "last_name" in changes:
+    if "name" in changes:
+        values["first_name"], values["last_name"] = _split_name(changes["name"] or "")
+        values["name"] = _full_name(values["first_name"], values["last_name"])
+    elif "first_name" in changes or "last_name" in changes:
         values["first_name"] = changes.get("first_name", customer.first_name)
         values["last_name"] = changes.get("last_name", customer.last_name)
         values["name"] = _full_name(values["first_name"], values["last_name"])
@@ -169,7 +192,7 @@ async def update_customer(
             for name, value in values.items():
                 setattr(customer, name, value)
     except IntegrityError:
-        raise _external_id_taken(external_id) from None
+        raise _external_id_taken(new_external_id) from None
     await record_event(session, account_id=account_id, type="customer.updated", obj=customer, before=before)
     return customer
 
@@ -196,7 +219,9 @@ async def existing_ids(
     can't look customers up itself); else a 422 naming each unknown id's place under ``path``."""
     found = set(
         await session.scalars(
-            select(Customer.id).where(Customer.account_id == account_id, Customer.id.in_(customer_ids))
+            select(Customer.id).where(
+                Customer.account_id == account_id, Customer.id.in_(customer_ids), Customer.deleted_at.is_(None)
+            )
         )
     )
     problems = [
@@ -210,9 +235,12 @@ async def existing_ids(
 
 
 async def get_customer(session: AsyncSession, account_id: str, customer_id: str) -> Customer:
+    """A deleted customer is answered as unknown."""
     return await one_or_not_found(
         session,
-        select(Customer).where(Customer.id == customer_id, Customer.account_id == account_id),
+        select(Customer).where(
+            Customer.id == customer_id, Customer.account_id == account_id, Customer.deleted_at.is_(None)
+        ),
         "customer",
         customer_id,
     )
@@ -227,10 +255,15 @@ async def get_by_external_id(session: AsyncSession, account_id: str, external_id
 
 async def find_by_email(session: AsyncSession, account_id: str, email: str) -> Customer | None:
     """The account's customer with this email, ignoring case. Emails need not be unique (as at Stripe); when
-    several customers share one, the first created is the one a returning buyer is matched to."""
+    several customers share one, the first created is the one a returning buyer is matched to (a deleted one never
+    is)."""
     return await session.scalar(
         select(Customer)
-        .where(Customer.account_id == account_id, Customer.email_normalized == _normalized(email))
+        .where(
+            Customer.account_id == account_id,
+            Customer.email_normalized == _normalized(email),
+            Customer.deleted_at.is_(None),
+        )
         .order_by(Customer.created_at, Customer.id)
         .limit(1)
     )
@@ -252,9 +285,59 @@ async def list_customers(session: AsyncSession, account_id: str, params: ListPar
         filters["email"] = _normalized(str(filters["email"]))
     if isinstance(filters.get("currency"), str):
         filters["currency"] = str(filters["currency"]).lower()
-    query = select(Customer).where(Customer.account_id == account_id)
+    query = select(Customer).where(Customer.account_id == account_id, Customer.deleted_at.is_(None))
     query = apply_list_params(query, LIST_SPEC, dataclasses.replace(params, filters=filters))
     return await paginate(session, query, params.page)
+
+
+async def find_customers(
+    session: AsyncSession,
+    account_id: str,
+    page: PageParams,
+    *,
+    name: str | None = None,
+    churned: bool | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    external_id: str | None = None,
+) -> Page[Customer]:
+    """The account's customers, newest first (Paid's list): ``name`` matches anywhere in the name or business name,
+    ignoring case; ``churned`` picks those marked churned or the others; the creation bounds are inclusive."""
+    query = select(Customer).where(Customer.account_id == account_id, Customer.deleted_at.is_(None))
+    if name:
+        query = query.where(or_(contains(Customer.name, name), contains(Customer.business_name, name)))
+    if churned is not None:
+        query = query.where(Customer.churned_at.is_not(None) if churned else Customer.churned_at.is_(None))
+    if created_from is not None:
+        query = query.where(Customer.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(Customer.created_at <= created_to)
+    if external_id is not None:
+        query = query.where(Customer.external_id == external_id)
+    return await paginate(session, query.order_by(Customer.created_at.desc(), Customer.id.desc()), page)
+
+
+async def delete_customer(session: AsyncSession, account_id: str, customer_id: str) -> Customer:
+    """Delete the customer: kept for what refers to it (payments, invoices, events), answered as unknown from now
+    on, and its external id freed for another. The caller decides whether it may go (``subscriptions`` refuses while
+    it has a live subscription or an open checkout)."""
+    customer = await get_customer(session, account_id, customer_id)
+    before = snapshot(customer)
+    customer.deleted_at = clock.now()
+    customer.external_id = None
+    await session.flush()
+    await record_event(session, account_id=account_id, type="customer.deleted", obj=customer, before=before)
+    return customer
+
+
+def _split_name(name: str) -> tuple[str | None, str | None]:
+    """First and last name of a full name, split at its first space; refused where a part is too long to keep."""
+    first, _, last = name.strip().partition(" ")
+    if len(first) > NAME_PART_LENGTH or len(last.strip()) > NAME_PART_LENGTH:
+        raise InvalidFields.one(
+            ("name",), f"its first word and the rest must each have at most {NAME_PART_LENGTH} characters"
+        )
+    return first or None, last.strip() or None
 
 
 def _normalized(email: str | None) -> str | None:
@@ -273,6 +356,7 @@ def _new_address(address: Mapping[str, str | None] | None) -> dict[str, Any] | N
 
 
 async def _find_by_external_id(session: AsyncSession, account_id: str, external_id: str) -> Customer | None:
+    # A deleted customer's external id is cleared, so this never finds one.
     return await session.scalar(
         select(Customer).where(Customer.account_id == account_id, Customer.external_id == external_id)
     )

@@ -66,9 +66,11 @@ async def record_event(
     obj: Recordable,
     before: dict[str, Any] | None = None,
     correlation_id: str | None = None,
+    only_endpoint_id: str | None = None,
 ) -> Event | None:
     """Add the event for ``obj``'s change, and its deliveries, to the session's transaction. For an update, pass
-    the ``snapshot`` taken before it: an update that changed nothing records nothing and returns None."""
+    the ``snapshot`` taken before it: an update that changed nothing records nothing and returns None.
+    ``only_endpoint_id`` owes the event to that one active endpoint, whatever it subscribes to (a test delivery)."""
     data = snapshot(obj)
     previous = changed_attributes(before, data) if before is not None else None
     if previous == {}:
@@ -86,16 +88,17 @@ async def record_event(
     )
     session.add(event)
     await session.flush()
-    await _fan_out(session, event)
+    await _fan_out(session, event, only_endpoint_id)
     return event
 
 
-async def _fan_out(session: AsyncSession, event: Event) -> None:
-    endpoints = await session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.events).where(
-            WebhookEndpoint.account_id == event.account_id, WebhookEndpoint.is_active.is_(True)
-        )
+async def _fan_out(session: AsyncSession, event: Event, only_endpoint_id: str | None) -> None:
+    query = select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+        WebhookEndpoint.account_id == event.account_id, WebhookEndpoint.is_active.is_(True)
     )
+    if only_endpoint_id is not None:
+        query = query.where(WebhookEndpoint.id == only_endpoint_id)
+    endpoints = await session.execute(query)
     deliveries = [
         WebhookDelivery(
             id=new_id("whd"),
@@ -109,7 +112,7 @@ async def _fan_out(session: AsyncSession, event: Event) -> None:
             next_attempt_at=event.created_at,
         )
         for endpoint_id, wanted in endpoints
-        if ALL in wanted or event.type in wanted
+        if only_endpoint_id is not None or ALL in wanted or event.type in wanted
     ]
     if deliveries:
         session.add_all(deliveries)

@@ -24,6 +24,7 @@ EventType = Literal[
     "payment.failed",
     "customer.created",
     "customer.updated",
+    "customer.deleted",
     "subscription.created",
     "subscription.updated",
     "subscription.canceled",
@@ -58,6 +59,9 @@ EventType = Literal[
     "product_family.created",
     "product_family.updated",
     "product_family.deleted",
+    "package.created",
+    "package.updated",
+    "package.deleted",
     "coupon.created",
     "coupon.updated",
     "coupon.deleted",
@@ -77,6 +81,7 @@ EventType = Literal[
     "webhook_endpoint.updated",
     "webhook_endpoint.deleted",
     "webhook_endpoint.disabled",
+    "webhook_endpoint.tested",
 ]
 
 EVENT_TYPES: Final[dict[EventType, str]] = {
@@ -92,6 +97,7 @@ EVENT_TYPES: Final[dict[EventType, str]] = {
     "payment.failed": "A payment failed.",
     "customer.created": "A customer was created.",
     "customer.updated": "A customer was updated.",
+    "customer.deleted": "A customer was deleted (kept for its history, no longer found).",
     "subscription.created": "A subscription was created.",
     "subscription.updated": "A subscription was updated (e.g. set to cancel at the period's end).",
     "subscription.canceled": "A subscription was canceled.",
@@ -126,6 +132,9 @@ EVENT_TYPES: Final[dict[EventType, str]] = {
     "product_family.created": "A product family was created.",
     "product_family.updated": "A product family was updated.",
     "product_family.deleted": "A product family was deleted.",
+    "package.created": "A package (products sold together by billing cycle) was created.",
+    "package.updated": "A package was updated (its items, billing cycles, ...).",
+    "package.deleted": "A package was deleted (archived: no new checkouts sell it).",
     "coupon.created": "A coupon was created.",
     "coupon.updated": "A coupon was updated.",
     "coupon.deleted": "A coupon was deleted (still readable, no longer usable).",
@@ -145,4 +154,5 @@ EVENT_TYPES: Final[dict[EventType, str]] = {
     "webhook_endpoint.updated": "A webhook endpoint was updated.",
     "webhook_endpoint.deleted": "A webhook endpoint was deleted (deactivated).",
     "webhook_endpoint.disabled": "A webhook endpoint was disabled after failing for days without a success.",
+    "webhook_endpoint.tested": "A test delivery was asked for (Paid's webhooks test); only that endpoint gets it.",
 }

@@ -16,6 +16,7 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
+from checkstand.catalog.pricing import amount_for, bills_per_unit
 from checkstand.core.errors import FieldProblem, InvalidFields, NotFound
 from checkstand.core.metadata import merge_metadata
 from checkstand.core.money import amount_limit, is_currency, max_amount_atom
@@ -33,7 +34,8 @@ NOT_SUPPORTED: Final = "not_supported"
 @dataclass(frozen=True)
 class NewLine:
     """One line as the SDK's ``InvoiceItemCreate`` gives it; amounts in minor units. A price gives the name and the
-    unit amount when they are left out; without a price, a name and an amount are needed."""
+    unit amount when they are left out (a tiered or package price, its amount for the quantity); without a price, a
+    name and an amount are needed."""
 
     name: str | None = None
     price_id: str | None = None
@@ -126,6 +128,7 @@ async def _line(
     found = len(problems)
     name, unit = line.name, line.unit_amount_atom
     quantity = line.quantity if line.quantity is not None else 1
+    priced = None
     if not 1 <= quantity <= MAX_QUANTITY:
         problems.append(FieldProblem(("items", index, "quantity"), f"must be between 1 and {MAX_QUANTITY}"))
     if line.price_id is not None:
@@ -139,6 +142,9 @@ async def _line(
             elif price.currency != currency:
                 problems.append(FieldProblem(("items", index, "price_external_id"), f"the price is not in {currency}"))
             name = name or price.product.name
+            if unit is None and line.amount_atom is None and not bills_per_unit(price) and quantity >= 0:
+                # A tiered or package price bills its scheme's amount for the quantity, not a unit amount times it.
+                priced = amount_for(price, quantity)
             unit = unit if unit is not None else price.unit_amount_atom
     if unit is None and line.amount_atom is not None:
         if quantity != 1 and line.amount_atom % max(quantity, 1):
@@ -152,6 +158,16 @@ async def _line(
         problems.append(FieldProblem(("items", index, "name"), "give a name or a price", "missing"))
     if len(problems) > found or unit is None or name is None:
         return None
+    if priced is not None:
+        return invoices.sold_line(
+            name,
+            quantity,
+            unit,
+            priced,
+            price_id=line.price_id,
+            description=line.description,
+            metadata=dict(line.metadata),
+        )
     return invoices.LineSpec(
         name=name,
         quantity=quantity,

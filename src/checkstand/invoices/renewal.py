@@ -1,7 +1,8 @@
 """A subscription's renewal invoice: its lines (the items as sold, or the plan a change scheduled for the period's
-end), the coupon's discount by its terms, the pending items a plan change left (prorations), and the customer's
-credit balance used before anything is charged; and the same invoice previewed, nothing stored, as it would be made
-now or once a proposed plan change applied.
+end, in advance; the metered items' usage of the period just ended, in arrears), the coupon's discount by its terms,
+the pending items a plan change left (prorations), and the customer's credit balance used before anything is
+charged; and the same invoice previewed, nothing stored, as it would be made now or once a proposed plan change
+applied. A subscription billing usage that ends at its period's end leaves a final invoice of that usage.
 
 It is made with :func:`checkstand.invoices.service.create_invoice`, whose uniqueness per subscription and period makes
 a second invoice for a period fail (``IntegrityError``), however many workers race to bill it.
@@ -23,12 +24,14 @@ from checkstand.customers import service as customers
 from checkstand.discounts import maths
 from checkstand.discounts.models import Coupon
 from checkstand.invoices.models import SUBSCRIPTION_CYCLE, Invoice, PendingInvoiceItem
-from checkstand.invoices.service import CREDIT_APPLIED, CREDIT_BALANCE, LineSpec, create_invoice
+from checkstand.invoices.service import CREDIT_APPLIED, CREDIT_BALANCE, LineSpec, create_invoice, sold_line
 from checkstand.subscriptions import discount_terms, lifecycle
 from checkstand.subscriptions.models import Subscription
 from checkstand.subscriptions.periods import next_period_end
-from checkstand.subscriptions.plan_changes import scheduled_plan
+from checkstand.subscriptions.plan_changes import current_plan, scheduled_plan
+from checkstand.subscriptions.price_migrations import migrated, price_moves
 from checkstand.subscriptions.proration import PlanLine, Proration, ProrationLine
+from checkstand.usage import service as usage
 
 PENDING_PREFIX: Final = "ii"
 CREDIT_CARRIED: Final = "Credit carried to the customer's balance"
@@ -104,34 +107,30 @@ def renewal_lines(
     period_end: datetime,
     plan: Sequence[PlanLine] | None = None,
 ) -> tuple[LineSpec, ...]:
-    """The subscription's items for a period, at the unit amounts they were sold at; ``plan`` instead when given,
-    else the plan a change scheduled for the period's end starts, when there is one (the renewal bills it)."""
+    """The subscription's items for a period, at the amounts they were sold at (each price's scheme for its
+    quantity); ``plan`` instead when given, else the plan a change scheduled for the period's end starts, when there
+    is one (the renewal bills it). A line on a price a bulk migration moves its item from bills the new price."""
     plan = plan if plan is not None else scheduled_plan(subscription)
+    moves = price_moves(subscription)
     if plan is not None:
-        return tuple(
-            LineSpec(
-                name=line.product_name,
-                quantity=line.quantity,
-                unit_amount_atom=line.unit_amount_atom,
-                price_id=line.price_id,
-                product_id=line.product_id,
-                period_start=period_start,
-                period_end=period_end,
-            )
-            for line in plan
-        )
+        return tuple(_line(migrated(line, moves), None, period_start, period_end) for line in plan)
     return tuple(
-        LineSpec(
-            name=item.product_name,
-            quantity=item.quantity,
-            unit_amount_atom=item.unit_amount_atom,
-            price_id=item.price_id,
-            product_id=item.product_id,
-            description=item.description,
-            period_start=period_start,
-            period_end=period_end,
-        )
-        for item in subscription.items
+        _line(migrated(line, moves), item.description, period_start, period_end)
+        for item, line in zip(subscription.items, current_plan(subscription), strict=True)
+    )
+
+
+def _line(line: PlanLine, description: str | None, period_start: datetime, period_end: datetime) -> LineSpec:
+    return sold_line(
+        line.product_name,
+        line.quantity,
+        line.unit_amount_atom,
+        line.amount_atom,
+        price_id=line.price_id,
+        product_id=line.product_id,
+        description=description,
+        period_start=period_start,
+        period_end=period_end,
     )
 
 
@@ -188,6 +187,33 @@ async def build_renewal_invoice(
         period_start=period_start,
         period_end=period_end,
         issued_at=issued_at or period_start,
+        description=subscription.description,
+    )
+    for item in pending:
+        item.invoice_id = invoice.id
+    await session.flush()
+    return invoice
+
+
+async def build_final_invoice(session: AsyncSession, subscription: Subscription, *, issued_at: datetime) -> Invoice:
+    """The invoice a subscription billing usage in arrears leaves as it ends at its period's end: its last period's
+    usage and its pending items, nothing in advance. It takes the place of the period that never comes (whose start
+    the period's end is), so it is made once, as a renewal invoice is."""
+    end = subscription.current_period_end
+    pending = await pending_items(session, subscription)
+    priced = await _renewal(session, subscription, end, end, pending, use_credit=True, plan=())
+    invoice = await create_invoice(
+        session,
+        subscription.account_id,
+        customer_id=subscription.customer_id,
+        currency=subscription.currency,
+        lines=priced.lines,
+        discount_atom=priced.discount_atom,
+        billing_reason=SUBSCRIPTION_CYCLE,
+        subscription_id=subscription.id,
+        period_start=end,
+        period_end=end,
+        issued_at=issued_at,
         description=subscription.description,
     )
     for item in pending:
@@ -255,8 +281,13 @@ async def _renewal(
     to what is due) or, when the credits exceed what is due, a line carrying the rest back to the balance so the
     total is never negative. The coupon discounts the items only, never a proration. With ``use_credit`` the
     balance is moved (the invoice is being made), otherwise only read (a preview). A preview of a proposed change
-    bills its ``plan``, with its ``proposed`` prorations and ``proposed_credit_atom`` added to the balance."""
-    items = renewal_lines(subscription, period_start, period_end, plan)
+    bills its ``plan``, with its ``proposed`` prorations and ``proposed_credit_atom`` added to the balance. Metered
+    items bill the usage of the period ending as this one starts, in arrears (:func:`usage_lines`)."""
+    metered = {item.price_id for item in subscription.items if usage.is_metered(item)}
+    licensed = (
+        line for line in renewal_lines(subscription, period_start, period_end, plan) if line.price_id not in metered
+    )
+    items = (*licensed, *await usage_lines(session, subscription, period_start))
     floating = (*(_pending_line(item) for item in pending), *proposed)
     subtotal = sum(line.amount_atom for line in (*items, *floating))
     discount = min(renewal_discount(subscription, items, period_start), max(subtotal, 0))
@@ -275,6 +306,32 @@ async def _renewal(
         return _PricedRenewal((*items, *floating), discount)
     applied = LineSpec(name=CREDIT_APPLIED, quantity=1, unit_amount_atom=-used, metadata={CREDIT_BALANCE: True})
     return _PricedRenewal((*items, *floating, applied), discount)
+
+
+async def usage_lines(
+    session: AsyncSession, subscription: Subscription, period_start: datetime
+) -> tuple[LineSpec, ...]:
+    """What the subscription's metered items bill on the invoice of the period starting at ``period_start``: the
+    usage from the current period's start to then (:mod:`checkstand.usage.service`), each line priced by its price's
+    scheme on the aggregated quantity. A trial's conversion invoice starts the current period, so the trial's usage
+    is never billed (its lines say 0)."""
+    start = subscription.current_period_start
+    end = max(period_start, start)
+    return tuple(
+        sold_line(
+            used.item.product_name,
+            used.quantity,
+            used.price.unit_amount_atom,
+            used.amount_atom,
+            price_id=used.price.id,
+            product_id=used.price.product_id,
+            description=used.item.description,
+            period_start=start,
+            period_end=end,
+            metadata={"metered_id": used.metered_id, "usage_aggregation": used.price.usage_aggregation},
+        )
+        for used in await usage.period_usage(session, subscription, start, end)
+    )
 
 
 def _proration_line(line: ProrationLine) -> LineSpec:

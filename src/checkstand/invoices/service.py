@@ -86,6 +86,17 @@ class LineSpec:
         return self.quantity * self.unit_amount_atom if self.priced_atom is None else self.priced_atom
 
 
+def sold_line(name: str, quantity: int, unit_amount_atom: int, amount_atom: int, **fields: Any) -> LineSpec:
+    """The line billing ``amount_atom`` for ``quantity`` of a price whose unit amount is ``unit_amount_atom``. A
+    tiered or package price's amount is not its unit amount times the quantity, and no one amount per unit is true of
+    it (an average is what nobody is charged per unit): such a line says 0 as its unit amount and carries the whole
+    in ``priced_atom``, as Stripe leaves a tiered line's unit amount out; its price (``price_id``) tells how the
+    amount was reached."""
+    if amount_atom == unit_amount_atom * quantity:
+        return LineSpec(name=name, quantity=quantity, unit_amount_atom=unit_amount_atom, **fields)
+    return LineSpec(name=name, quantity=quantity, unit_amount_atom=0, priced_atom=amount_atom, **fields)
+
+
 # --- Making -------------------------------------------------------------------------------------------------------
 
 

@@ -46,14 +46,16 @@ from checkstand.accounts import service as accounts
 from checkstand.api.http.gateway import payment_gateway
 from checkstand.api.http.unit_of_work import Session
 from checkstand.catalog import service as catalog
+from checkstand.checkout import metered, offer_choices, trials
 from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
-from checkstand.checkout import trials
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
+from checkstand.checkout.offer_terms import cancel_link, is_offer
 from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
 from checkstand.core.money import format_money
 from checkstand.core.urls import origin_of
-from checkstand.pages import form_fields
+from checkstand.pages import form_fields, price_tiers
+from checkstand.pages import offer as offer_page
 from checkstand.pages.theme import accent_theme
 from checkstand.payments import completion, flow, plan_change_sessions, three_d_secure
 from checkstand.payments.hosted_pages import page_processor
@@ -61,6 +63,7 @@ from checkstand.payments.models import FAILED, REQUIRES_ACTION, SUCCEEDED, Check
 from checkstand.processors.base import CardDetails, PaymentMethod
 from checkstand.processors.connections import STRIPE
 from checkstand.processors.stripe import stripe_amount
+from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.proration import PlanLine
 
 router = APIRouter(prefix="/c", tags=["hosted checkout"], include_in_schema=False)
@@ -87,6 +90,7 @@ IN_PROGRESS: Final = "A payment for this checkout is already in progress."
 # A plan change to the plan the customer already holds (``plan_change_sessions.price_session`` refuses it).
 ALREADY_SUBSCRIBED: Final = "already_subscribed"
 ON_THAT_PLAN: Final = "You already subscribe to this plan. Choose another one."
+UNAVAILABLE: Final = "This checkout can't be bought right now. Please contact the merchant."
 NUL_FORM: Final = "The form held a character that can't be sent (NUL). Check what you typed and try again."
 NUL_FIELD: Final = "Remove the invisible NUL character."
 # A Stripe payment method id as the public API takes it: at most 255 characters.
@@ -99,7 +103,17 @@ MAX_TOKEN_LENGTH: Final = 100
 _CSRF_CONTEXT: Final = b"checkstand hosted checkout csrf\x00"
 _HEX_COLOR: Final = re.compile(r"^#[0-9a-fA-F]{6}$")
 # The page's form fields, named as the public API names them in an error's ``loc``.
-_FIELDS: Final = ("name", "email", "card_number", "exp_month", "exp_year", "cvc", "promotion_code", "plan")
+_FIELDS: Final = (
+    "name",
+    "email",
+    "card_number",
+    "exp_month",
+    "exp_year",
+    "cvc",
+    "promotion_code",
+    "plan",
+    *offer_page.FIELDS,
+)
 # Card data is never written back into a page (not even after a decline): the customer types it again.
 _SECRET_FIELDS: Final = ("card_number", "cvc")
 
@@ -114,6 +128,8 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
     checkout = await _find(session, token)
     if checkout is None:
         return _not_found()
+    if not checkout.single_use and checkout_service.is_open(checkout):
+        return await _visit(request, session, checkout)
     attempt_id = request.query_params.get(ATTEMPT_PARAM)
     if attempt_id is None or len(attempt_id) > MAX_TOKEN_LENGTH:
         return await _render(request, session, checkout)
@@ -122,6 +138,22 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
     except NotFound:
         return await _render(request, session, checkout)
     return await _outcome(request, token, attempt)
+
+
+async def _visit(request: Request, session: AsyncSession, link: CheckoutSession) -> Response:
+    """A reusable link's visit: a session of its own, made now, and the customer sent to its page."""
+    try:
+        async with payment_gateway(request).database.writing() as writing:
+            visit = await offer_choices.open_visit(
+                writing,
+                await checkout_service.get_session(writing, link.account_id, link.id),
+                plan_change=plan_change_sessions.price_session,
+                held_prices=subscriptions.held_price_ids,
+            )
+            await writing.commit()
+    except Conflict:
+        return _page("checkout_closed.html", status_code=409, success_url=None, unavailable=UNAVAILABLE)
+    return RedirectResponse(f"{router.prefix}/{visit.secure_token}", status_code=303, headers=_security_headers(None))
 
 
 @router.get("/{token}/theme.css")
@@ -144,6 +176,9 @@ async def submit_checkout(request: Request, token: str) -> Response:
         checkout = await _find(session, token)
     if checkout is None:
         return _not_found()
+    if not checkout.single_use:
+        # A reusable link is never paid itself: its page opens the visit's own session.
+        return RedirectResponse(f"{router.prefix}/{token}", status_code=303, headers=_security_headers(None))
     form = await request.form()
     sent = form.get(CSRF_FIELD)
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), _csrf_token(request, token).encode()):
@@ -162,6 +197,11 @@ async def submit_checkout(request: Request, token: str) -> Response:
         changed = await _change_plan(request, token, values, paying=action != CHANGE_PLAN)
         if changed is not None:
             return changed
+    picks = offer_page.picks(form)
+    if is_offer(checkout) and (action == offer_page.CHOOSE or picks or values[offer_page.CURRENCY_FIELD]):
+        chosen = await _choose_offer(request, token, values, picks, paying=action != offer_page.CHOOSE)
+        if chosen is not None:
+            return chosen
     return await _pay(request, token, form, values)
 
 
@@ -211,6 +251,32 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
     return await _rerender(request, token, values, {}, 200, notice=notice)
 
 
+async def _choose_offer(
+    request: Request, token: str, values: dict[str, str], picks: dict[int, int] | None, *, paying: bool
+) -> Response | None:
+    """Sell a Paid checkout's plans and currency as picked; ``None`` when paying and they are those priced."""
+    if picks is None:
+        return await _rerender(request, token, values, {"plans": "Choose one of the plans offered."}, 422)
+    currency = values[offer_page.CURRENCY_FIELD].strip() or None
+    try:
+        async with payment_gateway(request).database.writing() as session:
+            checkout = await checkout_service.lock_open_session(session, token)
+            changed = await offer_choices.choose(
+                session, checkout, picks, currency, plan_change=plan_change_sessions.price_session
+            )
+            await session.commit()
+    except InvalidFields as refused:
+        return await _rerender(request, token, values, _field_errors(refused), 422)
+    except Conflict as refused:
+        if refused.code == ALREADY_SUBSCRIBED:
+            return await _rerender(request, token, values, {"plans": ON_THAT_PLAN}, 409)
+        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
+    if paying and not changed:
+        return None
+    notice = "Plan changed. Check the new total, then pay." if paying else "Plan changed."
+    return await _rerender(request, token, values, {}, 200, notice=notice)
+
+
 async def _pay(request: Request, token: str, form: FormData, values: dict[str, str]) -> Response:
     errors = _local_errors(values)
     async with payment_gateway(request).database.reading() as session:
@@ -226,7 +292,12 @@ async def _pay(request: Request, token: str, form: FormData, values: dict[str, s
         return await _rerender(request, token, values, errors, 422)
     confirmation = flow.Confirmation(
         payment_method=method,
-        customer=flow.CustomerDetails(name=values["name"].strip() or None, email=values["email"].strip() or None),
+        customer=flow.CustomerDetails(
+            name=values["name"].strip() or None,
+            email=values["email"].strip() or None,
+            phone=values[offer_page.PHONE_FIELD].strip() or None,
+            address=offer_page.address(values),
+        ),
         promotion_code=values["promotion_code"].strip() or None,
         client_ip=request.client.host if request.client else None,
     )
@@ -343,13 +414,16 @@ async def _render(
             merchant=merchant,
             logo=logo,
             completed=current == SUCCESS,
-            return_url=checkout.return_url,
+            return_url=cancel_link(checkout),
         )
     locale = _locale(request)
 
     def money(minor: int) -> str:
         return format_money(minor, checkout.currency, locale)
 
+    metered_prices = await metered.metered_prices(session, checkout)
+    lines = checkout_service.tier_items(checkout, PRIMARY_TIER)
+    terms = await price_tiers.terms_by_price(session, checkout.account_id, lines, money, locale)
     items = [
         {
             "name": item.product_name,
@@ -358,8 +432,10 @@ async def _render(
             "amount": money(item.amount_subtotal_atom),
             "billing": _billing_terms(item.recurring_interval, item.recurring_interval_count),
             "trial": _trial(item.trial_days),
+            "price_terms": terms.get(item.price_id),
+            "usage": metered.rates(metered_prices[item.price_id], money) if item.price_id in metered_prices else None,
         }
-        for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
+        for item in lines
     ]
     # One family's choice per page: a second radio group named "plan" would untick the first.
     choices = await checkout_plans.plan_choices(session, checkout)
@@ -372,6 +448,8 @@ async def _render(
         pay_label = f"Pay {money(today_atom)}" if today_atom > 0 else "Change plan"
     else:
         pay_label = f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start free trial"
+        if not due.today_atom and not due.is_trial and metered_prices:
+            pay_label = "Subscribe"  # billed by usage only: the card is saved, nothing is charged today
     plans = [
         {
             "value": f"{choice.line.position}:{option.rank}",
@@ -385,6 +463,7 @@ async def _render(
         for choice in choices[:1]
         for option in choice.options
     ]
+    offer = await offer_page.context(session, checkout, money, _billing_terms, locale) if is_offer(checkout) else None
     processor = await page_processor(session, checkout)
     stripe_form = None
     if processor is not None and processor.type == STRIPE:
@@ -409,7 +488,9 @@ async def _render(
         logo=logo,
         theme_url=f"{router.prefix}/{checkout.secure_token}/theme.css",
         items=items,
+        billed_by_usage=metered.BILLED_BY_USAGE,
         plans=plans,
+        offer=offer,
         change_plan=CHANGE_PLAN,
         plan_change=None if change is None else await _plan_change(session, checkout, change, money, locale),
         subtotal=money(checkout.amount_subtotal_atom),
@@ -420,7 +501,7 @@ async def _render(
         pay_label=pay_label,
         promotion_code=checkout.promotion_code,
         needs_customer=checkout.customer_id is None,
-        return_url=checkout.return_url,
+        return_url=cancel_link(checkout),
         csrf_field=CSRF_FIELD,
         csrf_token=_csrf_token(request, checkout.secure_token),
         action_field=ACTION_FIELD,
@@ -547,8 +628,8 @@ def _field_errors(refused: InvalidFields) -> dict[str, str]:
     """The service's problems, tied to the page's fields (a problem's path ends with the field's name)."""
     errors: dict[str, str] = {}
     for problem in refused.problems:
-        field = str(problem.path[-1]) if problem.path else ""
-        if field in _FIELDS:
+        field = offer_page.error_field(problem.path) or (str(problem.path[-1]) if problem.path else "")
+        if field in _FIELDS or field.startswith(offer_page.PLAN_PREFIX) or field == "plans":
             errors.setdefault(field, _sentence(problem.msg))
     return errors or {"promotion_code": "This request could not be completed."}
 

@@ -44,6 +44,8 @@ class SavedPaymentMethod(TimestampedMixin, Base):
     # The merchant's own name for the method (the SDK's ``name``); shown instead of "Visa ending 4242" when set.
     display_name: Mapped[str | None] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Chosen as its customer's default (Paid's ``set-default``); see ``payment_methods.service.default_method_ids``.
+    is_default: Mapped[bool] = mapped_column(default=False)
     method_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
 
     aggregate_type: ClassVar[str] = "payment_method"

@@ -9,11 +9,11 @@ only read and write the table, in the caller's transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -235,6 +235,61 @@ async def mark_detached(session: AsyncSession, account_id: str, payment_method_i
         method.is_active = False
         await session.flush()
         await record_event(session, account_id=account_id, type="payment_method.detached", obj=method)
+    return method
+
+
+async def default_method_ids(session: AsyncSession, account_id: str, customer_ids: Collection[str]) -> dict[str, str]:
+    """Each customer's default method (Paid's ``isDefault``), by customer id: the active method chosen as default
+    (:func:`set_default`), else the newest active one (what the customer's latest checkout saved). A customer without
+    an active method has none."""
+    found = await session.execute(
+        select(SavedPaymentMethod.customer_id, SavedPaymentMethod.id)
+        .where(
+            SavedPaymentMethod.account_id == account_id,
+            SavedPaymentMethod.customer_id.in_(list(customer_ids)),
+            SavedPaymentMethod.is_active.is_(True),
+        )
+        .order_by(
+            SavedPaymentMethod.is_default.desc(),
+            SavedPaymentMethod.created_at.desc(),
+            SavedPaymentMethod.id.desc(),
+        )
+    )
+    defaults: dict[str, str] = {}
+    for customer_id, method_id in found:
+        if customer_id is not None:
+            defaults.setdefault(customer_id, method_id)
+    return defaults
+
+
+async def set_default(session: AsyncSession, account_id: str, payment_method_id: str) -> SavedPaymentMethod:
+    """Make an active method its customer's default, and no other. The customer's row is locked first, so two
+    racing choices for one customer leave one default."""
+    method = await get_payment_method(session, account_id, payment_method_id)
+    refuse_reattaching(method)
+    if method.customer_id is None:
+        raise BusinessRuleViolation(
+            f"Payment method {method.id!r} belongs to no customer: it can't be a customer's default.",
+            code="payment_method_without_customer",
+        )
+    await session.execute(
+        locked(select(Customer.id).where(Customer.account_id == account_id, Customer.id == method.customer_id))
+    )
+    await session.execute(
+        update(SavedPaymentMethod)
+        .where(
+            SavedPaymentMethod.account_id == account_id,
+            SavedPaymentMethod.customer_id == method.customer_id,
+            SavedPaymentMethod.id != method.id,
+            SavedPaymentMethod.is_default.is_(True),
+        )
+        .values(is_default=False)
+        .execution_options(synchronize_session="fetch")
+    )
+    method = await lock_payment_method(session, account_id, payment_method_id)
+    refuse_reattaching(method)
+    method.is_default = True
+    await session.flush()
     return method
 
 

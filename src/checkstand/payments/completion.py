@@ -36,6 +36,7 @@ from checkstand.payments.models import (
     Refund,
 )
 from checkstand.processors.base import SavedCard
+from checkstand.subscriptions import order_numbers
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import Subscription
 from checkstand.test_clocks.service import now_for_customer
@@ -58,6 +59,7 @@ async def complete(
 ) -> Payment | None:
     """``saved_card`` is what the processor said of the method it saved with the charge (or setup), if it did."""
     customer = await _customer(session, checkout, attempt)
+    await _keep_contact(session, checkout, customer.id)
     # The session names its buyer from now on, so the discount's per-customer limits count the right one.
     checkout.customer_id = customer.id
     attempt.customer_id = customer.id
@@ -90,6 +92,8 @@ async def complete(
     )
     attempt.subscription_id = subscription.id if subscription is not None else None
     attempt.saved_payment_method = charged.saved_payment_method
+    if subscription is None:
+        await order_numbers.number_purchase(session, checkout)
     if payment is not None:
         await _record_invoice(session, checkout, payment, subscription, now)
     await customers.mark_first_purchase(session, customer)
@@ -105,6 +109,7 @@ async def complete_without_charge(session: AsyncSession, checkout: CheckoutSessi
     uses it up); no payment, no invoice, as Stripe leaves none for a change that charges nothing now."""
     assert checkout.customer_id is not None  # a plan-change session is always for a known customer
     attempt.customer_id = checkout.customer_id
+    await _keep_contact(session, checkout, checkout.customer_id)
     now = await now_for_customer(session, checkout.customer_id)
     await lifecycle.mark_completed(session, checkout, tier=PRIMARY_TIER, now=now)
     changed = await plan_change_sessions.complete_plan_change(session, checkout)
@@ -191,10 +196,11 @@ async def _record_invoice(
     """Every checkout payment has its invoice, paid: the tier's lines as sold, the discount being what they came to
     beyond the amount charged. A subscription's first one covers its first period."""
     lines = [
-        invoices.LineSpec(
-            name=item.product_name,
-            quantity=item.quantity,
-            unit_amount_atom=item.unit_amount_atom,
+        invoices.sold_line(
+            item.product_name,
+            item.quantity,
+            item.unit_amount_atom,
+            item.amount_subtotal_atom,
             price_id=item.price_id,
             product_id=item.product_id,
             description=item.description,
@@ -279,6 +285,15 @@ async def _saved_method(
         processor_reference=charged.saved_payment_method,
         card=saved_card,
     )
+
+
+async def _keep_contact(session: AsyncSession, checkout: CheckoutSession, customer_id: str) -> None:
+    """The phone number and address the session asked for (kept on it when its payment began), given to its
+    customer in place of what it had."""
+    given = {"phone": checkout.customer_phone, "address": checkout.customer_address}
+    changes = {name: value for name, value in given.items() if value is not None}
+    if changes:
+        await customers.update_customer(session, checkout.account_id, customer_id, changes)
 
 
 async def _customer(session: AsyncSession, checkout: CheckoutSession, attempt: CheckoutAttempt) -> Customer:

@@ -17,12 +17,14 @@ while the session is being paid, and the payment is unique per session in the da
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.checkout import contact_details
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
 from checkstand.core.errors import FieldProblem, InvalidFields
@@ -45,8 +47,13 @@ NOTHING_DUE: Final = "nothing_due"
 
 @dataclass(frozen=True)
 class CustomerDetails:
+    """Who pays; ``phone`` and ``address`` are read only when the session asks for them
+    (:mod:`checkstand.checkout.contact_details`)."""
+
     name: str | None = None
     email: str | None = None
+    phone: str | None = None
+    address: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ async def begin_attempt(
     checkout = await checkout_service.lock_open_session(session, secure_token)
     await check_rate_limits(session, checkout, confirmation.client_ip, limits)
     _check_confirmation(checkout, confirmation)
+    contact_details.take_contact(checkout, confirmation.customer.phone, confirmation.customer.address)
     if confirmation.promotion_code is not None:
         await checkout_service.apply_promotion_code(session, checkout, confirmation.promotion_code)
 
@@ -180,5 +188,6 @@ def _check_confirmation(checkout: CheckoutSession, confirmation: Confirmation) -
             for name in ("name", "email")
             if not getattr(confirmation.customer, name)
         ]
+    problems += contact_details.contact_problems(checkout, confirmation.customer.phone, confirmation.customer.address)
     if problems:
         raise InvalidFields(problems)

@@ -7,18 +7,20 @@ processor call it made is a :class:`~checkstand.payments.models.PaymentCharge`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from checkstand.core.listing import ListParams, ListSpec, apply_list_params
+from checkstand.checkout.models import CheckoutSession
+from checkstand.core.listing import ListParams, ListSpec, Scalar, apply_list_params
 from checkstand.core.lookup import one_or_not_found
-from checkstand.core.pagination import Page, paginate
+from checkstand.core.pagination import Page, PageParams, paginate
 from checkstand.customers.models import Customer
 from checkstand.payment_methods.models import SavedPaymentMethod
+from checkstand.payments.customer_scope import CustomerScope, scoped_customer_ids
 from checkstand.payments.models import Payment, PaymentCharge
 from checkstand.processors.models import Processor
 
@@ -110,3 +112,76 @@ async def related(session: AsyncSession, account_id: str, payments: Iterable[Pay
         methods={method.id: method for method in methods} if methods is not None else {},
         processors={processor.id: processor for processor in processors} if processors is not None else {},
     )
+
+
+@dataclass(frozen=True)
+class NumberedPayment:
+    """A payment as Paid shows it: with its number (its place among the account's payments in the order they were
+    made, from 1: counted, not stored, since a payment is made in many places and its place never changes once
+    committed) and the order it paid, if any (a subscription's id, or a one-time purchase's checkout id)."""
+
+    payment: Payment
+    number: int
+    order_row_id: str | None
+
+
+async def list_numbered_payments(
+    session: AsyncSession, account_id: str, scope: CustomerScope, status: str | None, page: PageParams
+) -> Page[NumberedPayment]:
+    """The account's payments, or one customer's, newest first, in one status when asked."""
+    customer_ids = await scoped_customer_ids(session, account_id, scope)
+    if customer_ids == []:
+        return Page(items=[], total=0, limit=page.limit, offset=page.offset)
+    filters: dict[str, Scalar] = {} if customer_ids is None else {"customer_id": customer_ids[0]}
+    if status is not None:
+        filters["status"] = status
+    found = await list_payments(session, account_id, ListParams(page=page, filters=filters))
+    return Page(
+        items=await _numbered(session, account_id, found.items), total=found.total, limit=page.limit, offset=page.offset
+    )
+
+
+async def get_numbered_payment(session: AsyncSession, account_id: str, payment_id: str) -> NumberedPayment:
+    return (await _numbered(session, account_id, [await get_payment(session, account_id, payment_id)]))[0]
+
+
+async def _numbered(session: AsyncSession, account_id: str, payments: Sequence[Payment]) -> list[NumberedPayment]:
+    if not payments:
+        return []
+    ranked = (
+        select(
+            Payment.id.label("id"),
+            func.row_number().over(order_by=(Payment.created_at, Payment.id)).label("number"),
+        )
+        .where(Payment.account_id == account_id)
+        .subquery()
+    )
+    numbers = {
+        payment_id: int(number)
+        for payment_id, number in await session.execute(
+            select(ranked.c.id, ranked.c.number).where(ranked.c.id.in_([payment.id for payment in payments]))
+        )
+    }
+    checkout_ids = {payment.checkout_session_id for payment in payments if payment.checkout_session_id}
+    purchases = (
+        set(
+            await session.scalars(
+                select(CheckoutSession.id).where(
+                    CheckoutSession.account_id == account_id,
+                    CheckoutSession.id.in_(checkout_ids),
+                    CheckoutSession.order_number.is_not(None),
+                )
+            )
+        )
+        if checkout_ids
+        else set()
+    )
+    return [
+        NumberedPayment(
+            payment,
+            numbers[payment.id],
+            payment.subscription_id
+            or (payment.checkout_session_id if payment.checkout_session_id in purchases else None),
+        )
+        for payment in payments
+    ]

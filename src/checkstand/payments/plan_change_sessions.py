@@ -17,20 +17,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.catalog import service as catalog
 from checkstand.catalog.models import FamilyMember
+from checkstand.checkout import metered, trials
 from checkstand.checkout import service as checkout_service
-from checkstand.checkout import trials
 from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
 from checkstand.checkout.service import PlanChangePricer
-from checkstand.core.errors import Conflict
+from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.customers import service as customers
 from checkstand.payments import settlement
 from checkstand.subscriptions import service as subscriptions
+from checkstand.subscriptions.lifecycle import bills_usage
 from checkstand.subscriptions.models import ACTIVE, TRIALING, Subscription
 from checkstand.subscriptions.plan_changes import (
     NOW,
@@ -60,8 +62,9 @@ def pricer(timing: str | None) -> PlanChangePricer:
 
 async def price_session(session: AsyncSession, checkout: CheckoutSession, *, timing: str | None = None) -> None:
     """Make the session a plan change when its customer's active or trialing subscription holds a product of the same
-    family (or the same product) as a recurring line, and price it; otherwise leave it a new purchase. The same price
-    is a 409 ``already_subscribed``; a change the account's upgrade paths refuse is B's typed 4xx."""
+    family (or the same product) as a recurring line, and price it; otherwise leave it a new purchase (so is a
+    session selling only add-ons of the plan the subscription holds: they are bought beside it). The same price is a
+    409 ``already_subscribed``; a change the account's upgrade paths refuse is B's typed 4xx."""
     if checkout.customer_id is None:
         return
     new = plan_lines(checkout)
@@ -70,6 +73,14 @@ async def price_session(session: AsyncSession, checkout: CheckoutSession, *, tim
     subscription = await _subscription_changed(session, checkout, new)
     if subscription is None:
         return
+    if bills_usage(subscription) or await metered.metered_prices(session, checkout):
+        # Its usage of the period is billed at the period's end: a change mid-period would leave it unbilled.
+        raise InvalidFields.one(
+            ("line_items",),
+            f"customer {checkout.customer_id!r} subscribes to this plan ({subscription.id!r}): a plan change to or "
+            "from a metered price is not supported yet",
+            "not_supported",
+        )
     old = current_plan(subscription)
     if sorted(line.price_id for line in old) == sorted(line.price_id for line in new):
         raise Conflict(
@@ -90,8 +101,8 @@ async def price_session(session: AsyncSession, checkout: CheckoutSession, *, tim
         **proration.as_dict(),
         "timing": timing,
         "kind": kind,
-        "current_plan": [_line_dict(line) for line in old],
-        "new_plan": [_line_dict(line) for line in new],
+        "current_plan": [line.as_dict() for line in old],
+        "new_plan": [line.as_dict() for line in new],
         # The customer's credit balance pays what it can of the amount due, as it would on a renewal invoice.
         CREDIT_APPLIED: min(customers.available_credit(subscription.customer, subscription.currency), due),
     }
@@ -101,20 +112,17 @@ async def price_session(session: AsyncSession, checkout: CheckoutSession, *, tim
 def plan_lines(checkout: CheckoutSession) -> list[PlanLine]:
     """The primary tier's recurring lines, as the plan the session sells."""
     return [
-        PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
+        PlanLine.of(
+            item.price_id,
+            item.product_id,
+            item.product_name,
+            item.quantity,
+            item.unit_amount_atom,
+            item.amount_subtotal_atom,
+        )
         for item in checkout_service.tier_items(checkout, PRIMARY_TIER)
         if item.recurring_interval is not None
     ]
-
-
-def _line_dict(line: PlanLine) -> dict[str, Any]:
-    return {
-        "price_id": line.price_id,
-        "product_id": line.product_id,
-        "product_name": line.product_name,
-        "quantity": line.quantity,
-        "unit_amount_atom": line.unit_amount_atom,
-    }
 
 
 async def _subscription_changed(
@@ -122,6 +130,7 @@ async def _subscription_changed(
 ) -> Subscription | None:
     assert checkout.customer_id is not None
     products = {line.product_id for line in new}
+    prices = {line.price_id: await catalog.get_price(session, checkout.account_id, line.price_id) for line in new}
     family_ids = set(
         await session.scalars(
             select(FamilyMember.family_id).where(
@@ -132,6 +141,9 @@ async def _subscription_changed(
     for subscription in await subscriptions.list_by_customer(session, checkout.account_id, checkout.customer_id):
         if subscription.status not in CHANGEABLE:
             continue
+        held_prices = {item.price_id for item in subscription.items}
+        if all(not held_prices.isdisjoint(prices[line.price_id].prerequisite_price_ids) for line in new):
+            continue  # add-ons on the plan it holds: bought beside it, not instead of it
         held = {item.product_id for item in subscription.items}
         if held & products:
             return subscription

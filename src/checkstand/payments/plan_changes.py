@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,11 +53,23 @@ from checkstand.subscriptions.plan_changes import (
     preview_plan_change,
     schedule_change,
 )
-from checkstand.subscriptions.proration import Proration, ProrationLine
+from checkstand.subscriptions.proration import PlanLine, Proration, ProrationLine
 from checkstand.subscriptions.timing import now_for
 
 ALWAYS_INVOICE: Final = "always_invoice"
 CREATE_PRORATIONS: Final = "create_prorations"
+
+
+class PlanGuard(Protocol):
+    """What a caller checks of a change on the subscription's locked row, in the transaction that applies or charges
+    it: raising refuses the change with nothing written (Paid's amendments check that the order is still the one
+    previewed)."""
+
+    def locked(self, subscription: Subscription) -> None:
+        """As soon as the row is locked, before the change is checked against it."""
+
+    def priced(self, subscription: Subscription, new: Sequence[PlanLine], proration: Proration) -> None:
+        """Once the change is priced, before anything is written."""
 
 
 @dataclass(frozen=True)
@@ -198,18 +210,24 @@ async def change_items(
     *,
     proration_behavior: str,
     proration_date: datetime | None,
+    guard: PlanGuard | None = None,
 ) -> ItemsChanged:
-    """Apply a prorated items change (``always_invoice`` or ``create_prorations``); see the module's docstring."""
+    """Apply a prorated items change (``always_invoice`` or ``create_prorations``); see the module's docstring.
+    ``guard`` checks the change on the locked row (:class:`PlanGuard`)."""
     if proration_behavior not in (ALWAYS_INVOICE, CREATE_PRORATIONS):
         raise ValueError(f"not a prorating behaviour: {proration_behavior!r}")
     async with gateway.database.writing() as session:
         subscription = await subscriptions.locked_subscription(session, account_id, subscription_id)
         await _refuse_change_in_progress(session, subscription)
+        if guard is not None:
+            guard.locked(subscription)
         new = await changes.proposed_plan(session, subscription, item_changes)
         await classify_change(session, subscription, new)
         now = await now_for(session, subscription)
         at = await _instant(session, subscription, proration_date, now=now)
         proration = await preview_plan_change(session, subscription, new, at=at)
+        if guard is not None:
+            guard.priced(subscription, new, proration)
         if proration_behavior == CREATE_PRORATIONS:
             await amend_subscription(session, subscription, new, proration, credit_to_balance=False)
             floating = await renewal.add_pending_items(session, subscription, proration) if proration.lines else []
@@ -300,9 +318,9 @@ async def _instant(
     return proration_date
 
 
-async def _refuse_change_in_progress(session: AsyncSession, subscription: Subscription) -> None:
-    """A plan-change invoice still open is a change being charged: a second one waits for its outcome."""
-    open_change = await session.scalar(
+async def change_being_charged(session: AsyncSession, subscription: Subscription) -> str | None:
+    """The invoice of a plan change of the subscription still being charged (open), if there is one."""
+    return await session.scalar(
         select(Invoice.id).where(
             Invoice.account_id == subscription.account_id,
             Invoice.subscription_id == subscription.id,
@@ -310,6 +328,11 @@ async def _refuse_change_in_progress(session: AsyncSession, subscription: Subscr
             Invoice.status == OPEN,
         )
     )
+
+
+async def _refuse_change_in_progress(session: AsyncSession, subscription: Subscription) -> None:
+    """A plan-change invoice still open is a change being charged: a second one waits for its outcome."""
+    open_change = await change_being_charged(session, subscription)
     if open_change is not None:
         raise Conflict(
             f"A plan change of subscription {subscription.id} is being charged (invoice {open_change}).",

@@ -25,6 +25,9 @@ class PaymentPolicy:
     (``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``: localstripe in tests); checked on every request it makes."""
     dunning: DunningPolicy = field(default_factory=DunningPolicy)
     """When a renewal whose payment failed is retried, and what the last failure does (``CHECKSTAND_DUNNING_*``)."""
+    usage_grace: timedelta = timedelta(0)
+    """How long after its period's end a subscription with a metered price is invoiced, so usage reported late for
+    the period is billed with it (``CHECKSTAND_USAGE_GRACE_SECONDS``)."""
 
     @classmethod
     def of(cls, settings: Settings) -> PaymentPolicy:
@@ -38,4 +41,5 @@ class PaymentPolicy:
             ),
             processor_allow_private_urls=settings.processor_allow_private_urls,
             dunning=DunningPolicy.of(settings),
+            usage_grace=timedelta(seconds=settings.usage_grace_seconds),
         )

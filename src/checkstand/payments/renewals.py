@@ -12,8 +12,14 @@ A renewal, whoever starts it (any number of workers, a test clock catching up, a
    (:mod:`checkstand.payments.dunning`), after the last of which it is canceled or unpaid.
 
 A plan change scheduled for the period's end applies as its next period is billed, and the invoice bills the new
-plan. A subscription set to cancel at its period's end is canceled then instead; one whose collection is paused gets its
+plan. A subscription set to cancel at its period's end, or whose contract term ends without renewing
+(:mod:`checkstand.subscriptions.contracts`), is canceled then instead; one whose collection is paused gets its
 period's invoice voided and moves on uncharged (Stripe's ``pause_collection: void``), until ``resumes_at``.
+
+A subscription with a metered price bills that price's usage of the period just ended on the same invoice
+(:mod:`checkstand.usage.service`), so its renewal is due ``CHECKSTAND_USAGE_GRACE_SECONDS`` after the period's end,
+for usage reported late to be billed; a manual ``renew`` waits for the period's end. Ending at its period's end, it
+still bills that last period's usage, on a final invoice.
 
 Time: the worker's regular jobs handle customers on no clock (the real time) and on clocks at rest (their frozen
 time). A clock being advanced has its own job, which replays everything due for its customers in time order, each
@@ -41,7 +47,7 @@ from checkstand.payments import off_session, settlement
 from checkstand.payments.adapters import Gateway
 from checkstand.payments.dunning import DunningPolicy
 from checkstand.payments.models import CHARGE_PENDING, Payment, PaymentCharge
-from checkstand.subscriptions import lifecycle, plan_changes
+from checkstand.subscriptions import contracts, lifecycle, plan_changes
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.models import CANCELED, TRIALING, Subscription
 from checkstand.subscriptions.models import PAST_DUE as SUBSCRIPTION_PAST_DUE
@@ -59,6 +65,8 @@ CLOCKS_PER_ROUND: Final = 5
 INVOICE_CREATED: Final = "invoice_created"
 SKIPPED: Final = "skipped"
 STOPPED: Final = "stopped"
+# Why a renewal invoice isn't made ahead of time for a subscription billing usage in arrears.
+USAGE_PERIOD_OPEN: Final = "usage_period_open"
 
 
 # --- Renewing one subscription ------------------------------------------------------------------------------------
@@ -131,28 +139,48 @@ async def _open_renewal(
                 f"Subscription {subscription.id} is {subscription.status}.", code="subscription_not_renewable"
             )
         return _Opened(changed=False)
-    if not manual and lifecycle.renewal_due_at(subscription) > now:
+    due_at = lifecycle.renewal_due_at(subscription) + lifecycle.usage_wait(subscription, gateway.policy.usage_grace)
+    if not manual and due_at > now:
         return _Opened(changed=False)
-    if subscription.cancel_at_period_end:
+    if (ending := contracts.ends_at_renewal(subscription)) is not None:
         if manual:
-            raise Conflict(
-                f"Subscription {subscription.id} is set to cancel at its period's end.", code="cancel_at_period_end"
-            )
+            raise Conflict(f"Subscription {subscription.id} {contracts.ENDING[ending]}.", code=ending)
+        # The last period's usage is still owed (billed in arrears): a final invoice bills it.
+        owed = lifecycle.owes_usage(subscription)
+        final = await renewal.build_final_invoice(session, subscription, issued_at=due_at) if owed else None
         await lifecycle.end_at_period_end(session, subscription, now)
-        return _Opened(changed=True)
-    invoice = await _renewal_invoice(
-        session, subscription, issued_at=now if manual else lifecycle.renewal_due_at(subscription), manual=manual
-    )
+        if final is None:
+            return _Opened(changed=True)
+        if subscription.paused_at is not None:
+            await invoices.void(session, final)  # collection paused: nothing is charged, as for its periods
+            return _Opened(changed=True, invoice=final)
+        return await _collect(session, gateway, subscription, final, now=now)
+    if manual and lifecycle.usage_period_open(subscription, now):
+        raise Conflict(
+            f"Subscription {subscription.id} bills usage in arrears: its period runs until "
+            f"{subscription.current_period_end.isoformat()}, and is billed once it ends.",
+            code=USAGE_PERIOD_OPEN,
+        )
+    invoice = await _renewal_invoice(session, subscription, issued_at=now if manual else due_at, manual=manual)
     if invoice is None:
         return _Opened(changed=False)
     assert invoice.period_start is not None
     assert invoice.period_end is not None
-    # The invoice bills the plan a change scheduled for the period's end starts: the subscription now holds it.
-    await plan_changes.apply_scheduled_change(session, subscription)
+    # The invoice bills the plan a change scheduled for the period's end starts, on the prices a bulk migration moved
+    # its items to: the subscription now holds it.
+    await plan_changes.apply_renewal_plan(session, subscription)
     if subscription.paused_at is not None:
         await invoices.void(session, invoice)
         await lifecycle.period_skipped(session, subscription, invoice.period_start, invoice.period_end)
         return _Opened(changed=True, invoice=invoice)
+    return await _collect(session, gateway, subscription, invoice, now=now)
+
+
+async def _collect(
+    session: AsyncSession, gateway: Gateway, subscription: Subscription, invoice: Invoice, *, now: datetime
+) -> _Opened:
+    """Collect a renewal's invoice: settled at once when there is nothing to charge, else its charge staged for
+    step 3."""
     if invoice.total_atom == 0:
         await settlement.invoice_paid(session, invoice, amount_atom=0, now=now)
         return _Opened(changed=True, invoice=invoice)
@@ -190,13 +218,16 @@ async def create_renewal_invoice(
     session: AsyncSession, account_id: str, subscription_id: str
 ) -> tuple[str, Invoice | None, str | None]:
     """Make the next period's invoice ahead of time, left open for the renewal to collect at the period's end (the
-    SDK's ``create_renewal_invoice``): ``invoice_created``, ``skipped`` (set to cancel at the period's end, or the
-    period already invoiced: that invoice is given) or ``stopped`` (the subscription no longer runs)."""
+    SDK's ``create_renewal_invoice``): ``invoice_created``, ``skipped`` (set to cancel at the period's end, a contract
+    term ending without renewal, the period already invoiced: that invoice is given, or a period whose usage is
+    still being reported) or ``stopped`` (the subscription no longer runs)."""
     subscription = await lifecycle.lock_subscription(session, account_id, subscription_id)
     if subscription.status not in lifecycle.RUNNING:
         return STOPPED, None, f"subscription is {subscription.status}"
-    if subscription.cancel_at_period_end:
-        return SKIPPED, None, "cancel_at_period_end"
+    if (ending := contracts.ends_at_renewal(subscription)) is not None:
+        return SKIPPED, None, ending
+    if lifecycle.usage_period_open(subscription, await test_clocks.now_for_customer(session, subscription.customer_id)):
+        return SKIPPED, None, USAGE_PERIOD_OPEN
     period_start, period_end = renewal.next_period(subscription)
     existing = await session.scalar(
         select(Invoice).where(
@@ -302,7 +333,7 @@ async def renew_due(gateway: Gateway) -> int:
             select(Subscription.account_id, Subscription.id, customer_now), Subscription.customer_id
         ).where(
             Subscription.status.in_(lifecycle.RUNNING),
-            customer_now >= lifecycle.RENEWAL_DUE_AT,
+            lifecycle.renewal_due(customer_now, gateway.policy.usage_grace),
             at_rest,
             ~_period_billed(Subscription.id, lifecycle.RENEWAL_DUE_AT),
         )
@@ -399,8 +430,9 @@ class _Due:
     object_id: str
 
 
-async def _next_due(session: AsyncSession, test_clock: TestClock) -> _Due | None:
-    """The earliest thing due for the clock's customers by its frozen time."""
+async def _next_due(session: AsyncSession, test_clock: TestClock, usage_grace: timedelta) -> _Due | None:
+    """The earliest thing due for the clock's customers by its frozen time (a renewal billing usage waits
+    ``usage_grace`` after its period's end)."""
     on_clock = test_clocks.on_clock(test_clock.id).scalar_subquery()
     horizon = test_clock.frozen_time
     found: list[_Due] = []
@@ -421,7 +453,7 @@ async def _next_due(session: AsyncSession, test_clock: TestClock) -> _Due | None
             found.append(_Due(notice, _TRIAL_NOTICE, a, s))
         due_at = lifecycle.renewal_due_at(subscription)
         if subscription.status in lifecycle.RUNNING and not await session.scalar(select(_period_billed(s, due_at))):
-            found.append(_Due(due_at, _RENEWAL, a, s))
+            found.append(_Due(due_at + lifecycle.usage_wait(subscription, usage_grace), _RENEWAL, a, s))
     retries = await session.execute(
         select(Invoice.next_attempt_at, Invoice.account_id, Invoice.id).where(
             Invoice.customer_id.in_(on_clock), Invoice.status == PAST_DUE, Invoice.next_attempt_at.is_not(None)
@@ -473,7 +505,7 @@ async def advance_test_clocks(gateway: Gateway) -> int:
     for test_clock in clocks:
         for _ in range(CLOCK_STEPS_PER_ROUND):
             async with gateway.database.reading() as session:
-                item = await _next_due(session, test_clock)
+                item = await _next_due(session, test_clock, gateway.policy.usage_grace)
             if item is None or not await _step(gateway, item):
                 break
             done += 1
@@ -481,7 +513,11 @@ async def advance_test_clocks(gateway: Gateway) -> int:
             continue  # more is due: the next round goes on
         async with gateway.database.writing() as session:
             current = await session.get(TestClock, test_clock.id)
-            if current is None or await _clock_busy(session, current) or await _next_due(session, current) is not None:
+            if (
+                current is None
+                or await _clock_busy(session, current)
+                or await _next_due(session, current, gateway.policy.usage_grace) is not None
+            ):
                 continue
             if await test_clocks.mark_ready(session, current):
                 done += 1

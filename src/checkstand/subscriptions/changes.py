@@ -4,7 +4,8 @@ custom fields) and its items.
 Items change here with ``proration_behavior: none``, as Stripe does with it: the items are replaced at once and the
 next invoice bills them at their full price; nothing is credited or charged for the rest of the current period. The
 prorating behaviours take the plan :func:`proposed_plan` checks to ``payments.plan_changes``. Every check runs before
-the first change, so a refused request changes nothing.
+the first change, so a refused request changes nothing. An add-on stays beside one of its base prices
+(:func:`_add_on_problems`), and a change may not cut a contract term short (:mod:`.contracts`).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
-from checkstand.catalog.models import Price
+from checkstand.catalog.models import METERED, Price
+from checkstand.catalog.pricing import amount_for, bills_per_unit
 from checkstand.core.errors import FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.metadata import merge_metadata
 from checkstand.core.money import max_amount_atom
 from checkstand.custom_fields.service import apply_custom_fields
 from checkstand.events.service import record_event, snapshot
+from checkstand.subscriptions import contracts
 from checkstand.subscriptions.methods import customer_method
 from checkstand.subscriptions.models import TRIALING, Subscription, SubscriptionItem
 from checkstand.subscriptions.periods import add_interval
@@ -51,6 +54,8 @@ UPDATABLE: Final = frozenset(
     }
 )
 NOT_YET: Final = "changing a subscription's discount is not supported yet"
+# Its usage of the period is billed at the period's end: swapping or dropping the item mid-period would lose it.
+METERED_NOT_CHANGED: Final = "metered items are not added, changed or removed by an items update yet"
 
 
 # --- Subscription fields --------------------------------------------------------------------------------------------
@@ -207,6 +212,13 @@ async def update_items(
     subscription = await locked_subscription(session, account_id, subscription_id)
     require_not_canceled(subscription)
     existing, plan, added = await _resolve(session, subscription, changes, same_interval=True)
+    contracts.require_term_kept(
+        subscription,
+        [price or existing[item_id].price for item_id, (price, _) in plan.items()] + [price for price, _ in added],
+        anchor=subscription.billing_anchor or subscription.current_period_start,
+        period_start=subscription.current_period_start,
+        interval=(subscription.billing_interval, subscription.billing_interval_count),
+    )
     before = snapshot(subscription)
     _apply(subscription, existing, plan, added)
     subscription.scheduled_change = None  # this change replaces one scheduled for the period's end
@@ -224,21 +236,28 @@ async def proposed_plan(
     require_not_canceled(subscription)
     existing, plan, added = await _resolve(session, subscription, changes, same_interval=False)
     kept = [
-        PlanLine(
+        PlanLine.of(
             price.id if price else item.price_id,
             price.product_id if price else item.product_id,
             price.product.name if price else item.product_name,
             quantity,
-            price.unit_amount_atom if price else item.unit_amount_atom,
+            *_amounts(price or item.price, None if price else item, quantity),
         )
         for item_id, (price, quantity) in plan.items()
         for item in (existing[item_id],)
     ]
     new = [
-        PlanLine(price.id, price.product_id, price.product.name, quantity, price.unit_amount_atom)
+        PlanLine.of(price.id, price.product_id, price.product.name, quantity, *_amounts(price, None, quantity))
         for price, quantity in added
     ]
     return kept + new
+
+
+def _amounts(price: Price, item: SubscriptionItem | None, quantity: int) -> tuple[int, int]:
+    """The unit amount and the amount per period of ``quantity`` of ``price``, on ``item`` as sold when the price is
+    the item's: the unit amount times the quantity, or the price's scheme's amount for it (tiered, package)."""
+    unit = item.unit_amount_atom if item is not None else price.unit_amount_atom
+    return unit, quantity * unit if bills_per_unit(price) else amount_for(price, quantity)
 
 
 async def _resolve(
@@ -255,6 +274,10 @@ async def _resolve(
     plan: dict[str, tuple[Price | None, int]] = {item.id: (None, item.quantity) for item in subscription.items}
     added: list[tuple[Price, int]] = []
     seen: set[str] = set()
+    # Where each add-on rule would name a line: the changes adding a price, and the items a change takes a price from
+    # (removed, or moved to another price) with the field that does it.
+    added_at: list[int] = []
+    taken: dict[str, tuple[int, str]] = {}
     for index, change in enumerate(changes):
         path = ("items", index)
         if change.id is not None and (change.id not in existing or change.id in seen):
@@ -273,12 +296,17 @@ async def _resolve(
             )
             if price is not None:
                 added.append((price, change.quantity or 1))
+                added_at.append(index)
             continue
         seen.add(change.id)
+        if existing[change.id].price.usage_type == METERED:
+            problems.append(FieldProblem((*path, "id"), METERED_NOT_CHANGED, "not_supported"))
+            continue
         if change.deleted:
             if change.price_id is not None or change.quantity is not None:
                 problems.append(FieldProblem((*path, "deleted"), "a deleted item takes no price_id or quantity"))
             del plan[change.id]
+            taken[change.id] = (index, "id")
             continue
         price = None
         if change.price_id is not None and change.price_id != existing[change.id].price_id:
@@ -291,18 +319,70 @@ async def _resolve(
             problems.append(FieldProblem((*path, "quantity"), "give a quantity or a new price_id for the item"))
             continue
         plan[change.id] = (price, change.quantity or existing[change.id].quantity)
+        if price is not None:
+            taken[change.id] = (index, "price_id")
     if not problems and not plan and not added:
         problems.append(FieldProblem(("items",), "a subscription keeps at least one item", "too_short"))
     if not problems:
+        problems += _add_on_problems(existing, plan, added, added_at, taken)
+    if not problems:
         total = sum(
-            quantity * (price.unit_amount_atom if price else existing[item_id].unit_amount_atom)
+            _amounts(price or existing[item_id].price, None if price else existing[item_id], quantity)[1]
             for item_id, (price, quantity) in plan.items()
-        ) + sum(price.unit_amount_atom * quantity for price, quantity in added)
+        ) + sum(_amounts(price, None, quantity)[1] for price, quantity in added)
         if total > max_amount_atom(subscription.currency):
             problems.append(FieldProblem(("items",), "the items' total per period is above the currency's limit"))
     if problems:
         raise InvalidFields(problems)
     return existing, plan, added
+
+
+def _add_on_problems(
+    existing: Mapping[str, SubscriptionItem],
+    plan: Mapping[str, tuple[Price | None, int]],
+    added: Sequence[tuple[Price, int]],
+    added_at: Sequence[int],
+    taken: Mapping[str, tuple[int, str]],
+) -> list[FieldProblem]:
+    """An add-on needs one of its base prices among the subscription's items after the change: one the change adds
+    (or moves an item to) without it is refused at its price, and a change taking away the base of an add-on that
+    stays is refused at the item holding that base. An add-on already held without its base (bought beside a base
+    on another of the customer's subscriptions) may stay so."""
+    kept = {item_id: price or existing[item_id].price for item_id, (price, _) in plan.items()}
+    held = {price.id for price in kept.values()} | {price.id for price, _ in added}
+    held_before = {item.price_id for item in existing.values()}
+    problems = [
+        FieldProblem(("items", index, "price_id"), _needs_base(price), "add_on_without_base")
+        for index, (price, _) in zip(added_at, added, strict=True)
+        if price.prerequisite_price_ids and held.isdisjoint(price.prerequisite_price_ids)
+    ]
+    for item_id, price in kept.items():
+        bases = price.prerequisite_price_ids
+        if not bases or not held.isdisjoint(bases):
+            continue
+        if item_id in taken:
+            problems.append(
+                FieldProblem(("items", taken[item_id][0], "price_id"), _needs_base(price), "add_on_without_base")
+            )
+        elif not held_before.isdisjoint(bases):
+            problems += [
+                FieldProblem(
+                    ("items", index, field),
+                    f"item {base_id} holds {existing[base_id].price_id!r}, the base price of add-on item {item_id} "
+                    f"({price.id!r}), which stays: remove the add-on too, or keep one of its base prices",
+                    "add_on_base_removed",
+                )
+                for base_id, (index, field) in taken.items()
+                if existing[base_id].price_id in bases
+            ]
+    return problems
+
+
+def _needs_base(price: Price) -> str:
+    return (
+        f"price {price.id!r} is an add-on: the subscription must hold one of its base prices "
+        f"({', '.join(price.prerequisite_price_ids)}) after the change"
+    )
 
 
 def _apply(
@@ -335,6 +415,9 @@ def _sell(item: SubscriptionItem, price: Price) -> None:
     item.product_name = price.product.name
     item.unit_amount_atom = price.unit_amount_atom
     item.description = None
+    # A move a bulk price migration marked was from the price the item leaves: this change replaces it.
+    item.migrate_to_price = None
+    item.migrate_to_price_id = None
 
 
 async def _recurring_price(
@@ -357,6 +440,8 @@ async def _recurring_price(
         problems.append(FieldProblem(path, "this price is archived"))
     elif price.recurring_interval is None:
         problems.append(FieldProblem(path, "a subscription item needs a recurring price"))
+    elif price.usage_type == METERED:
+        problems.append(FieldProblem(path, METERED_NOT_CHANGED, "not_supported"))
     elif same_interval and (price.recurring_interval, price.recurring_interval_count or 1) != interval:
         problems.append(
             FieldProblem(path, f"the price must recur every {interval[1]} {interval[0]}(s), as the subscription does")

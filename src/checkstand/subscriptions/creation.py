@@ -17,7 +17,8 @@ from typing import Any, Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
-from checkstand.catalog.models import Price
+from checkstand.catalog.models import METERED, Price
+from checkstand.catalog.pricing import amount_for
 from checkstand.core.errors import FieldProblem, InvalidFields, NotFound
 from checkstand.core.ids import new_id
 from checkstand.core.metadata import merge_metadata
@@ -28,11 +29,14 @@ from checkstand.events.service import record_event, snapshot
 from checkstand.subscriptions.changes import MAX_ITEMS, MAX_QUANTITY, MAX_TRIAL_DAYS
 from checkstand.subscriptions.methods import customer_method
 from checkstand.subscriptions.models import ACTIVE, INCOMPLETE, TRIALING, Subscription, SubscriptionItem
+from checkstand.subscriptions.order_numbers import next_order_number
 from checkstand.subscriptions.periods import add_interval
-from checkstand.subscriptions.service import locked_subscription
+from checkstand.subscriptions.service import held_price_ids, locked_subscription
 from checkstand.test_clocks.service import now_for_customer
 
 CHARGE_AUTOMATICALLY: Final = "charge_automatically"
+# A metered price is sold through a checkout session only: a subscription made here charges its first period at once.
+METERED_BY_CHECKOUT: Final = "a metered price is sold through a checkout session for now"
 # How far a merchant's clock may run ahead of Checkstand's when it sends "now" as the period's start.
 CLOCK_SKEW: Final = timedelta(minutes=5)
 
@@ -73,6 +77,7 @@ async def create_subscription(session: AsyncSession, account_id: str, spec: NewS
     customer = await customers.get_customer(session, account_id, spec.customer_id)
     problems = _unsupported(spec)
     prices = await _prices(session, account_id, spec, problems)
+    problems += await _add_on_problems(session, account_id, customer.id, spec, prices)
     method = await customer_method(
         session, account_id, customer.id, spec.default_payment_method_id, ("default_payment_method_id",), problems
     )
@@ -108,6 +113,7 @@ async def create_subscription(session: AsyncSession, account_id: str, spec: NewS
     subscription = Subscription(
         id=new_id("sub"),
         account_id=account_id,
+        order_number=await next_order_number(session, account_id),
         customer=customer,
         checkout_session_id=None,
         status=TRIALING if trial_end is not None else INCOMPLETE,
@@ -208,6 +214,8 @@ async def _prices(
             problems.append(FieldProblem(path, "this price is archived"))
         elif price.recurring_interval is None:
             problems.append(FieldProblem(path, "a subscription item needs a recurring price"))
+        elif price.usage_type == METERED:
+            problems.append(FieldProblem(path, METERED_BY_CHECKOUT, "not_supported"))
         else:
             found.append((index, price, quantity))
     if not found:
@@ -224,9 +232,35 @@ async def _prices(
             problems.append(FieldProblem(path, f"every item must be in {currency}"))
         elif (price.recurring_interval, price.recurring_interval_count or 1) != interval:
             problems.append(FieldProblem(path, f"every item must recur every {interval[1]} {interval[0]}(s)"))
-    if sum(price.unit_amount_atom * quantity for _, price, quantity in found) > max_amount_atom(currency):
+    # A quantity out of bounds is reported above; it counts as none here.
+    if sum(amount_for(price, max(quantity, 0)) for _, price, quantity in found) > max_amount_atom(currency):
         problems.append(FieldProblem(("items",), "the items' total per period is above the currency's limit"))
     return [(price, quantity) for _, price, quantity in found]
+
+
+async def _add_on_problems(
+    session: AsyncSession, account_id: str, customer_id: str, spec: NewSubscription, prices: Sequence[tuple[Price, int]]
+) -> list[FieldProblem]:
+    """An add-on item needs one of its base prices among the items, or on a live subscription of the customer."""
+    by_id = {price.id: price for price, _ in prices}
+    add_ons = [
+        (index, by_id[price_id])
+        for index, (price_id, _) in enumerate(spec.items)
+        if price_id in by_id and by_id[price_id].prerequisite_price_ids
+    ]
+    if not add_ons:
+        return []
+    held = set(by_id) | await held_price_ids(session, account_id, customer_id)
+    return [
+        FieldProblem(
+            ("items", index, "price_id"),
+            f"price {price.id!r} is an add-on: it is sold only beside one of "
+            f"{', '.join(price.prerequisite_price_ids)}, among the items or on the customer's subscription",
+            "add_on_without_base",
+        )
+        for index, price in add_ons
+        if held.isdisjoint(price.prerequisite_price_ids)
+    ]
 
 
 def _trial(

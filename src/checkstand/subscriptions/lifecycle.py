@@ -8,13 +8,15 @@ The billing engine (:mod:`checkstand.payments.renewals`) decides when; these say
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Final
+from datetime import datetime, timedelta
+from typing import Any, Final
 
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, case, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.catalog.models import METERED, Price
 from checkstand.core.lookup import locked, one_or_not_found
+from checkstand.db import seconds_between
 from checkstand.events.service import record_event, snapshot
 from checkstand.subscriptions.models import (
     ACTIVE,
@@ -24,6 +26,7 @@ from checkstand.subscriptions.models import (
     TRIALING,
     UNPAID,
     Subscription,
+    SubscriptionItem,
 )
 
 # Subscriptions whose periods still run (a paused one advances with nothing charged).
@@ -56,14 +59,47 @@ def renewal_due_at(subscription: Subscription) -> datetime:
     return subscription.current_period_start if converts_trial(subscription) else subscription.current_period_end
 
 
-# :func:`renewal_due_at` in SQL, for the worker's queries.
-RENEWAL_DUE_AT: Final = case(
-    (
-        (Subscription.status == TRIALING) & (Subscription.current_period_start == Subscription.trial_end),
-        Subscription.current_period_start,
-    ),
-    else_=Subscription.current_period_end,
+# :func:`converts_trial` and :func:`renewal_due_at` in SQL, for the worker's queries.
+CONVERTS_TRIAL: Final = (Subscription.status == TRIALING) & (
+    Subscription.current_period_start == Subscription.trial_end
 )
+RENEWAL_DUE_AT: Final = case((CONVERTS_TRIAL, Subscription.current_period_start), else_=Subscription.current_period_end)
+# :func:`bills_usage` in SQL.
+BILLS_USAGE: Final = exists(
+    select(SubscriptionItem.id)
+    .join(Price, Price.id == SubscriptionItem.price_id)
+    .where(SubscriptionItem.subscription_id == Subscription.id, Price.usage_type == METERED)
+)
+
+
+def bills_usage(subscription: Subscription) -> bool:
+    """Whether the subscription has a metered item: its renewal invoices bill that item's usage in arrears."""
+    return any(item.price.usage_type == METERED for item in subscription.items)
+
+
+def owes_usage(subscription: Subscription) -> bool:
+    """Whether the subscription's next renewal bills usage: it has a metered item, and the renewal ends a period of
+    use (a trial's conversion ends the trial, whose usage is not billed)."""
+    return bills_usage(subscription) and not converts_trial(subscription)
+
+
+def usage_wait(subscription: Subscription, grace: timedelta) -> timedelta:
+    """How long after :func:`renewal_due_at` the renewal is made: one that bills usage (:func:`owes_usage`) waits
+    ``grace`` for usage reported late for the period just ended."""
+    return grace if owes_usage(subscription) else timedelta(0)
+
+
+def renewal_due(customer_now: ColumnElement[Any], grace: timedelta) -> ColumnElement[bool]:
+    """Whether a subscription's renewal is due at ``customer_now``, :func:`usage_wait` included, for the worker's
+    queries."""
+    waited = seconds_between(customer_now, RENEWAL_DUE_AT) >= grace.total_seconds()
+    return (customer_now >= RENEWAL_DUE_AT) & (~BILLS_USAGE | CONVERTS_TRIAL | waited)
+
+
+def usage_period_open(subscription: Subscription, now: datetime) -> bool:
+    """Whether usage is still being reported for the period the next renewal invoice bills (it has not ended): that
+    invoice can't be made yet without leaving the rest of the period's usage unbilled."""
+    return owes_usage(subscription) and now < subscription.current_period_end
 
 
 def _move_period(subscription: Subscription, period_start: datetime, period_end: datetime) -> None:

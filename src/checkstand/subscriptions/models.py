@@ -4,15 +4,18 @@ subscription says what it is in an event (``snapshot``, in PaymentKit's field na
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, event, inspect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Session as OrmSession
 
 from checkstand.catalog.models import Price
+from checkstand.catalog.pricing import amount_for, bills_per_unit
 from checkstand.customers.models import Customer
 from checkstand.db import Base, TimestampedMixin
 from checkstand.payment_methods.models import SavedPaymentMethod
+from checkstand.subscriptions.periods import term_end
 
 TRIALING = "trialing"
 ACTIVE = "active"
@@ -35,12 +38,20 @@ class Subscription(TimestampedMixin, Base):
     __table_args__ = (
         Index("ix_subscriptions_account_created", "account_id", "created_at"),
         Index("ix_subscriptions_account_customer", "account_id", "customer_id"),
+        UniqueConstraint("account_id", "order_number"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
     checkout_session_id: Mapped[str | None] = mapped_column(ForeignKey("checkout_sessions.id"), unique=True)
+    # Its number among the account's orders (Paid's order ``number``), shared with the checkouts that sold only
+    # one-time prices: given by ``subscriptions.order_numbers`` under the account's lock.
+    order_number: Mapped[int]
+    # Counts the changes of its plan (items added, removed, repriced or requantified; a plan scheduled or dropped):
+    # Paid's order ``version``, which an amendment's preview quotes and its execution checks. Kept by
+    # :func:`_count_plan_changes` at every flush, so no path that changes items can forget it.
+    version: Mapped[int] = mapped_column(default=1)
     status: Mapped[str] = mapped_column(String(16))
     currency: Mapped[str] = mapped_column(String(3))
     billing_interval: Mapped[str] = mapped_column(String(8))
@@ -119,7 +130,36 @@ class Subscription(TimestampedMixin, Base):
             "processor_id": self.processor_id,
             "coupon_id": self.coupon_id,
             "discount": self.discount,
+            "contract_term_end": self.contract_term_end(),
         }
+
+    def term_periods(self) -> int:
+        """Billing periods per contract term: the longest ``contract_term_multiple`` of its items' prices, 1 when
+        none sets one (each period is then a term of its own)."""
+        return max((item.price.contract_term_multiple or 1 for item in self.items), default=1)
+
+    def renews_contract(self) -> bool:
+        """Whether the contract renews for another term at its end: unless one of its prices says
+        ``auto_renew: false``."""
+        return all(item.price.auto_renew for item in self.items)
+
+    def term_end(self) -> datetime:
+        """The end of the contract term the current period belongs to, counted from the billing anchor; without a
+        term longer than a period, the current period's end."""
+        return term_end(
+            self.billing_anchor or self.current_period_start,
+            self.current_period_start,
+            self.billing_interval,
+            self.billing_interval_count,
+            self.term_periods(),
+        )
+
+    def contract_term_end(self) -> datetime | None:
+        """The term's end as the wire shows it: while a contract binds beyond one period or ends by itself (a price
+        with ``auto_renew: false``); None for a plain subscription or one that has ended."""
+        if self.status == CANCELED or (self.term_periods() == 1 and self.renews_contract()):
+            return None
+        return self.term_end()
 
     def items_snapshot(self) -> list[dict[str, Any]]:
         """The items held, then the ones a scheduled change starts at the period's end (``start_at_end``, not yet
@@ -143,7 +183,9 @@ class Subscription(TimestampedMixin, Base):
 
 
 class SubscriptionItem(TimestampedMixin, Base):
-    """A recurring line of the checkout, with its unit amount as sold (a later price change leaves it be)."""
+    """A recurring line of the checkout, with its unit amount as sold (a later price change leaves it be). A tiered
+    or package item is billed by its price's scheme for the quantity (:attr:`amount_atom`): its price row is the
+    tiers as sold, since a price's economics never change."""
 
     __tablename__ = "subscription_items"
     __table_args__ = (UniqueConstraint("subscription_id", "position"),)
@@ -158,12 +200,24 @@ class SubscriptionItem(TimestampedMixin, Base):
     quantity: Mapped[int]
     unit_amount_atom: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str | None] = mapped_column(String(500))
+    # A bulk price migration moves the item to this price at its subscription's next renewal (set on the items held
+    # when the merchant asked, so subscriptions sold the old price later keep it).
+    migrate_to_price_id: Mapped[str | None] = mapped_column(ForeignKey("prices.id"))
 
-    price: Mapped[Price] = relationship(lazy="selectin")
+    price: Mapped[Price] = relationship(lazy="selectin", foreign_keys=[price_id])
+    migrate_to_price: Mapped[Price | None] = relationship(lazy="selectin", foreign_keys=[migrate_to_price_id])
+
+    @property
+    def amount_atom(self) -> int:
+        """What the item bills per period: its unit amount as sold times the quantity, or its price's amount for the
+        quantity when the price is tiered or sold in packages."""
+        if bills_per_unit(self.price):
+            return self.quantity * self.unit_amount_atom
+        return amount_for(self.price, self.quantity)
 
     def snapshot(self) -> dict[str, Any]:
         """The item as its subscription's snapshot carries it; ``unit_amount_atom`` is the amount as sold, which a
-        later price change leaves be."""
+        later price change leaves be, and ``amount_atom`` what the item bills per period."""
         return {
             "id": self.id,
             "price": {**self.price.snapshot(), "custom_fields": None},
@@ -174,5 +228,41 @@ class SubscriptionItem(TimestampedMixin, Base):
             "product_name": self.product_name,
             "product_id": self.product_id,
             "unit_amount_atom": self.unit_amount_atom,
+            "amount_atom": self.amount_atom,
             "description": self.description,
         }
+
+
+# What a plan is made of: an item's change of one of these, an item added or removed, or the scheduled plan set or
+# dropped, is a new version of the subscription's plan.
+_ITEM_PLAN_FIELDS: Final = ("price_id", "quantity", "unit_amount_atom", "migrate_to_price_id")
+_SUBSCRIPTION_PLAN_FIELDS: Final = ("items", "scheduled_change")
+
+
+@event.listens_for(OrmSession, "before_flush")
+def _count_plan_changes(session: OrmSession, _context: object, _instances: object) -> None:
+    """Each subscription whose plan this flush changes gets its ``version`` raised by one. A listener rather than a
+    call in each service: items change in many places (plan changes now or at renewal, price migrations, the API's
+    items update), and a path that forgot the count would let a stale amendment preview through."""
+    changed: dict[str, Subscription] = {}
+    with session.no_autoflush:
+        for obj in session.dirty:
+            if isinstance(obj, Subscription) and _any_changed(obj, _SUBSCRIPTION_PLAN_FIELDS):
+                changed[obj.id] = obj
+            elif isinstance(obj, SubscriptionItem) and _any_changed(obj, _ITEM_PLAN_FIELDS):
+                parent = session.get(Subscription, obj.subscription_id)
+                if parent is not None:
+                    changed[parent.id] = parent
+    for subscription in changed.values():
+        subscription.version += 1
+
+
+def _any_changed(obj: object, fields: tuple[str, ...]) -> bool:
+    """Whether one of ``fields`` holds another value than it was loaded with (setting a field to its own value is
+    no change)."""
+    attributes = inspect(obj).attrs
+    for field in fields:
+        history = attributes[field].history
+        if (history.added or history.deleted) and list(history.added) != list(history.deleted):
+            return True
+    return False

@@ -3,7 +3,8 @@ subscription's state and dates (and its oldest overdue invoice, which the invoic
 
 The worker acts on the same dates; this answers a merchant (or a workflow engine) asking what will happen, without
 changing anything. The order of the checks is the SDK's: terminal states stop; a debt is collected before anything
-else; a scheduled end ends; otherwise the next date in the subscription's life is scheduled.
+else; a scheduled end (``cancel_at_period_end``, or a contract term that does not renew) ends; otherwise the next date
+in the subscription's life is scheduled.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from checkstand.subscriptions.contracts import ends_at_renewal
 from checkstand.subscriptions.models import (
     ACTIVE,
     CANCELED,
@@ -76,8 +78,8 @@ def decide(subscription: Subscription, now: datetime, overdue: Overdue | None, d
                 dunning_behavior=dunning_behavior,
             )
         return NextAction(PROCESS_PAST_DUE, at=overdue.next_attempt_at, invoice_id=overdue.invoice_id)
-    if subscription.cancel_at_period_end:
-        return NextAction(CANCEL, reason="cancel_at_period_end", at=subscription.current_period_end)
+    if (ending := ends_at_renewal(subscription)) is not None:
+        return NextAction(CANCEL, reason=ending, at=subscription.current_period_end)
     if status == TRIALING and subscription.trial_end is not None:
         if subscription.trial_ending_notified_at is None and now < subscription.trial_end:
             return NextAction(NOTIFY_TRIAL_ENDING, at=max(subscription.trial_end - TRIAL_NOTICE, now))

@@ -49,3 +49,24 @@ def next_period_end(anchor: datetime, interval: str, count: int, period_end: dat
         steps += 1
         end = add_months(anchor, step * steps)
     return end
+
+
+def periods_between(anchor: datetime, period_start: datetime, interval: str, count: int) -> int:
+    """How many whole billing periods of ``count`` times ``interval`` lie between the anchor and the start of a
+    period on the anchored calendar (months counted as months, so a clamped day changes nothing)."""
+    if interval in ("month", "year"):
+        step = count * (MONTHS_PER_YEAR if interval == "year" else 1)
+        months = (period_start.year - anchor.year) * MONTHS_PER_YEAR + period_start.month - anchor.month
+        return max(months // step, 0)
+    return max((period_start - anchor) // (add_interval(anchor, interval, count) - anchor), 0)
+
+
+def term_end(anchor: datetime, period_start: datetime, interval: str, count: int, term_periods: int) -> datetime:
+    """The end of the contract term of ``term_periods`` billing periods that the period starting at ``period_start``
+    belongs to. Terms are counted from the anchor as periods are, so the k-th term ends on the k·N-th period's end
+    (January 31 and a 3-month term: April 30, July 31...)."""
+    terms = periods_between(anchor, period_start, interval, count) // term_periods + 1
+    periods = terms * term_periods
+    if interval in ("month", "year"):
+        return add_months(anchor, periods * count * (MONTHS_PER_YEAR if interval == "year" else 1))
+    return anchor + periods * (add_interval(anchor, interval, count) - anchor)

@@ -4,11 +4,14 @@ Pricing and amending are separate so that whoever charges a change (the API's ``
 upgrades) prices it, charges it with no transaction open, and amends only once the money is taken; and so that a
 preview shows exactly what the change will cost. A trialing subscription has paid nothing for its period, so a change
 during the trial credits and charges nothing. A new plan recurring at another interval starts a new period at the
-change's instant (the old plan's unused time credited, the new plan charged for a whole period).
+change's instant (the old plan's unused time credited, the new plan charged for a whole period). Whichever way it
+applies, a change may not end a contract term sooner than the subscription is committed to
+(:func:`checkstand.subscriptions.contracts.require_term_kept`).
 
 A change may instead be scheduled for the period's end (:func:`schedule_change`): nothing is credited or charged, the
 subscription keeps its items until its renewal, which bills the new plan and applies it
-(:func:`apply_scheduled_change`). Any later change replaces a scheduled one.
+(:func:`apply_renewal_plan`, which also moves the items a bulk price migration marked). Any later change replaces a
+scheduled one.
 """
 
 from __future__ import annotations
@@ -26,9 +29,11 @@ from checkstand.core.errors import BusinessRuleViolation
 from checkstand.core.ids import new_id
 from checkstand.customers import service as customers
 from checkstand.events.service import record_event, snapshot
+from checkstand.subscriptions import contracts
 from checkstand.subscriptions.discount_terms import amounts_off, discounts_proration
 from checkstand.subscriptions.models import TRIALING, Subscription, SubscriptionItem
 from checkstand.subscriptions.periods import add_interval
+from checkstand.subscriptions.price_migrations import migrated, price_moves
 from checkstand.subscriptions.proration import PlanLine, Proration, prorate
 from checkstand.subscriptions.service import require_not_canceled
 
@@ -39,7 +44,9 @@ PERIOD_END: Final = "period_end"
 def current_plan(subscription: Subscription) -> list[PlanLine]:
     """The subscription's items as the plan it holds now (the amounts as sold)."""
     return [
-        PlanLine(item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom)
+        PlanLine.of(
+            item.price_id, item.product_id, item.product_name, item.quantity, item.unit_amount_atom, item.amount_atom
+        )
         for item in subscription.items
     ]
 
@@ -71,6 +78,7 @@ async def preview_plan_change(
     if not new:
         raise BusinessRuleViolation("A plan change needs at least one item.", code="plan_change_empty")
     interval = await _interval_of(session, subscription, new)
+    await _keep_term(session, subscription, new, interval, at=at)
     period_start, period_end = subscription.current_period_start, subscription.current_period_end
     if subscription.status == TRIALING:
         # Nothing was paid for the trial: the new plan is billed in full when the trial ends.
@@ -162,19 +170,17 @@ async def preview_period_end_change(
     require_not_canceled(subscription)
     if not new:
         raise BusinessRuleViolation("A plan change needs at least one item.", code="plan_change_empty")
-    if await _interval_of(session, subscription, new) != (
-        subscription.billing_interval,
-        subscription.billing_interval_count,
-    ):
+    interval = await _interval_of(session, subscription, new)
+    if interval != (subscription.billing_interval, subscription.billing_interval_count):
         raise BusinessRuleViolation(
             "A change at the period's end keeps the subscription's billing interval; change the interval now.",
             code="period_end_interval_change",
         )
-    if subscription.cancel_at_period_end:
+    if (ending := contracts.ends_at_renewal(subscription)) is not None:
         raise BusinessRuleViolation(
-            f"Subscription {subscription.id} ends with its period: there is no next period to change.",
-            code="cancel_at_period_end",
+            f"Subscription {subscription.id} ends with its period: there is no next period to change.", code=ending
         )
+    await _keep_term(session, subscription, new, interval, at=None)
     end = subscription.current_period_end
     return Proration(
         currency=subscription.currency,
@@ -213,16 +219,32 @@ async def schedule_change(session: AsyncSession, subscription: Subscription, new
     return subscription
 
 
-async def apply_scheduled_change(session: AsyncSession, subscription: Subscription) -> None:
+async def apply_renewal_plan(session: AsyncSession, subscription: Subscription) -> None:
     """At the period's end (the renewal billing the next period, the subscription locked): the scheduled plan
-    replaces the items, unprorated. Records ``subscription.updated``; does nothing when no change is scheduled."""
+    replaces the items, unprorated, and the items a bulk price migration marked move to their new price (in place:
+    the same item, as the renewal invoice billed it). Records ``subscription.updated``; does nothing when neither
+    is due."""
+    moves = price_moves(subscription)
     new = scheduled_plan(subscription)
-    if new is None:
+    if new is None and not moves:
         return
     before = snapshot(subscription)
-    prices = {line.price_id: await catalog.get_price(session, subscription.account_id, line.price_id) for line in new}
-    _replace_items(subscription, new, prices)
-    subscription.scheduled_change = None
+    if new is not None:
+        new = [migrated(line, moves) for line in new]
+        prices = {
+            line.price_id: await catalog.get_price(session, subscription.account_id, line.price_id) for line in new
+        }
+        _replace_items(subscription, new, prices)
+        subscription.scheduled_change = None
+    for item in subscription.items:
+        target = item.migrate_to_price
+        if target is not None and new is None:
+            item.price = target
+            item.price_id = target.id
+            item.product_id = target.product_id
+            item.unit_amount_atom = target.unit_amount_atom
+        item.migrate_to_price = None
+        item.migrate_to_price_id = None
     await session.flush()
     await session.refresh(subscription, ["items"])
     await record_event(
@@ -246,6 +268,7 @@ def _starting_item(line: PlanLine, price: Price) -> dict[str, Any]:
         "product_name": line.product_name,
         "product_id": line.product_id,
         "unit_amount_atom": line.unit_amount_atom,
+        "amount_atom": line.amount_atom,
         "description": None,
     }
 
@@ -270,6 +293,28 @@ def _replace_items(subscription: Subscription, new: Sequence[PlanLine], prices: 
         item.unit_amount_atom = line.unit_amount_atom
         items.append(item)
     subscription.items = items
+
+
+async def _keep_term(
+    session: AsyncSession,
+    subscription: Subscription,
+    new: Sequence[PlanLine],
+    interval: tuple[str, int],
+    *,
+    at: datetime | None,
+) -> None:
+    """The new plan must not end the contract term sooner (:func:`contracts.require_term_kept`). A change now keeps
+    the period and its anchor, unless it changes the interval, which starts a new calendar at ``at``; a change at
+    the period's end (``at`` None) starts with the next period."""
+    prices = [await catalog.get_price(session, subscription.account_id, line.price_id) for line in new]
+    anchor = subscription.billing_anchor or subscription.current_period_start
+    if at is None:
+        period_start = subscription.current_period_end
+    elif interval == (subscription.billing_interval, subscription.billing_interval_count):
+        period_start = subscription.current_period_start
+    else:
+        anchor = period_start = at
+    contracts.require_term_kept(subscription, prices, anchor=anchor, period_start=period_start, interval=interval)
 
 
 async def _interval_of(session: AsyncSession, subscription: Subscription, new: Sequence[PlanLine]) -> tuple[str, int]:

@@ -30,17 +30,30 @@ SECOND: Final = timedelta(seconds=1)
 
 @dataclass(frozen=True, slots=True)
 class PlanLine:
-    """One item of a plan as sold: ``unit_amount_atom`` per unit per period."""
+    """One item of a plan as sold: ``unit_amount_atom`` per unit per period, or, when its price's scheme prices the
+    quantity as a whole (tiered, package: :func:`checkstand.catalog.pricing.amount_for`), ``priced_atom`` for the
+    whole quantity per period. Make one with :meth:`of`, which keeps ``priced_atom`` only where it differs from the
+    unit amount times the quantity, so two lines billing the same are equal however they were made."""
 
     price_id: str
     product_id: str
     product_name: str
     quantity: int
     unit_amount_atom: int
+    priced_atom: int | None = None
+
+    @classmethod
+    def of(
+        cls, price_id: str, product_id: str, product_name: str, quantity: int, unit_amount_atom: int, amount_atom: int
+    ) -> PlanLine:
+        """The line billing ``amount_atom`` per period for ``quantity`` of a price whose unit amount is
+        ``unit_amount_atom``."""
+        priced = None if amount_atom == unit_amount_atom * quantity else amount_atom
+        return cls(price_id, product_id, product_name, quantity, unit_amount_atom, priced)
 
     @property
     def amount_atom(self) -> int:
-        return self.unit_amount_atom * self.quantity
+        return self.unit_amount_atom * self.quantity if self.priced_atom is None else self.priced_atom
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -49,12 +62,19 @@ class PlanLine:
             "product_name": self.product_name,
             "quantity": self.quantity,
             "unit_amount_atom": self.unit_amount_atom,
+            "priced_atom": self.priced_atom,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanLine:
+        """The line :meth:`as_dict` stored; one stored before lines could be priced whole has no ``priced_atom``."""
         return cls(
-            data["price_id"], data["product_id"], data["product_name"], data["quantity"], data["unit_amount_atom"]
+            data["price_id"],
+            data["product_id"],
+            data["product_name"],
+            data["quantity"],
+            data["unit_amount_atom"],
+            data.get("priced_atom"),
         )
 
 
@@ -182,7 +202,7 @@ def prorate(
     if new_period_end is not None and new_period_end <= at:
         raise ValueError("the new period ends before it starts")
     for line in (*old, *new):
-        if line.quantity < 0 or line.unit_amount_atom < 0:
+        if line.quantity < 0 or line.unit_amount_atom < 0 or line.amount_atom < 0:
             raise ValueError("quantities and amounts are never negative")
     old_priced = _priced(old, old_off)
     new_priced = _priced(new, new_off)

@@ -16,7 +16,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
+from checkstand.catalog.models import METERED
 from checkstand.checkout import trials
+from checkstand.checkout.models import SUCCESS as CHECKOUT_COMPLETED
 from checkstand.checkout.models import CheckoutSession
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, InvalidFields
@@ -28,10 +30,22 @@ from checkstand.custom_fields.service import JsonColumnStore, register_value_sto
 from checkstand.customers import service as customers
 from checkstand.events.service import record_event, snapshot
 from checkstand.payment_methods.models import SavedPaymentMethod
-from checkstand.subscriptions.models import ACTIVE, CANCELED, STATUSES, TRIALING, Subscription, SubscriptionItem
+from checkstand.subscriptions import contracts
+from checkstand.subscriptions.models import (
+    ACTIVE,
+    CANCELED,
+    PAST_DUE,
+    STATUSES,
+    TRIALING,
+    Subscription,
+    SubscriptionItem,
+)
+from checkstand.subscriptions.order_numbers import next_order_number
 from checkstand.subscriptions.periods import add_interval
 from checkstand.test_clocks import service as test_clocks
 
+# Subscriptions whose items an add-on may stand on.
+LIVE: Final = (ACTIVE, TRIALING, PAST_DUE)
 # ``by-customer`` answers with a bare list (the SDK's shape); the newest this many keep that answer bounded.
 MAX_BY_CUSTOMER: Final = 100
 
@@ -92,6 +106,7 @@ async def create_from_checkout(
     now = await test_clocks.now_for_customer(session, customer_id)
     trial_end = now + timedelta(days=trial_days) if trial_days > 0 else None
     period_start = trial_end or now
+    prices = await catalog.get_prices(session, checkout.account_id, {item.price_id for item, _ in recurring})
     items = [
         SubscriptionItem(
             id=new_id("si"),
@@ -100,16 +115,18 @@ async def create_from_checkout(
             price_id=item.price_id,
             product_id=item.product_id,
             product_name=item.product_name,
-            quantity=item.quantity,
+            # A metered item bills the usage reported, not a quantity bought (Stripe's have none): 0 bought.
+            quantity=0 if prices[item.price_id].usage_type == METERED else item.quantity,
             unit_amount_atom=item.unit_amount_atom,
             description=item.description,
-            price=await catalog.get_price(session, checkout.account_id, item.price_id),
+            price=prices[item.price_id],
         )
         for position, (item, _) in enumerate(recurring)
     ]
     subscription = Subscription(
         id=new_id("sub"),
         account_id=checkout.account_id,
+        order_number=await next_order_number(session, checkout.account_id),
         customer=customer,
         checkout_session_id=checkout.id,
         status=TRIALING if trial_end is not None else ACTIVE,
@@ -150,6 +167,20 @@ async def get_subscription(session: AsyncSession, account_id: str, subscription_
     )
 
 
+async def subscription_id_of_checkout(session: AsyncSession, checkout: CheckoutSession) -> str | None:
+    """The subscription a completed checkout made, or the one it changed (a plan change); None for a checkout not
+    completed or that bought only one-time prices."""
+    if checkout.status != CHECKOUT_COMPLETED:
+        return None
+    if checkout.changes_subscription_id is not None:
+        return checkout.changes_subscription_id
+    return await session.scalar(
+        select(Subscription.id).where(
+            Subscription.account_id == checkout.account_id, Subscription.checkout_session_id == checkout.id
+        )
+    )
+
+
 def _check_state(state: str | None) -> None:
     if state is not None and state not in STATUSES:
         raise InvalidFields.one(("state",), f"must be one of {', '.join(STATUSES)}")
@@ -186,6 +217,21 @@ async def list_by_customer(
     return (await session.scalars(query)).all()
 
 
+async def held_price_ids(session: AsyncSession, account_id: str, customer_id: str) -> set[str]:
+    """The prices the customer's live subscriptions (active, trialing or past due) hold: the bases an add-on may be
+    sold on without its base in the same checkout (checkout's ``HeldPrices``)."""
+    found = await session.scalars(
+        select(SubscriptionItem.price_id)
+        .join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
+        .where(
+            Subscription.account_id == account_id,
+            Subscription.customer_id == customer_id,
+            Subscription.status.in_(LIVE),
+        )
+    )
+    return set(found)
+
+
 # --- Changing -------------------------------------------------------------------------------------------------------
 
 
@@ -206,9 +252,12 @@ def require_not_canceled(subscription: Subscription) -> None:
 
 
 async def cancel(session: AsyncSession, account_id: str, subscription_id: str) -> Subscription:
-    """Cancel now (Stripe's immediate cancel); records ``subscription.canceled``. A second cancel is a conflict."""
+    """Cancel now (Stripe's immediate cancel); records ``subscription.canceled``. A second cancel is a conflict, and
+    so is one that would break a contract term still running beyond the current period (``cancel_at_period_end``
+    ends it at the term's end instead)."""
     subscription = await locked_subscription(session, account_id, subscription_id)
     require_not_canceled(subscription)
+    contracts.require_cancellable_now(subscription)
     before = snapshot(subscription)
     subscription.status = CANCELED
     subscription.canceled_at = clock.now()

@@ -21,6 +21,7 @@ class MeterEvent(Base):
         UniqueConstraint("account_id", "identifier", name="uq_meter_events_account_identifier"),
         Index("ix_meter_events_customer_meter_time", "customer_id", "metered_id", "occurred_at"),
         Index("ix_meter_events_account_created", "account_id", "created_at"),
+        Index("ix_meter_events_account_product_created", "account_id", "product_id", "created_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -33,6 +34,9 @@ class MeterEvent(Base):
     subscription_id: Mapped[str | None] = mapped_column(ForeignKey("subscriptions.id", ondelete="SET NULL"))
     event_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     created_at: Mapped[datetime]
+    # A Paid signal's: the product the merchant attributed the usage to, and the data reported with it, as sent.
+    product_id: Mapped[str | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"))
+    data: Mapped[dict[str, Any] | None]
 
     aggregate_type: ClassVar[str] = "meter_event"
 

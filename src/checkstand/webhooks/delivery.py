@@ -10,10 +10,10 @@ Receivers dedupe on ``webhook-id`` (the event id), which is the same on every at
 Order: a delivery is not claimed while an earlier event of the same aggregate is still pending to the same
 endpoint, so a receiver never learns of ``checkout_session.completed`` before ``checkout_session.created``.
 
-The body is the event as a dialect renders it (:data:`WebhookBody`, e.g. the SDK's ``Event`` for PaymentKit), given
-to the :class:`Dispatcher` by the entry point that starts the worker: this module sends what it is handed and knows
-no dialect. Requests carry Standard Webhooks headers; ``webhook-signature`` holds one ``v1,`` entry per secret that
-signs now (two during the overlap after a roll). A 2xx is success; 5xx, 408, 429, timeouts and connection errors
+The body is the event as the endpoint's dialect renders it (:data:`WebhookBody`: the SDK's ``Event`` for PaymentKit,
+Paid's envelope for Paid), given to the :class:`Dispatcher` by the entry point that starts the worker, one per
+dialect: this module sends what it is handed. Requests are signed as the endpoint's dialect signs
+(:mod:`checkstand.webhooks.signing`). A 2xx is success; 5xx, 408, 429, timeouts and connection errors
 are retried with exponential backoff and jitter for ``webhook_retry_window_seconds``; anything else (other 4xx, a
 redirect) is final, as waiting won't change it.
 """
@@ -25,7 +25,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final, cast
@@ -35,9 +35,7 @@ import httpx
 from sqlalchemy import Select, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from standardwebhooks import Webhook
 
-from checkstand import __version__
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
@@ -55,18 +53,19 @@ from checkstand.webhooks.models import (
     WebhookDeliveryAttempt,
     WebhookEndpoint,
 )
+from checkstand.webhooks.signing import SIGNATURE_HEADERS
 
 logger = logging.getLogger(__name__)
 
 RESPONSE_PREFIX_BYTES: Final = 2048
 RECORD_BATCH: Final = 200
 RETRYABLE_STATUSES: Final = frozenset({408, 429})
-USER_AGENT: Final = f"Checkstand-Webhooks/{__version__}"
 # Not for secrets: jitter only has to differ between deliveries; SystemRandom needs no seeding across forks.
 _random = secrets.SystemRandom()
 
-WebhookBody = Callable[[Event], bytes]
-"""A dialect's rendering of an event as the body of its webhook; the entry point that starts a worker chooses it."""
+WebhookBody = Callable[[AsyncSession, Event, WebhookEndpoint], Awaitable[bytes]]
+"""A dialect's rendering of an event as the body of a delivery to one of its endpoints, reading what it needs in
+the claiming transaction; the entry point that starts a worker gives one per dialect (``WebhookEndpoint.dialect``)."""
 
 
 @dataclass(frozen=True)
@@ -98,17 +97,6 @@ def is_retryable(status: int | None) -> bool:
     return status is None or status >= 500 or status in RETRYABLE_STATUSES
 
 
-def signature_headers(event_id: str, body: bytes, signing: list[str], at: datetime) -> dict[str, str]:
-    text = body.decode()
-    return {
-        "webhook-id": event_id,
-        "webhook-timestamp": str(int(at.timestamp())),
-        "webhook-signature": " ".join(Webhook(secret).sign(event_id, at, text) for secret in signing),
-        "content-type": "application/json",
-        "user-agent": USER_AGENT,
-    }
-
-
 @dataclass(frozen=True)
 class DeliveryJob:
     """A claimed delivery with everything needed to send it, so sending needs no database."""
@@ -118,6 +106,7 @@ class DeliveryJob:
     endpoint_id: str
     event_id: str
     url: str
+    dialect: str
     body: bytes
     signing: list[str]
     attempt: int
@@ -146,17 +135,20 @@ def _due_now() -> Select[str]:
     )
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery, its event and its endpoint as the claim read them, before its body is rendered."""
+
+    delivery: WebhookDelivery
+    event: Event
+    endpoint: WebhookEndpoint
+    signing: list[str]
+
+
 async def claim(
-    session: AsyncSession,
-    *,
-    worker_id: str,
-    limit: int,
-    lease: timedelta,
-    box: SecretBox,
-    render: WebhookBody,
-) -> list[DeliveryJob]:
-    """Take up to ``limit`` due deliveries for ``worker_id`` until ``lease`` has passed, each with its body as
-    ``render`` makes it."""
+    session: AsyncSession, *, worker_id: str, limit: int, lease: timedelta, box: SecretBox
+) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries for ``worker_id`` until ``lease`` has passed."""
     now = clock.now()
     # The first pending event of the delivery's aggregate to its endpoint: only that one may go. A scalar subquery
     # rather than NOT EXISTS: PostgreSQL plans it per row on the ordering index whatever its statistics say, where
@@ -173,7 +165,7 @@ async def claim(
     )
     rows = (
         await session.execute(
-            select(WebhookDelivery, Event, WebhookEndpoint.url)
+            select(WebhookDelivery, Event, WebhookEndpoint)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .join(Event, Event.id == WebhookDelivery.event_id)
             .where(
@@ -197,20 +189,45 @@ async def claim(
         .execution_options(synchronize_session=False)
     )
     signing = await signing_secrets(session, {delivery.endpoint_id for delivery, _, _ in rows}, box)
-    return [
-        DeliveryJob(
-            delivery_id=delivery.id,
-            account_id=delivery.account_id,
-            endpoint_id=delivery.endpoint_id,
-            event_id=delivery.event_id,
-            url=url,
-            body=render(event),
-            signing=signing[delivery.endpoint_id],
-            attempt=delivery.attempt_count + 1,
-            retrying_since=delivery.retrying_since,
+    return [Claimed(delivery, event, endpoint, signing[delivery.endpoint_id]) for delivery, event, endpoint in rows]
+
+
+async def render_jobs(
+    session: AsyncSession, claimed: Sequence[Claimed], render: Mapping[str, WebhookBody]
+) -> list[DeliveryJob]:
+    """Each claimed delivery with its body as ``render`` makes it for the endpoint's dialect, rendered once per
+    event and wire shape. Run in a reading transaction after the claim's has committed: a dialect may read the
+    object an event is about, which must not lengthen the claim's write transaction (SQLite's write lock, the
+    claimed rows' locks). A delivery whose body can't be rendered stays claimed, so it is tried again once its lease
+    has run out (and holds back the later events of its aggregate meanwhile)."""
+    bodies: dict[tuple[str, str, str | None], bytes] = {}
+    jobs = []
+    for held in claimed:
+        delivery, event, endpoint = held.delivery, held.event, held.endpoint
+        shape = (event.id, endpoint.dialect, endpoint.paid_name)
+        if shape not in bodies:
+            try:
+                bodies[shape] = await render[endpoint.dialect](session, event, endpoint)
+            except Exception:
+                logger.exception(
+                    "could not render event %s for endpoint %s; tried after its lease", event.id, endpoint.id
+                )
+                continue
+        jobs.append(
+            DeliveryJob(
+                delivery_id=delivery.id,
+                account_id=delivery.account_id,
+                endpoint_id=delivery.endpoint_id,
+                event_id=delivery.event_id,
+                url=endpoint.url,
+                dialect=endpoint.dialect,
+                body=bodies[shape],
+                signing=held.signing,
+                attempt=delivery.attempt_count + 1,
+                retrying_since=delivery.retrying_since,
+            )
         )
-        for delivery, event, url in rows
-    ]
+    return jobs
 
 
 async def send(client: httpx.AsyncClient, job: DeliveryJob, *, seconds: float) -> AttemptResult:
@@ -227,7 +244,7 @@ async def send(client: httpx.AsyncClient, job: DeliveryJob, *, seconds: float) -
                 "POST",
                 job.url,
                 content=job.body,
-                headers=signature_headers(job.event_id, job.body, job.signing, started_at),
+                headers=SIGNATURE_HEADERS[job.dialect](job.event_id, job.body, job.signing, started_at),
             ) as response,
         ):
             status = response.status_code
@@ -395,7 +412,9 @@ class Dispatcher:
     """A worker's delivery loop: keeps up to ``webhook_concurrency`` deliveries in flight, so one slow receiver
     never holds up the others, and records them in batches as they finish."""
 
-    def __init__(self, database: Database, settings: Settings, *, worker_id: str, render: WebhookBody) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, *, worker_id: str, render: Mapping[str, WebhookBody]
+    ) -> None:
         self.database = database
         self.worker_id = worker_id
         self.render = render
@@ -423,11 +442,12 @@ class Dispatcher:
 
     async def _claim(self, limit: int) -> list[DeliveryJob]:
         async with self.database.writing() as session:
-            jobs = await claim(
-                session, worker_id=self.worker_id, limit=limit, lease=self.lease, box=self.box, render=self.render
-            )
+            claimed = await claim(session, worker_id=self.worker_id, limit=limit, lease=self.lease, box=self.box)
             await session.commit()
-            return jobs
+        if not claimed:
+            return []
+        async with self.database.reading() as session:
+            return await render_jobs(session, claimed, self.render)
 
     async def _deliver(
         self, client: httpx.AsyncClient, finished: asyncio.Queue[_Finished | None], job: DeliveryJob

@@ -35,7 +35,9 @@ from checkstand.events.types import ALL, EVENT_TYPES
 from checkstand.webhooks.egress import url_refusal
 from checkstand.webhooks.models import (
     FAILED,
+    PAID,
     PENDING,
+    PaidSigningSecret,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -156,12 +158,26 @@ async def list_endpoints(session: AsyncSession, account_id: str, params: ListPar
     return await paginate(session, apply_list_params(query, ENDPOINT_LIST, params), params.page)
 
 
-async def _live_endpoint(session: AsyncSession, account_id: str, endpoint_id: str) -> WebhookEndpoint:
-    """The endpoint, locked for the change to come; a deleted one can't be changed any more."""
+async def _live_endpoint(
+    session: AsyncSession, account_id: str, endpoint_id: str, *, paid_too: bool = False
+) -> WebhookEndpoint:
+    """The endpoint, locked for the change to come; a deleted one can't be changed any more, and a Paid one only
+    through Paid's webhooks API, unless the change is one both dialects may make (``paid_too``)."""
     endpoint = await get_endpoint(session, account_id, endpoint_id, for_update=True)
     if endpoint.disabled_reason == DELETED:
         raise Conflict(f"Webhook endpoint {endpoint_id!r} was deleted.", code="webhook_endpoint_deleted")
+    if not paid_too:
+        _refuse_protected(endpoint)
     return endpoint
+
+
+def _refuse_protected(endpoint: WebhookEndpoint) -> None:
+    if endpoint.is_protected:
+        raise Conflict(
+            f"Webhook endpoint {endpoint.id!r} is Paid's webhook {endpoint.paid_name!r}: change it with Paid's "
+            f"webhooks API (PATCH /api/v2/webhooks/{endpoint.paid_name}); its secret is the account's Paid secret.",
+            code="webhook_endpoint_protected",
+        )
 
 
 async def update_endpoint(
@@ -188,7 +204,7 @@ async def update_endpoint(
             endpoint.failing_since = None
             endpoint.disabled_reason = None
         else:
-            await _deactivate(session, endpoint, DEACTIVATED)
+            await deactivate(session, endpoint, DEACTIVATED)
     await session.flush()
     await record_event(session, account_id=account_id, type="webhook_endpoint.updated", obj=endpoint, before=before)
     return endpoint
@@ -196,13 +212,14 @@ async def update_endpoint(
 
 async def delete_endpoint(session: AsyncSession, account_id: str, endpoint_id: str) -> WebhookEndpoint:
     endpoint = await _live_endpoint(session, account_id, endpoint_id)
-    await _deactivate(session, endpoint, DELETED)
+    await deactivate(session, endpoint, DELETED)
     await session.flush()
     await record_event(session, account_id=account_id, type="webhook_endpoint.deleted", obj=endpoint)
     return endpoint
 
 
-async def _deactivate(session: AsyncSession, endpoint: WebhookEndpoint, reason: str) -> None:
+async def deactivate(session: AsyncSession, endpoint: WebhookEndpoint, reason: str) -> None:
+    """Nothing more is owed to it: what was pending is given up (``failed``, recoverable by hand)."""
     endpoint.is_active = False
     endpoint.disabled_reason = reason
     await session.execute(
@@ -214,6 +231,7 @@ async def _deactivate(session: AsyncSession, endpoint: WebhookEndpoint, reason: 
 
 async def reveal_secret(session: AsyncSession, account_id: str, endpoint_id: str, box: SecretBox) -> EndpointWithSecret:
     endpoint = await get_endpoint(session, account_id, endpoint_id)
+    _refuse_protected(endpoint)
     # A roll gives every older secret an end, so the current one is the one without.
     current = await session.scalar(
         select(WebhookEndpointSecret).where(
@@ -248,7 +266,16 @@ async def roll_secret(
 
 
 async def signing_secrets(session: AsyncSession, endpoint_ids: Collection[str], box: SecretBox) -> dict[str, list[str]]:
-    """Every secret that signs a delivery made now to each endpoint: the current one first."""
+    """Every secret that signs a delivery made now to each endpoint: the current one first. A Paid endpoint's is
+    its account's Paid secret, the one there is."""
+    held: dict[str, list[str]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
+    paid = await session.execute(
+        select(WebhookEndpoint.id, PaidSigningSecret.sealed_secret)
+        .join(PaidSigningSecret, PaidSigningSecret.account_id == WebhookEndpoint.account_id)
+        .where(WebhookEndpoint.id.in_(endpoint_ids), WebhookEndpoint.dialect == PAID)
+    )
+    for endpoint_id, sealed in paid:
+        held[endpoint_id].append(box.open(sealed))
     rows = await session.execute(
         select(WebhookEndpointSecret.endpoint_id, WebhookEndpointSecret.sealed_secret)
         .where(
@@ -257,14 +284,14 @@ async def signing_secrets(session: AsyncSession, endpoint_ids: Collection[str], 
         )
         .order_by(WebhookEndpointSecret.expires_at.is_(None).desc(), WebhookEndpointSecret.expires_at.desc())
     )
-    held: dict[str, list[str]] = {endpoint_id: [] for endpoint_id in endpoint_ids}
     for endpoint_id, sealed in rows:
         held[endpoint_id].append(box.open(sealed))
     return held
 
 
 async def reseal_secrets(session: AsyncSession, box: SecretBox) -> int:
-    """Re-encrypt every signing secret with the box's current key (a key rotation); returns how many."""
+    """Re-encrypt every signing secret (the accounts' Paid secrets too) with the box's current key (a key
+    rotation); returns how many."""
     rows = (
         await session.execute(select(WebhookEndpointSecret.id, WebhookEndpointSecret.sealed_secret).with_for_update())
     ).all()
@@ -275,7 +302,17 @@ async def reseal_secrets(session: AsyncSession, box: SecretBox) -> int:
             .values(sealed_secret=box.reseal(sealed))
             .execution_options(synchronize_session=False)
         )
-    return len(rows)
+    paid = (
+        await session.execute(select(PaidSigningSecret.account_id, PaidSigningSecret.sealed_secret).with_for_update())
+    ).all()
+    for account_id, sealed in paid:
+        await session.execute(
+            update(PaidSigningSecret)
+            .where(PaidSigningSecret.account_id == account_id)
+            .values(sealed_secret=box.reseal(sealed))
+            .execution_options(synchronize_session=False)
+        )
+    return len(rows) + len(paid)
 
 
 async def mark_failing(session: AsyncSession, endpoint_id: str, since: datetime) -> None:
@@ -315,7 +352,7 @@ async def disable_failing_endpoints(session: AsyncSession, *, failing_for: timed
     ).all()
     for endpoint in endpoints:
         before = snapshot(endpoint)
-        await _deactivate(session, endpoint, FAILING)
+        await deactivate(session, endpoint, FAILING)
         await session.flush()
         await record_event(
             session, account_id=endpoint.account_id, type="webhook_endpoint.disabled", obj=endpoint, before=before
@@ -384,7 +421,7 @@ async def recover_failed(
 ) -> int:
     """Re-arm every failed delivery of the endpoint created since ``since`` (and before ``until``): what to do
     once a receiver that was down works again. Returns how many."""
-    endpoint = await _live_endpoint(session, account_id, endpoint_id)
+    endpoint = await _live_endpoint(session, account_id, endpoint_id, paid_too=True)
     if not endpoint.is_active:
         raise Conflict(f"Webhook endpoint {endpoint_id!r} is not active.", code="webhook_endpoint_inactive")
     if until is not None and until <= since:

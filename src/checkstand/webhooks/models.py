@@ -1,5 +1,9 @@
 """Webhook endpoints, their secrets, and each event's deliveries with their attempts. An endpoint says what it is
-in an event (``snapshot``, in PaymentKit's field names); the event log's fan-out writes the delivery rows."""
+in an event (``snapshot``, in PaymentKit's field names); the event log's fan-out writes the delivery rows.
+
+An endpoint speaks one dialect: PaymentKit's (Standard Webhooks headers, the SDK's ``Event`` as the body, a secret
+of its own) or Paid's (one endpoint per Paid webhook name, Paid's envelope and ``x-webhook-signature``, signed
+with the account's one Paid signing secret, :class:`PaidSigningSecret`)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ PENDING: Final = "pending"
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 
+PAYMENTKIT: Final = "paymentkit"
+PAID: Final = "paid"
+
 
 class WebhookEndpoint(TimestampedMixin, Base):
     """A merchant's URL and the event types it wants (``["*"]`` for all). Deleting one only deactivates it, so
@@ -25,6 +32,7 @@ class WebhookEndpoint(TimestampedMixin, Base):
     __table_args__ = (
         Index("ix_webhook_endpoints_account_created", "account_id", "created_at"),
         Index("ix_webhook_endpoints_failing_since", "failing_since"),
+        UniqueConstraint("account_id", "paid_name", name="uq_webhook_endpoints_account_paid_name"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -37,8 +45,19 @@ class WebhookEndpoint(TimestampedMixin, Base):
     # has lasted ``webhook_disable_after_seconds``.
     failing_since: Mapped[datetime | None]
     disabled_reason: Mapped[str | None] = mapped_column(String(32))
+    # PAYMENTKIT or PAID: the wire shape and signature of what it is sent (delivery renders the event accordingly).
+    dialect: Mapped[str] = mapped_column(String(16), default=PAYMENTKIT)
+    # A Paid endpoint's webhook name (``billing-checkout-completed``): one endpoint per name and account. Its
+    # ``events`` are the event types the name stands for, and its ``url`` is "" while Paid's ``url`` is null.
+    paid_name: Mapped[str | None] = mapped_column(String(64))
 
     aggregate_type: ClassVar[str] = "webhook_endpoint"
+
+    @property
+    def is_protected(self) -> bool:
+        """A Paid endpoint is managed through Paid's ``webhooks`` API only: its events, secret and existence follow
+        Paid's rules (one per name, the account's secret), which PaymentKit's calls would break."""
+        return self.dialect == PAID
 
     def snapshot(self) -> dict[str, Any]:
         """Never the secret. ``disabled_reason`` says why an inactive one is: ``deactivated``, ``deleted`` or
@@ -49,7 +68,7 @@ class WebhookEndpoint(TimestampedMixin, Base):
             "description": self.description,
             "events": self.events,
             "is_active": self.is_active,
-            "is_protected": False,
+            "is_protected": self.is_protected,
             "disabled_reason": self.disabled_reason,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
@@ -71,6 +90,18 @@ class WebhookEndpointSecret(Base):
     expires_at: Mapped[datetime | None]
 
 
+class PaidSigningSecret(Base):
+    """The account's Paid webhook signing secret, sealed with the at-rest key: one for every Paid endpoint, as
+    Paid has one per organization. Rotating replaces it at once (Paid: "the previous secret is invalidated
+    immediately"), so there is no overlap to track."""
+
+    __tablename__ = "paid_webhook_secrets"
+
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    sealed_secret: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
 class WebhookDelivery(TimestampedMixin, Base):
     """One event owed to one endpoint, written with the event. ``pending`` until it succeeds or is given up
     (``failed``); a worker holds it while ``locked_until`` is in the future."""
@@ -82,6 +113,8 @@ class WebhookDelivery(TimestampedMixin, Base):
         Index("ix_webhook_deliveries_order", "endpoint_id", "aggregate_id", "event_seq"),
         Index("ix_webhook_deliveries_endpoint_status_created", "endpoint_id", "status", "created_at"),
         Index("ix_webhook_deliveries_account_created", "account_id", "created_at"),
+        # An endpoint's latest attempt (Paid's lastSentAt and lastStatus).
+        Index("ix_webhook_deliveries_endpoint_last_attempt", "endpoint_id", "last_attempt_at"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -110,10 +110,10 @@ async def test_the_sdks_other_parameters_are_accepted_at_their_plain_values(
 @pytest.mark.parametrize(
     ("extra", "field", "words"),
     [
-        ({"usage_type": "metered"}, "usage_type", "metered usage is not supported"),
-        ({"metered_id": "meter_1"}, "metered_id", "metered usage"),
-        ({"auto_renew": False}, "auto_renew", "stop renewing"),
-        ({"contract_term_multiple": 4}, "contract_term_multiple", "contract terms"),
+        ({"usage_type": "metered"}, "metered_id", "needs the meter its usage is reported on"),
+        ({"metered_id": "meter_1"}, "metered_id", "only a metered price has one"),
+        ({"pricing_type": "one_time", "recurring_interval": None, "auto_renew": False}, "auto_renew", "recurring"),
+        ({"contract_term_multiple": 37}, "contract_term_multiple", "from 1 to 36"),
     ],
 )
 async def test_unsupported_options_are_refused_clearly(

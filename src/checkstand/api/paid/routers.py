@@ -3,4 +3,30 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from checkstand.api.paid import (
+    amendments,
+    checkouts,
+    customers,
+    orders,
+    payment_methods,
+    payments,
+    plans,
+    pricing,
+    products,
+    signals,
+    webhooks,
+)
+
+ROUTERS: list[APIRouter] = [
+    amendments.router,
+    checkouts.router,
+    customers.router,
+    orders.router,
+    payment_methods.router,
+    payments.router,
+    plans.router,
+    pricing.router,
+    products.router,
+    signals.router,
+    webhooks.router,
+]

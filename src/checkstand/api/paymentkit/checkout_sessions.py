@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import expand_query, list_query
@@ -15,8 +15,10 @@ from checkstand.api.paymentkit.common import WEB_URL_SCHEMA, Metadata, PageOut, 
 from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
+from checkstand.checkout.packages import PackageLineSpec
 from checkstand.core.listing import ListParams
 from checkstand.payments import plan_change_sessions
+from checkstand.subscriptions import service as subscriptions
 
 router = APIRouter(prefix="/api/{account_id}/checkout-sessions", tags=["checkout-sessions"])
 
@@ -36,8 +38,42 @@ class LineItemIn(WireModel):
     description: Annotated[str, Field(max_length=500)] | None = None
 
 
+class SessionLineItemIn(WireModel):
+    """The SDK's ``CheckoutSessionLineItemCreate``, or Checkstand's extra: a package in place of a price."""
+
+    price_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The price sold; required unless package_id is given."
+    )
+    package_id: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None,
+        description="Checkstand's extra, in place of price_id: the session sells every item of this package at its "
+        "price for billing_cycle, each item's quantity times this line's quantity, as lines of their own that name "
+        'the package in their package_id. The SDK sends it as an additional body parameter: {"line_items": '
+        '[{"package_id": "pkg_...", "billing_cycle": "annual"}]}.',
+    )
+    billing_cycle: Literal["monthly", "annual"] | None = Field(
+        default=None, description="With package_id: the package's prices for this cycle; its default one if omitted."
+    )
+    quantity: Annotated[int, Field(ge=1, le=checkout_service.MAX_QUANTITY)] = 1
+    description: Annotated[str, Field(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _price_or_package(self) -> SessionLineItemIn:
+        if (self.price_id is None) == (self.package_id is None):
+            raise ValueError("give price_id or package_id, one of them")
+        if self.billing_cycle is not None and self.package_id is None:
+            raise ValueError("billing_cycle goes with package_id")
+        return self
+
+    def to_spec(self) -> checkout_service.LineItemSpec | PackageLineSpec:
+        if self.package_id is not None:
+            return PackageLineSpec(self.package_id, self.billing_cycle, self.quantity, self.description)
+        assert self.price_id is not None  # one of them, as validated
+        return checkout_service.LineItemSpec(self.price_id, self.quantity, self.description)
+
+
 class CascadeTierIn(WireModel):
-    line_items: Annotated[list[LineItemIn], Field(min_length=1, max_length=checkout_service.MAX_LINE_ITEMS)]
+    line_items: Annotated[list[SessionLineItemIn], Field(min_length=1, max_length=checkout_service.MAX_LINE_ITEMS)]
     processor_route_id: str | None = None
 
 
@@ -56,7 +92,7 @@ class CheckoutSessionCreate(WireModel):
     expires_in_hours: Annotated[
         int, Field(ge=checkout_service.MIN_EXPIRY_HOURS, le=checkout_service.MAX_EXPIRY_HOURS)
     ] = checkout_service.DEFAULT_EXPIRY_HOURS
-    line_items: Annotated[list[LineItemIn], Field(max_length=checkout_service.MAX_LINE_ITEMS)] = Field(
+    line_items: Annotated[list[SessionLineItemIn], Field(max_length=checkout_service.MAX_LINE_ITEMS)] = Field(
         default_factory=list
     )
     coupon_id: str | None = None
@@ -80,7 +116,7 @@ class CheckoutSessionCreate(WireModel):
         return checkout_service.NewCheckoutSession(
             success_url=self.success_url,
             return_url=self.return_url,
-            line_items=[_line_spec(item) for item in self.line_items],
+            line_items=[item.to_spec() for item in self.line_items],
             customer_id=self.customer_id,
             expires_in_hours=self.expires_in_hours,
             coupon_id=self.coupon_id,
@@ -90,7 +126,7 @@ class CheckoutSessionCreate(WireModel):
             custom_fields=self.custom_fields,
             subscription_custom_fields=self.params_for_sub.custom_fields if self.params_for_sub else None,
             cascade_tiers=[
-                checkout_service.TierSpec([_line_spec(i) for i in tier.line_items], tier.processor_route_id)
+                checkout_service.TierSpec([i.to_spec() for i in tier.line_items], tier.processor_route_id)
                 for tier in self.cascade_line_items
             ],
             metadata=self.metadata,
@@ -122,6 +158,9 @@ class LineItemOut(ResponseModel):
     recurring_interval: str | None
     recurring_interval_count: int | None
     trial_days: int
+    package_id: str | None = Field(
+        default=None, description="Checkstand's extra: the package this line sells a price of, if it came from one."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -256,7 +295,11 @@ async def create_checkout_session(
     account_id: AccountId, body: CheckoutSessionCreate, request: Request, session: Session
 ) -> CheckoutSessionOut:
     checkout = await checkout_service.create_session(
-        session, account_id, body.to_spec(), plan_change=plan_change_sessions.pricer(body.plan_change_timing)
+        session,
+        account_id,
+        body.to_spec(),
+        plan_change=plan_change_sessions.pricer(body.plan_change_timing),
+        held_prices=subscriptions.held_price_ids,
     )
     return _out(request, checkout)
 
@@ -294,7 +337,9 @@ async def update_checkout_session(
 
 @router.post("/{checkout_id}/line-items", status_code=status.HTTP_201_CREATED)
 async def add_line_item(account_id: AccountId, checkout_id: str, body: LineItemIn, session: Session) -> LineItemOut:
-    line = await checkout_service.add_line_item(session, account_id, checkout_id, _line_spec(body))
+    line = await checkout_service.add_line_item(
+        session, account_id, checkout_id, _line_spec(body), held_prices=subscriptions.held_price_ids
+    )
     return LineItemOut.model_validate(line)
 
 

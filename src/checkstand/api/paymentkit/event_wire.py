@@ -11,8 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic_core
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.events.models import Event
+from checkstand.webhooks.models import WebhookEndpoint
 
 
 def wire_event(event: Event) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def wire_event(event: Event) -> dict[str, Any]:
     }
 
 
-def webhook_body(event: Event) -> bytes:
-    """What a PaymentKit webhook endpoint receives: exactly what ``GET events/{id}`` answers."""
+async def webhook_body(session: AsyncSession, event: Event, endpoint: WebhookEndpoint) -> bytes:
+    """What a PaymentKit webhook endpoint receives: exactly what ``GET events/{id}`` answers, the same for every
+    endpoint and read from the event alone."""
     return pydantic_core.to_json(wire_event(event))

@@ -38,7 +38,9 @@ AmountAtom = Annotated[int, Field(ge=0, le=MAX_AMOUNT_ATOM)]
 
 
 class InvoiceItemOut(ResponseModel):
-    """The SDK's ``InvoiceItem``, plus the line's price and period."""
+    """The SDK's ``InvoiceItem``, plus the line's price and period. A tiered or package price's line has no one
+    amount per unit: its unit amount is 0 and its amount is the price's for the whole quantity (its ``price_id``'s
+    tiers tell how)."""
 
     id: str
     invoice_id: str

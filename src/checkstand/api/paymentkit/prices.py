@@ -3,18 +3,23 @@ router, which lists a product's prices."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, status
-from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic.json_schema import JsonSchemaValue, SkipJsonSchema
-from pydantic_core import CoreSchema, core_schema
+from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import list_query
 from checkstand.api.http.unit_of_work import Session
-from checkstand.api.paymentkit.common import CURRENCY_SCHEMA, Omittable, PageOut, WholeNumber, WireModel
+from checkstand.api.paymentkit.common import (
+    CURRENCY_SCHEMA,
+    Omittable,
+    PageOut,
+    ResponseModel,
+    WholeNumber,
+    WireModel,
+)
 from checkstand.api.paymentkit.products import (
     CustomFieldChanges,
     Expand,
@@ -25,37 +30,18 @@ from checkstand.api.paymentkit.products import (
     ProductOut,
 )
 from checkstand.catalog import service as catalog
-from checkstand.catalog.models import Price
+from checkstand.catalog.models import LICENSED, Price
 from checkstand.core.listing import ListParams
 from checkstand.customers import service as customers
+from checkstand.subscriptions import price_migrations
 
 router = APIRouter(prefix="/api/{account_id}/prices", tags=["prices"])
 
 PriceName = Annotated[str, Field(max_length=250)]
 
 
-@dataclass(frozen=True)
-class _Supported:
-    """Accept a parameter the SDK sends only at the values that mean what Checkstand does; anything else is a 422
-    saying so, rather than a price stored with terms nobody will honour. The reference lists those values."""
-
-    allowed: tuple[object, ...]
-    reason: str
-
-    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        return {"enum": list(self.allowed), "description": f"Anything else is refused: {self.reason}."}
-
-    def _check(self, value: object) -> object:
-        if value not in self.allowed:
-            raise ValueError(self.reason)
-        return value
-
-
-def _supported(*allowed: object, reason: str) -> _Supported:
-    return _Supported(allowed, reason)
+# The meter a metered price bills and meter events report on: a name such as ``api_calls`` or ``tokens.input``.
+MeteredId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")]
 
 
 def _fixed(value: object) -> object:
@@ -124,16 +110,36 @@ class PriceCreate(WireModel):
         description="Recurring prices only.",
         json_schema_extra={"minimum": 0, "maximum": catalog.MAX_TRIAL_DAYS},
     )
-    auto_renew: Annotated[
-        bool | None, _supported(None, True, reason="prices that stop renewing are not supported; leave it true")
-    ] = None
-    contract_term_multiple: Annotated[
-        int | None, _supported(None, 1, reason="contract terms longer than one period are not supported")
-    ] = None
-    usage_type: Annotated[
-        str | None, _supported(None, "licensed", reason="metered usage is not supported; only licensed")
-    ] = None
-    metered_id: Annotated[str | None, _supported(None, reason="metered usage is not supported")] = None
+    auto_renew: bool | None = Field(
+        default=None,
+        description="Recurring prices only; true when omitted: the contract renews for another term at its end. With "
+        "false the subscription ends at the end of its term (no renewal invoice; subscription.canceled).",
+    )
+    contract_term_multiple: WholeNumber | None = Field(
+        default=None,
+        description="Recurring prices only: a contract term of this many billing intervals, still billed every "
+        "interval (12 on a monthly price: a year's commitment). While a term runs beyond the current period, cancel "
+        "is refused (409 contract_term_commitment; cancel_at_period_end ends the subscription at the term's end) and "
+        "a plan change whose term would end sooner is a 422 contract_term_shortened.",
+        json_schema_extra={"minimum": 1, "maximum": catalog.MAX_CONTRACT_TERM_MULTIPLE},
+    )
+    usage_type: Literal["licensed", "metered"] | None = Field(
+        default=None,
+        description="licensed (the default): a quantity bought, billed in advance. metered: billed in arrears at "
+        "each period's end for the usage reported on metered_id (POST meter-events/), priced by the price's scheme "
+        "(per unit, tiered or package) on the period's aggregated quantity; recurring prices only. Usage during a "
+        "trial is not billed.",
+    )
+    metered_id: MeteredId | None = Field(
+        default=None, description="A metered price's meter: the metered_id its meter events are reported with."
+    )
+    usage_aggregation: Literal["sum", "max", "last"] | None = Field(
+        default=None,
+        description="Checkstand extension (the SDK has no field for it: send it with request_options="
+        '{"additional_body_parameters": {"usage_aggregation": "max"}}). How a metered price turns a period\'s meter '
+        "events into its quantity: sum of their values (the default), max, or last (the latest by timestamp, ties "
+        "by arrival).",
+    )
     billing_scheme: Literal["per_unit", "tiered"] | None = Field(
         default=None, description="per_unit (the default) or tiered, priced by tier_amount_info."
     )
@@ -168,9 +174,56 @@ class PriceUpdate(WireModel):
     recurring_interval: Fixed = None
     recurring_interval_count: Fixed = None
     trial_days: Fixed = None
+    contract_term_multiple: Fixed = None
+    auto_renew: Fixed = None
     billing_scheme: Fixed = None
     usage_type: Fixed = None
+    metered_id: Fixed = None
+    usage_aggregation: Fixed = None
     tier_amount_info: Fixed = None
+
+
+class PriceMigrationIn(WireModel):
+    """The SDK's ``PriceMigrationItem``."""
+
+    product_id: ObjectId
+    target_price_id: ObjectId = Field(description="The product's new default price: an active price of it.")
+    migrate_subscriptions: bool | None = Field(
+        default=None,
+        description="true: the subscriptions holding the product's old default price move to the new one at their "
+        "next renewal (which bills it); subscriptions sold the old price later keep it.",
+    )
+
+
+class BulkMigrationIn(WireModel):
+    migrations: list[PriceMigrationIn] = Field(max_length=100)
+
+
+class MigrationSuccessOut(ResponseModel):
+    """The SDK's ``MigrationSuccess``: ``subscriptions_migrated`` move at their next renewal."""
+
+    product_id: str
+    old_default_price_id: str | None
+    new_default_price_id: str
+    subscriptions_migrated: int
+
+
+class MigrationErrorOut(ResponseModel):
+    """The SDK's ``MigrationError``."""
+
+    product_id: str
+    target_price_id: str
+    error: str
+
+
+class BulkMigrationOut(ResponseModel):
+    """The SDK's ``BulkMigrationResponse``."""
+
+    total_requested: int
+    successful: int
+    failed: int
+    results: list[MigrationSuccessOut]
+    errors: list[MigrationErrorOut]
 
 
 PriceListQuery = Annotated[ListParams, Depends(list_query(catalog.PRICE_LIST))]
@@ -207,11 +260,39 @@ async def create_price(account_id: AccountId, body: PriceCreate, session: Sessio
         tiers_mode=body.tier_amount_info.mode if body.tier_amount_info else None,
         tiers=[tier.model_dump() for tier in body.tier_amount_info.amount_atoms] if body.tier_amount_info else None,
         quantity_divisor=body.quantity_divisor,
+        usage_type=body.usage_type or LICENSED,
+        metered_id=body.metered_id,
+        usage_aggregation=body.usage_aggregation,
+        contract_term_multiple=body.contract_term_multiple,
+        auto_renew=body.auto_renew is not False,
         exclusive_customer_ids=await customers.existing_ids(
             session, account_id, body.exclusive_customer_ids or (), ("exclusive_customer_ids",)
         ),
     )
     return PriceOut.of(price)
+
+
+@router.post("/bulk-migrate")
+async def bulk_migrate_prices(account_id: AccountId, body: BulkMigrationIn, session: Session) -> BulkMigrationOut:
+    """Move each product's default price to ``target_price_id``, in order. The target must be an active price of
+    the product, in the old default's currency, billing interval and contract term, and subscriptions on a metered
+    price are not migrated; a migration that breaks a rule is reported in ``errors`` and changes nothing, while the
+    others apply."""
+    done = await price_migrations.bulk_migrate_prices(
+        session,
+        account_id,
+        [
+            price_migrations.PriceMigration(item.product_id, item.target_price_id, item.migrate_subscriptions is True)
+            for item in body.migrations
+        ],
+    )
+    return BulkMigrationOut(
+        total_requested=len(body.migrations),
+        successful=len(done.results),
+        failed=len(done.errors),
+        results=[MigrationSuccessOut.model_validate(result) for result in done.results],
+        errors=[MigrationErrorOut.model_validate(error) for error in done.errors],
+    )
 
 
 @router.get("/{price_id}")

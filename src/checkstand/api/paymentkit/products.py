@@ -14,7 +14,7 @@ from checkstand.api.http.query import expand_query, list_query
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import Metadata, Omittable, PageOut, ResponseModel, WireModel
 from checkstand.catalog import service as catalog
-from checkstand.catalog.models import Price, Product
+from checkstand.catalog.models import METERED, Price, Product
 from checkstand.core import metadata
 from checkstand.core.listing import ListParams
 
@@ -110,6 +110,9 @@ class PriceOut(ResponseModel):
     trial_days: int
     usage_type: str = "licensed"
     metered_id: str | None = None
+    usage_aggregation: str | None = Field(
+        default=None, description="Checkstand extension: a metered price's aggregation (sum, max or last); else null."
+    )
     billing_scheme: str = "per_unit"
     tier_amount_info: dict[str, Any] | None = None
     prerequisite_price_ids: list[str] | None = None
@@ -134,9 +137,12 @@ class PriceOut(ResponseModel):
             "pricing_type": price.pricing_type,
             "recurring_interval": price.recurring_interval,
             "recurring_interval_count": price.recurring_interval_count,
-            # A subscription renews until it is cancelled: Checkstand has no fixed-term contracts.
-            "auto_renew": True if price.pricing_type == catalog.RECURRING else None,
+            "auto_renew": price.auto_renew if price.pricing_type == catalog.RECURRING else None,
+            "contract_term_multiple": price.contract_term_multiple,
             "trial_days": price.trial_days,
+            "usage_type": price.usage_type,
+            "metered_id": price.metered_id,
+            "usage_aggregation": price.usage_aggregation if price.usage_type == METERED else None,
             "billing_scheme": price.billing_scheme,
             "tier_amount_info": (
                 {"mode": price.tiers_mode, "amount_atoms": price.tiers} if price.tiers is not None else None

@@ -38,12 +38,16 @@ class SubscriptionItemOut(ResponseModel):
     product_name: str
     product_id: str
     unit_amount_atom: int
+    amount_atom: int = Field(
+        description="What the item bills per period: the unit amount times the quantity, or a tiered or package "
+        "price's amount for the whole quantity (its unit_amount_atom is 0 when tiered)."
+    )
     description: str | None
 
 
 class SubscriptionOut(ResponseModel):
     """The SDK's ``SubscriptionResponse``, plus Stripe's fields it lacks (interval, cancellation, the coupon terms
-    and the saved payment method's reference)."""
+    and the saved payment method's reference) and the contract term's end."""
 
     id: str
     state: str
@@ -73,6 +77,11 @@ class SubscriptionOut(ResponseModel):
     processor_id: str | None
     coupon_id: str | None
     discount: dict[str, Any] | None
+    contract_term_end: datetime | None = Field(
+        description="The end of the contract term the current period belongs to, while its prices commit it to a "
+        "term (contract_term_multiple) or end it (auto_renew false); null for a plain or ended subscription. Terms "
+        "are counted from the first paid period's start."
+    )
 
     @classmethod
     def of(cls, subscription: Subscription, *, expand: frozenset[str] = frozenset()) -> SubscriptionOut:
@@ -103,6 +112,7 @@ class SubscriptionOut(ResponseModel):
             processor_id=subscription.processor_id,
             coupon_id=subscription.coupon_id,
             discount=subscription.discount,
+            contract_term_end=subscription.contract_term_end(),
         )
 
 

@@ -102,7 +102,10 @@ async def get_subscription(
 
 @router.post("/{subscription_id}/cancel")
 async def cancel_subscription(account_id: AccountId, subscription_id: str, session: Session) -> SubscriptionOut:
-    """Cancels at once; cancelling a canceled subscription is a 409."""
+    """Cancels at once; cancelling a canceled subscription is a 409. So is cancelling one whose contract term (its
+    prices' ``contract_term_multiple``) runs beyond the current period (``contract_term_commitment``): a contract is
+    served out, and ``cancel_at_period_end`` ends it at the term's end. A trialing, past-due or unpaid subscription
+    is not held to its term."""
     return SubscriptionOut.of(await subscriptions.cancel(session, account_id, subscription_id), expand=EXPANDABLE)
 
 
@@ -113,6 +116,8 @@ async def set_cancel_at_period_end(
     session: Session,
     value: Annotated[bool, Query(description="true ends it when the current period ends; false keeps it.")] = True,
 ) -> SubscriptionOut:
+    """Under a contract term, the end comes when the term does (``contract_term_end``): the periods before are
+    billed as committed."""
     subscription = await subscriptions.set_cancel_at_period_end(session, account_id, subscription_id, value)
     return SubscriptionOut.of(subscription, expand=EXPANDABLE)
 

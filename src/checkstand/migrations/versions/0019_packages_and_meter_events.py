@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("product_id", sa.String(length=64), nullable=False),
         sa.Column("monthly_price_id", sa.String(length=64), nullable=True),
         sa.Column("annual_price_id", sa.String(length=64), nullable=True),
+        sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("quantity", sa.Integer(), nullable=False),
         sa.Column("description", sa.String(length=1000), nullable=True),
         sa.Column("created_at", checkstand.db.UTCDateTime(timezone=True), nullable=False),
@@ -105,10 +106,35 @@ def upgrade() -> None:
 
     with op.batch_alter_table("prices", schema=None) as batch_op:
         batch_op.add_column(sa.Column("usage_aggregation", sa.String(length=8), nullable=False, server_default="sum"))
+        # A bulk migration marks the subscription items it moves (subscription_items.migrate_to_price_id), not the
+        # price: a mark on the price can't tell the subscriptions held at the call from ones sold later.
+        batch_op.drop_column("migrate_to_price_id")
+
+    # The price a bulk migration moves an item to at its subscription's next renewal.
+    with op.batch_alter_table("subscription_items", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("migrate_to_price_id", sa.String(length=64), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_subscription_items_migrate_to_price_id_prices"), "prices", ["migrate_to_price_id"], ["id"]
+        )
+
+    with op.batch_alter_table("checkout_line_items", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("package_id", sa.String(length=64), nullable=True))
+        batch_op.create_foreign_key(
+            batch_op.f("fk_checkout_line_items_package_id_packages"), "packages", ["package_id"], ["id"]
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("checkout_line_items", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_checkout_line_items_package_id_packages"), type_="foreignkey")
+        batch_op.drop_column("package_id")
+
+    with op.batch_alter_table("subscription_items", schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f("fk_subscription_items_migrate_to_price_id_prices"), type_="foreignkey")
+        batch_op.drop_column("migrate_to_price_id")
+
     with op.batch_alter_table("prices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("migrate_to_price_id", sa.String(length=64), nullable=True))
         batch_op.drop_column("usage_aggregation")
 
     with op.batch_alter_table("meter_events", schema=None) as batch_op:
