@@ -1,0 +1,1 @@
+"""Payment links: reusable links a merchant shares, each visit opening a fresh checkout session."""
