@@ -279,6 +279,20 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
         ("custom_fields",): KEYS,
     },
     "PATCH /api/{account_id}/checkout-sessions/{checkout_id}": {("processor_route_id",): ROW},
+    "POST /api/{account_id}/payment-links/": {
+        ("customer_id",): ROW,
+        ("coupon_id",): ROW,
+        ("promotion_code",): ROW,
+        ("mode",): "what the line items sell: a recurring price for subscription, none for payment",
+        ("line_items",): "prices in one currency, recurring ones at one interval",
+        ("line_items", 0, "price_id"): ROW,
+        ("line_items", 0, "quantity"): "a line amount within the currency's cap",
+    },
+    "PATCH /api/{account_id}/payment-links/{link_id}": {
+        ("metadata",): "at most 50 keys with those the link has",
+        ("line_items",): "prices still on sale, to be reactivated",
+        ("line_items", 0, "price_id"): "a price still on sale, to be reactivated",
+    },
     "POST /api/{account_id}/checkout-sessions/{checkout_id}/line-items": {("price_id",): ROW},
     "POST /api/public/checkout/{secure_token}/confirm": {("payment_method",): "a card or a saved method, one of them"},
     "POST /api/public/checkout/{secure_token}/plan": {("plan",): "a line and rank the session offers"},
@@ -422,6 +436,7 @@ def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
         "line_items": [{"price_id": price["id"]}],
     }
     checkout = made("/checkout-sessions/", session_body)
+    link = made("/payment-links/", {"success_url": "https://shop.test/ok", "line_items": [{"price_id": price["id"]}]})
     paid = httpx.post(
         f"{base_url}/api/public/checkout/{checkout['secure_token']}/confirm",
         json={
@@ -456,6 +471,7 @@ def seeded_ids(base_url: str, account_id: str, secret: str) -> dict[str, str]:
         "package_id": package["id"],
         "definition_id": definition["id"],
         "checkout_id": open_checkout["id"],
+        "link_id": link["id"],
         "secure_token": open_checkout["secure_token"],
         "checkout_attempt_id": paid.json()["id"],
         "attempt_id": paid.json()["id"],

@@ -30,11 +30,14 @@ from checkstand.api.paid.routers import ROUTERS as PAID_ROUTERS
 from checkstand.api.paymentkit.routers import ROUTERS as PAYMENTKIT_ROUTERS
 from checkstand.api.server_error import internal_error_body
 from checkstand.core.crypto import SecretBox
+from checkstand.dashboard import routes as dashboard
 from checkstand.db import Database, connect
 from checkstand.pages import checkout as checkout_page
 from checkstand.pages import errors as page_errors
+from checkstand.pages import payment_links as payment_link_pages
 from checkstand.pages import simulator_3ds
 from checkstand.payments import leases
+from checkstand.receipts import outbox as receipt_outbox
 from checkstand.settings import Settings
 from checkstand.worker import Worker
 
@@ -49,6 +52,8 @@ def create_app(
     ``instance`` is the serving slot the process claims at start (:mod:`checkstand.payments.leases`): ``checkstand
     serve`` names its host and port; an app in a test's process claims none."""
     db = database or connect(settings.resolved_database_url)
+    if settings.smtp_url is not None:  # the payments its requests take owe receipts
+        receipt_outbox.watch(db)
 
     @contextlib.asynccontextmanager
     async def lifespan(running: FastAPI) -> AsyncIterator[None]:
@@ -96,7 +101,11 @@ def create_app(
     app.include_router(public_checkout.router)
     # Public, keyed by the session's secure token: the hosted checkout page and its stylesheet.
     app.include_router(checkout_page.router)
+    # Public, keyed by the link's secure token: each visit opens a session and redirects to its hosted page.
+    app.include_router(payment_link_pages.router)
     app.mount(checkout_page.STATIC_PATH, checkout_page.STATIC, name="static")
+    # The merchant's dashboard: its own sign-in sessions and CSRF tokens, no API key.
+    dashboard.install(app)
     app.add_api_route("/healthz", health.healthz, methods=["GET"], tags=["health"])
     # Operators' probes, left out of the API reference (and so of the fuzzing, which would read a 503 as a bug).
     app.add_api_route("/readyz", health.readyz, methods=["GET"], include_in_schema=False)

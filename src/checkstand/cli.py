@@ -7,8 +7,10 @@ secret key, an unknown account) is one line on stderr and exit code 1, never a t
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -27,7 +29,8 @@ from checkstand import __version__, migrations
 from checkstand.accounts import service as accounts
 from checkstand.accounts.models import Account
 from checkstand.core.crypto import SecretBox
-from checkstand.core.errors import CheckstandError
+from checkstand.core.errors import CheckstandError, InvalidFields
+from checkstand.dashboard import users as dashboard_users
 from checkstand.db import Database, connect, schema_revision
 from checkstand.observability.logs import configure_logging
 from checkstand.processors import connections
@@ -49,6 +52,8 @@ secret_key_cli = typer.Typer(
 app.add_typer(accounts_cli, name="accounts")
 app.add_typer(keys_cli, name="keys")
 app.add_typer(secret_key_cli, name="secret-key")
+users_cli = typer.Typer(help="Users who sign in to the dashboard.", no_args_is_help=True)
+app.add_typer(users_cli, name="users")
 # soft_wrap: never break a line (a URL or a key must stay whole when the output is a file or a pipe).
 console = Console(soft_wrap=True, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -100,6 +105,8 @@ def _expected_failures() -> Iterator[None]:
         _fail(str(failure))
     except CheckstandError as error:
         _fail(error.detail)
+    except InvalidFields as invalid:
+        _fail("; ".join(f"{'.'.join(map(str, p.path))}: {p.msg}" for p in invalid.problems))
 
 
 def _settings(**overrides: object) -> Settings:
@@ -261,19 +268,31 @@ async def create_demo_account(session: AsyncSession) -> tuple[Account, accounts.
 
 
 def _announce_demo_account(settings: Settings) -> None:
-    async def ensure(session: AsyncSession) -> tuple[str, str | None]:
+    async def ensure(session: AsyncSession) -> tuple[str, str | None, str | None]:
         await _check_secret_key(session, settings)
         existing = await accounts.find_demo_account(session)
         if existing is not None:
-            return existing.id, None
+            return existing.id, None, None
         account, issued = await create_demo_account(session)
-        return account.id, issued.secret
+        # The demo account's own dashboard user, signed in once by a link: no password to choose before a first look.
+        link = await dashboard_users.issue_sign_in_link(
+            session, await dashboard_users.ensure_demo_user(session, account.id)
+        )
+        return account.id, issued.secret, link.token
 
-    account_id, secret = _in_transaction(settings, ensure)
+    account_id, secret, link_token = _in_transaction(settings, ensure)
     base = settings.resolved_public_url
     console.print(f"Checkstand is starting at [bold]{base}[/bold]")
     console.print(f"  API:        {base}/api/")
     console.print(f"  API docs:   {base}/docs")
+    console.print(f"  Dashboard:  {base}/dashboard/")
+    if link_token is not None:
+        minutes = int(dashboard_users.SIGN_IN_LINK_LIFETIME.total_seconds() // 60)
+        console.print(
+            f"  Dashboard sign-in link: {base}/dashboard/sign-in/link/{link_token}   (works once, within {minutes} "
+            "minutes)",
+            markup=False,
+        )
     console.print(f"  Demo account: {account_id}")
     if secret is not None:
         console.print(f"  Secret key:   {secret}   (shown once: store it now)")
@@ -463,6 +482,47 @@ def keys_revoke(account: AccountOption, key_id: Annotated[str, typer.Argument(he
 
     _in_transaction(settings, revoke)
     console.print(f"Revoked {key_id}.", markup=False)
+
+
+# --- Dashboard users ------------------------------------------------------------------------------------------------
+
+
+@users_cli.command("create")
+def users_create(
+    account: AccountOption,
+    email: Annotated[str, typer.Option("--email", help="The user's email: what they sign in with.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Create a dashboard user of an account. The password is asked for (twice) on a terminal, or read from the
+    first line of standard input when that is not a terminal (for scripts)."""
+    settings = _settings()
+    password = _new_password()
+
+    async def create(session: AsyncSession) -> str:
+        user = await dashboard_users.create_user(session, account, email=email, password=password)
+        return user.id
+
+    user_id = _in_transaction(settings, create)
+    if as_json:
+        typer.echo(json.dumps({"user_id": user_id, "email": dashboard_users.normalized_email(email)}))
+    else:
+        console.print(
+            f"User {user_id} ({dashboard_users.normalized_email(email)}) can sign in at /dashboard/", markup=False
+        )
+
+
+def _new_password() -> str:
+    if not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Password again: ") != password:
+            _fail("the two passwords differ")
+    if not password:
+        _fail("no password given")
+    with _expected_failures():
+        dashboard_users.check_password(password)
+    return password
 
 
 # --- The at-rest key -------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret.key"  # noqa: S105 - a file name
@@ -18,7 +18,8 @@ SECRET_KEY_HINT = "generate one with: python3 -c 'import secrets; print(secrets.
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="CHECKSTAND_", extra="ignore")
+    # hide_input_in_errors: a refused value is never echoed in the error (an SMTP URL carries its password).
+    model_config = SettingsConfigDict(env_prefix="CHECKSTAND_", extra="ignore", hide_input_in_errors=True)
 
     data_dir: Path = Field(default=Path("checkstand-data"), description="Where the SQLite file and keys live.")
     database_url: str | None = Field(
@@ -156,12 +157,28 @@ class Settings(BaseSettings):
     confirm_rate_window_seconds: float = Field(
         default=600.0, gt=0, description="The window the two confirm rate limits count over."
     )
+    payment_link_max_visits_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="Checkout sessions one client IP may open from one payment link within the confirm rate window.",
+    )
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="A request body larger than this is refused (413) before it is read."
     )
     stripe_js_url: str = Field(
         default="https://js.stripe.com/v3/",
         description="Where the hosted page loads Stripe.js from; Stripe requires its own (never a self-hosted copy).",
+    )
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description="The SMTP server receipts are sent through: smtp://user:password@host:587 (STARTTLS when the "
+        "server offers it; add ?starttls=required to refuse sending without it) or smtps://... (TLS from the "
+        "start). Unset: no receipt emails. A secret: never shown in logs, errors or the settings' repr.",
+    )
+    smtp_from: str | None = Field(
+        default=None,
+        max_length=320,
+        description="The sender of receipt emails, e.g. 'Shop <receipts@shop.example>'; needed with smtp_url.",
     )
 
     @field_validator("secret_key", "previous_secret_key")
@@ -175,6 +192,28 @@ class Settings(BaseSettings):
     def _metrics_token_given(self) -> Settings:
         if self.metrics == "token" and not self.metrics_token:
             raise ValueError("CHECKSTAND_METRICS=token needs CHECKSTAND_METRICS_TOKEN (at least 16 characters)")
+        return self
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be smtp://[user:password@]host[:port] or smtps://...")
+        try:
+            parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+        except ValueError:
+            raise ValueError("has a port that is not a number from 0 to 65535") from None
+        if parts.query not in ("", "starttls=required"):
+            raise ValueError("takes no query but ?starttls=required")
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_from_given(self) -> Settings:
+        if self.smtp_url is not None and not self.smtp_from:
+            raise ValueError("CHECKSTAND_SMTP_URL needs CHECKSTAND_SMTP_FROM (the sender of receipt emails)")
         return self
 
     @field_validator("stripe_js_url")

@@ -52,6 +52,8 @@ from checkstand.payments.adapters import Gateway
 from checkstand.payments.policy import PaymentPolicy
 from checkstand.payments.recovery import recover_stuck_attempts
 from checkstand.payments.refunds import recover_pending_refunds
+from checkstand.receipts import outbox as receipt_outbox
+from checkstand.receipts import sending as receipt_sending
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
 from checkstand.webhooks.delivery import Dispatcher
@@ -110,6 +112,9 @@ def database_jobs(settings: Settings, lease_owner: str | None = None) -> dict[st
     async def advance_test_clocks(database: Database) -> int:
         return await renewals.advance_test_clocks(gateway(database))
 
+    async def send_receipts(database: Database) -> int:
+        return await receipt_sending.send_due(database, settings)
+
     return {
         "recover_checkout_attempts": recover_checkout_attempts,
         "recover_refunds": recover_refunds,
@@ -117,6 +122,8 @@ def database_jobs(settings: Settings, lease_owner: str | None = None) -> dict[st
         "renew_subscriptions": renew_subscriptions,
         "retry_overdue_invoices": retry_overdue_invoices,
         "advance_test_clocks": advance_test_clocks,
+        # Last: the payments the jobs above just took owe their receipts now. No SMTP server: nothing is owed.
+        **({"send_receipts": send_receipts} if settings.smtp_url is not None else {}),
     }
 
 
@@ -126,6 +133,8 @@ class Worker:
         self.settings = settings
         self.lease_owner = lease_owner
         self.id = new_id("wkr")
+        if settings.smtp_url is not None:  # the payments its jobs take owe receipts
+            receipt_outbox.watch(database)
         render = {PAYMENTKIT: webhook_body, PAID: paid_webhook_body(settings.resolved_public_url)}
         self.dispatcher = Dispatcher(database, settings, worker_id=self.id, render=render)
         self._stopping = asyncio.Event()

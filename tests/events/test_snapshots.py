@@ -34,12 +34,14 @@ READS: dict[str, tuple[str, dict[str, str]]] = {
     "invoice": ("invoices", {}),
     "refund": ("payments/refunds", {}),
     "test_clock": ("test-clocks", {}),
+    "payment_link": ("payment-links", {}),
 }
 
 # What a read adds that an event leaves out: the hosted page's address (it depends on the address the API is reached
 # at), the product a read of a price embeds, and a product's count of prices.
 READ_ONLY: dict[str, tuple[str, ...]] = {
     "checkout_session": ("url",),
+    "payment_link": ("url",),
     "price": ("product",),
     "product": ("total_prices",),
     # The payments that paid an invoice are the payments', announced by their own events.
@@ -136,6 +138,15 @@ async def _shop_and_sale(api: Api) -> None:
         },
     )
     await api.create("webhook-endpoints", {"url": "https://merchant.example/hooks", "events": ["*"]})
+    await api.create(
+        "payment-links",
+        {
+            "name": "Pro by link",
+            "success_url": "https://merchant.example/done",
+            "line_items": [{"price_id": monthly["id"], "quantity": 2, "description": "Two seats"}],
+            "metadata": {"channel": "email"},
+        },
+    )
     checkout = await api.create(
         "checkout-sessions",
         {

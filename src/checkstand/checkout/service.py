@@ -248,7 +248,25 @@ async def create_session(
     plan_change: PlanChangePricer | None = None,
     held_prices: HeldPrices | None = None,
 ) -> CheckoutSession:
-    """Check everything, snapshot the line items, price every tier, and record ``checkout_session.created``.
+    """Check and price the session (:func:`priced_session`), store it, and record ``checkout_session.created``."""
+    checkout = await priced_session(session, account_id, spec, plan_change=plan_change, held_prices=held_prices)
+    session.add(checkout)
+    await session.flush()
+    await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
+    return checkout
+
+
+async def priced_session(
+    session: AsyncSession,
+    account_id: str,
+    spec: NewCheckoutSession,
+    *,
+    plan_change: PlanChangePricer | None = None,
+    held_prices: HeldPrices | None = None,
+) -> CheckoutSession:
+    """Check everything, snapshot the line items and price every tier, into a session not yet added to the database
+    session: :func:`create_session` stores it, and a payment link checks its terms with it (the same rules, the same
+    messages) without storing one.
 
     Every field problem is reported at once (422 naming each field), and nothing is stored when there is one.
     ``plan_change`` prices the session as a change of its customer's subscription before it is recorded, so the
@@ -354,9 +372,6 @@ async def create_session(
     price_tiers(checkout)
     if plan_change is not None:
         await plan_change(session, checkout)
-    session.add(checkout)
-    await session.flush()
-    await record_event(session, account_id=account_id, type="checkout_session.created", obj=checkout)
     return checkout
 
 

@@ -14,15 +14,19 @@ fact, would need a cursor over ``seq``; but sequence values are taken at insert 
 a cursor can step over an event that commits late, losing it. Rows written with the event need no cursor, and the
 order of an endpoint's deliveries is simply the order of their events' ``seq``. An endpoint is owed the events
 recorded once it exists; a merchant can send it older ones by hand (``events/{id}/redeliver``).
+
+A module above this one that owes something for an event in the same way (a receipt email for a payment) adds an
+:data:`EventHook` to a database's sessions (:func:`add_event_hook`): the hook is called in the event's transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Final, Protocol
 
 import pydantic_core
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from checkstand.core.ids import new_id
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
@@ -40,6 +44,24 @@ class Recordable(Protocol):
 
     def snapshot(self) -> dict[str, Any]:
         """The whole object, ``id`` included; values may be any type pydantic renders as JSON (datetimes...)."""
+
+
+EventHook = Callable[[AsyncSession, Event], Awaitable[None]]
+"""What else is written with each event a session records, in its transaction (flush only, never commit)."""
+
+# The key of ``Session.info`` under which a session carries its hooks: set on the session factory, so every
+# transaction of a process (requests, worker jobs, payment flows) gets them without being handed them.
+EVENT_HOOKS: Final = "checkstand.event_hooks"
+
+
+def add_event_hook(sessions: async_sessionmaker[AsyncSession], hook: EventHook) -> None:
+    """Call ``hook`` with every event recorded in a session ``sessions`` makes from now on; adding it twice
+    changes nothing."""
+    info = dict(sessions.kw.get("info") or {})
+    hooks: tuple[EventHook, ...] = info.get(EVENT_HOOKS, ())
+    if hook not in hooks:
+        info[EVENT_HOOKS] = (*hooks, hook)
+        sessions.configure(info=info)
 
 
 # Bookkeeping that changes with every write; alone it is no change worth announcing.
@@ -89,6 +111,9 @@ async def record_event(
     session.add(event)
     await session.flush()
     await _fan_out(session, event, only_endpoint_id)
+    hook: EventHook
+    for hook in session.info.get(EVENT_HOOKS, ()):
+        await hook(session, event)
     return event
 
 

@@ -82,6 +82,8 @@ EventType = Literal[
     "webhook_endpoint.deleted",
     "webhook_endpoint.disabled",
     "webhook_endpoint.tested",
+    "payment_link.created",
+    "payment_link.updated",
 ]
 
 EVENT_TYPES: Final[dict[EventType, str]] = {
@@ -155,4 +157,6 @@ EVENT_TYPES: Final[dict[EventType, str]] = {
     "webhook_endpoint.deleted": "A webhook endpoint was deleted (deactivated).",
     "webhook_endpoint.disabled": "A webhook endpoint was disabled after failing for days without a success.",
     "webhook_endpoint.tested": "A test delivery was asked for (Paid's webhooks test); only that endpoint gets it.",
+    "payment_link.created": "A payment link was created.",
+    "payment_link.updated": "A payment link was updated (deactivated or reactivated, its URLs, name or metadata).",
 }
