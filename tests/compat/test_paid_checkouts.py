@@ -615,6 +615,10 @@ def test_a_reusable_link_opens_a_purchase_of_its_own_on_each_visit_and_stays_act
         collect_address=False,
     )
     assert link.single_use is False
+    # A link checker's HEAD and a browser's prefetch open nothing.
+    assert httpx.head(link.url, timeout=30).status_code == 200
+    assert httpx.get(link.url, headers={"Sec-Purpose": "prefetch"}, timeout=30).status_code == 503
+    assert shop.paid.checkouts.list_checkouts().pagination.total == 1
     visits = [httpx.get(link.url, timeout=30) for _ in range(2)]
     assert [visit.status_code for visit in visits] == [303, 303]
     urls = [f"{shop.server.base_url}{visit.headers['location']}" for visit in visits]

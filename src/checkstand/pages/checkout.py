@@ -44,6 +44,7 @@ from starlette.datastructures import FormData
 
 from checkstand.accounts import service as accounts
 from checkstand.api.http.gateway import payment_gateway
+from checkstand.api.http.head import is_head, is_speculative
 from checkstand.api.http.unit_of_work import Session
 from checkstand.catalog import service as catalog
 from checkstand.checkout import metered, offer_choices, trials
@@ -129,7 +130,13 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
     if checkout is None:
         return _not_found()
     if not checkout.single_use and checkout_service.is_open(checkout):
-        return await _visit(request, session, checkout)
+        if is_head(request) or is_speculative(request):
+            # A link checker or a browser's prefetch opens nothing: only a person's visit makes a session.
+            return Response(status_code=200 if is_head(request) else 503, headers=_security_headers(None))
+        # A visit holding this reading connection while it waits for a writing one would, in a burst, take every
+        # connection of the pool and wait for itself.
+        await session.close()
+        return await _visit(request, checkout)
     attempt_id = request.query_params.get(ATTEMPT_PARAM)
     if attempt_id is None or len(attempt_id) > MAX_TOKEN_LENGTH:
         return await _render(request, session, checkout)
@@ -140,7 +147,7 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
     return await _outcome(request, token, attempt)
 
 
-async def _visit(request: Request, session: AsyncSession, link: CheckoutSession) -> Response:
+async def _visit(request: Request, link: CheckoutSession) -> Response:
     """A reusable link's visit: a session of its own, made now, and the customer sent to its page."""
     try:
         async with payment_gateway(request).database.writing() as writing:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader
 
-from checkstand.api.http.head import is_head
+from checkstand.api.http.head import is_head, is_speculative
 from checkstand.core.errors import Conflict, NotFound, RateLimited
 from checkstand.pages.checkout import MAX_TOKEN_LENGTH, STATIC_PATH
 from checkstand.pages.checkout import router as checkout_router
@@ -27,8 +27,6 @@ from checkstand.payment_links import service as payment_links
 
 router = APIRouter(prefix=payment_links.PUBLIC_PATH, tags=["payment links"], include_in_schema=False)
 
-# The request headers browsers send on a speculative load (Chromium's Sec-Purpose, Firefox's and older ones).
-_PREFETCH_HEADERS: Final = ("sec-purpose", "purpose", "x-purpose", "x-moz")
 _HEADERS: Final = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'; frame-ancestors 'none'; "
@@ -66,7 +64,7 @@ async def visit_payment_link(request: Request, token: str) -> Response:
         return _closed(INACTIVE, 410)
     if is_head(request):
         return Response(status_code=200, media_type="text/html", headers=_HEADERS)
-    if _speculative(request):
+    if is_speculative(request):
         return _closed(UNAVAILABLE, 503)
     settings = request.app.state.settings
     limit = payment_links.VisitLimit(
@@ -86,14 +84,6 @@ async def visit_payment_link(request: Request, token: str) -> Response:
     except Conflict as refused:
         return _closed(INACTIVE, 410) if refused.code == payment_links.INACTIVE else _closed(UNAVAILABLE, 409)
     return RedirectResponse(f"{checkout_router.prefix}/{checkout.secure_token}", status_code=303, headers=_HEADERS)
-
-
-def _speculative(request: Request) -> bool:
-    return any(
-        "prefetch" in value or "prerender" in value or value == "preview"
-        for name in _PREFETCH_HEADERS
-        if (value := request.headers.get(name, "").lower())
-    )
 
 
 def _closed(wording: tuple[str, str], status_code: int) -> HTMLResponse:

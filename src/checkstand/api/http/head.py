@@ -2,7 +2,7 @@
 
 FastAPI's routes declare GET alone and would answer 405. The route runs as a GET on a copy of the scope, so the
 server, which reads the original, still knows to send no body. The copy is marked (:func:`is_head`) for a route
-whose GET does something a HEAD must not: a payment link's visit opens a checkout session.
+whose GET does something a HEAD must not: a reusable link's visit opens a checkout session.
 """
 
 from __future__ import annotations
@@ -13,11 +13,23 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _HEAD_KEY: Final = "checkstand.head"
+# The request headers browsers send on a speculative load (Chromium's Sec-Purpose, Firefox's and older ones).
+_PREFETCH_HEADERS: Final = ("sec-purpose", "purpose", "x-purpose", "x-moz")
 
 
 def is_head(request: Request) -> bool:
     """Whether the GET a route is running is a HEAD answered as one."""
     return bool(request.scope.get(_HEAD_KEY, False))
+
+
+def is_speculative(request: Request) -> bool:
+    """Whether a GET is a browser's prefetch or prerender, which nobody asked to see: a GET that makes something
+    (a reusable link's visit) answers it without making anything."""
+    return any(
+        "prefetch" in value or "prerender" in value or value == "preview"
+        for name in _PREFETCH_HEADERS
+        if (value := request.headers.get(name, "").lower())
+    )
 
 
 class HeadAsGetMiddleware:
