@@ -31,6 +31,7 @@ from checkstand.api.paymentkit.routers import ROUTERS as PAYMENTKIT_ROUTERS
 from checkstand.api.server_error import internal_error_body
 from checkstand.core.crypto import SecretBox
 from checkstand.dashboard import routes as dashboard
+from checkstand.dashboard import web as dashboard_web
 from checkstand.db import Database, connect
 from checkstand.pages import checkout as checkout_page
 from checkstand.pages import errors as page_errors
@@ -139,6 +140,6 @@ def create_metrics_app(settings: Settings, database: Database) -> FastAPI:
 
 def _internal_error(scope: Scope, request_id: str) -> Response:
     """A customer on a hosted page gets a page to read; anyone else the API's error body."""
-    if page_errors.is_page(scope["path"]):
+    if page_errors.is_page(scope["path"]) or dashboard_web.is_dashboard(scope["path"]):
         return page_errors.server_error_page(request_id)
     return internal_error_body(request_id)

@@ -28,13 +28,16 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None, description="Base of every URL handed to customers; default: the listen address."
     )
+    # Secrets are left out of the settings' repr, so a logged or printed Settings never shows them.
     secret_key: str | None = Field(
         default=None,
         description="Key that encrypts secrets at rest; generated into the data dir when absent.",
+        repr=False,
     )
     previous_secret_key: str | None = Field(
         default=None,
         description="The key being rotated away from: secrets sealed with it stay readable until re-encrypted.",
+        repr=False,
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -46,7 +49,10 @@ class Settings(BaseSettings):
         default="off", description="GET /metrics: off (404), on (open to anyone who reaches it), token (bearer)."
     )
     metrics_token: str | None = Field(
-        default=None, description="The bearer token /metrics asks for when metrics is 'token'.", min_length=16
+        default=None,
+        description="The bearer token /metrics asks for when metrics is 'token'.",
+        min_length=16,
+        repr=False,
     )
     worker_metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="`checkstand worker` serves /metrics on this port (when enabled)."

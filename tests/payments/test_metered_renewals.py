@@ -15,7 +15,9 @@ from checkstand.core.clock import FrozenClock
 from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.db import Database
 from checkstand.invoices.models import PAID
+from checkstand.invoices.next_action import next_action
 from checkstand.payments import renewals
+from checkstand.settings import Settings
 from checkstand.subscriptions import service as subscriptions
 from checkstand.subscriptions.periods import add_interval
 from checkstand.test_clocks import service as test_clocks
@@ -200,3 +202,15 @@ async def test_a_metered_only_period_without_usage_is_settled_without_a_charge(
     assert (invoice.status, invoice.total_atom, [line.quantity for line in invoice.lines]) == (PAID, 0, [0])
     assert await simulator_charges(session, account_id) == before
     assert (await fresh(session, setup.subscription_id)).current_period_end == NEXT_END
+
+
+async def test_the_next_action_schedules_the_billing_after_the_grace_window(
+    database: Database, session: AsyncSession, merchant: tuple[str, str], settings: Settings
+) -> None:
+    account_id, _ = merchant
+    setup = await metered_billing(database, session, account_id, base_amount_atom=BASE)
+
+    action = await next_action(session, account_id, setup.subscription_id, settings)
+
+    grace = timedelta(seconds=settings.usage_grace_seconds)
+    assert (action.action, action.at) == ("schedule_billing", END + grace)

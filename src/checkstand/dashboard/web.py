@@ -29,6 +29,13 @@ PREFIX: Final = "/dashboard"
 HOME: Final = f"{PREFIX}/"
 SIGN_IN: Final = f"{PREFIX}/sign-in"
 STATIC_PATH: Final = f"{PREFIX}/static"
+
+
+def is_dashboard(path: str) -> bool:
+    """Whether a request is the dashboard's (a failure there answers with a page, not the API's JSON)."""
+    return path == PREFIX or path.startswith(f"{PREFIX}/")
+
+
 STATIC: Final = StaticFiles(directory=Path(__file__).parent / "static")
 SESSION_COOKIE: Final = "checkstand_dashboard"
 # A signed-out browser's own random value: the sign-in forms' CSRF token is its HMAC under the server's key.
@@ -209,3 +216,10 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
 
 async def csrf_refused(request: Request, exc: Exception) -> Response:
     return render(request, "refused.html", status_code=403)
+
+
+def page_number(text: str | None) -> int:
+    """A list's ``page`` query parameter: 1 unless it is a plain positive number of at most six digits."""
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 6:
+        return 1
+    return max(1, int(text))

@@ -4,6 +4,8 @@ dunning tries it again) is the invoices module's to find; the decision itself is
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,4 +37,5 @@ async def next_action(session: AsyncSession, account_id: str, subscription_id: s
         .limit(1)
     )
     overdue = Overdue(oldest.id, oldest.next_attempt_at) if oldest is not None else None
-    return decide(subscription, await now_for(session, subscription), overdue, dunning_behavior(settings))
+    usage_grace = timedelta(seconds=settings.usage_grace_seconds)
+    return decide(subscription, await now_for(session, subscription), overdue, dunning_behavior(settings), usage_grace)

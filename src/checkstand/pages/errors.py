@@ -10,9 +10,10 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 
 from checkstand.pages import checkout, simulator_3ds
+from checkstand.payment_links.service import PUBLIC_PATH as PAYMENT_LINKS_PATH
 
 # The paths whose failures answer with this page instead of the API's JSON.
-PAGE_PREFIXES: Final = (f"{checkout.router.prefix}/", f"{simulator_3ds.router.prefix}/")
+PAGE_PREFIXES: Final = (f"{checkout.router.prefix}/", f"{simulator_3ds.router.prefix}/", f"{PAYMENT_LINKS_PATH}/")
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, auto_reload=False

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from checkstand.subscriptions.contracts import ends_at_renewal
+from checkstand.subscriptions.lifecycle import usage_wait
 from checkstand.subscriptions.models import (
     ACTIVE,
     CANCELED,
@@ -56,9 +57,16 @@ class NextAction:
     dunning_behavior: str | None = None
 
 
-def decide(subscription: Subscription, now: datetime, overdue: Overdue | None, dunning_behavior: str) -> NextAction:
+def decide(
+    subscription: Subscription,
+    now: datetime,
+    overdue: Overdue | None,
+    dunning_behavior: str,
+    usage_grace: timedelta = timedelta(0),
+) -> NextAction:
     """``now`` is the subscription's own (its customer's test clock, if any); ``dunning_behavior`` is what ends an
-    unsuccessful dunning, as the account's settings say."""
+    unsuccessful dunning, as the account's settings say; a renewal that bills usage waits ``usage_grace`` after its
+    period's end for usage reported late (:func:`checkstand.subscriptions.lifecycle.usage_wait`)."""
     status = subscription.status
     if status == CANCELED:
         return NextAction(STOP, reason="the subscription is canceled")
@@ -85,5 +93,5 @@ def decide(subscription: Subscription, now: datetime, overdue: Overdue | None, d
             return NextAction(NOTIFY_TRIAL_ENDING, at=max(subscription.trial_end - TRIAL_NOTICE, now))
         return NextAction(SCHEDULE_ACTIVATION, at=subscription.trial_end)
     if status == ACTIVE:
-        return NextAction(SCHEDULE_BILLING, at=subscription.current_period_end)
+        return NextAction(SCHEDULE_BILLING, at=subscription.current_period_end + usage_wait(subscription, usage_grace))
     return NextAction(STOP, reason=f"nothing is scheduled for a {status} subscription")
