@@ -28,6 +28,10 @@ async def _promotion_code(session: AsyncSession, shop: Shop, opened: CheckoutSes
     await checkout.apply_promotion_code(session, locked, shop.percent_code)
 
 
+async def _remove_code(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
+    await checkout.remove_promotion_code(session, await checkout.lock_open_session(session, opened.secure_token))
+
+
 async def _plan(session: AsyncSession, shop: Shop, opened: CheckoutSession) -> None:
     await plans.change_plan(session, await checkout.lock_open_session(session, opened.secure_token), 0, 1)
 
@@ -52,6 +56,7 @@ async def _second_payment(session: AsyncSession, shop: Shop, opened: CheckoutSes
 
 CHANGES: dict[str, Change] = {
     "promotion_code": _promotion_code,
+    "remove_promotion_code": _remove_code,
     "plan": _plan,
     "line_item": _line_item,
     "route": _route,

@@ -210,9 +210,15 @@ def fill_in(page: Page, number: str = flow.GOOD_CARD) -> None:
     page.get_by_label("Full name").fill("Ada Lovelace")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Card number").fill(number)
-    page.get_by_label("Expiry month (MM)").fill("12")
-    page.get_by_label("Expiry year (YYYY)").fill("2099")
+    page.get_by_label("Expiry date (MM / YY)").fill("12 / 99")
     page.get_by_label("Security code (CVC)").fill("123")
+
+
+def apply_code(page: Page, code: str = CODE) -> None:
+    """The promotion code typed behind its "Add promotion code" link, and applied."""
+    page.get_by_text("Add promotion code").click()
+    page.get_by_label("Promotion code", exact=True).fill(code)
+    page.get_by_role("button", name="Apply").click()
 
 
 def expire(server: Server, opened: Checkout) -> None:

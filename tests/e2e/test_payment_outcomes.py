@@ -61,7 +61,8 @@ def test_a_failed_3d_secure_challenge_charges_nothing_and_a_good_card_then_pays(
     page.get_by_role("button", name="Fail").click()
 
     page.wait_for_url(re.compile(rf"^{re.escape(opened.url)}(\?|$)"))
-    expect(page.get_by_role("alert")).to_have_text("We are unable to authenticate your payment method.")
+    expect(page.get_by_role("alert")).to_contain_text("We are unable to authenticate your payment method.")
+    expect(page.get_by_role("alert")).to_contain_text("use another card")
     screenshot(page, "3ds-failed")
     assert charges(server, opened.account_id) == []
     fill_in(page)
@@ -107,12 +108,13 @@ def test_a_paid_session_opened_again_says_so_and_its_old_form_charges_nothing(se
 
     page.goto(opened.url)
 
-    expect(page.get_by_role("heading", name="Already paid")).to_be_visible()
+    expect(page.get_by_role("heading", name="Payment complete")).to_be_visible()
     expect(page.get_by_role("status")).to_have_text(
-        "This checkout has already been paid. Nothing more will be charged."
+        "Thank you. This checkout is paid, and nothing more will be charged for it."
     )
+    expect(page.locator("#paid-amount")).to_have_text("$19.99")
     expect_no_pay_form(page)
     screenshot(page, "checkout-completed")
     stale.get_by_role("button", name="Pay $19.99").click()
-    expect(stale.get_by_role("heading", name="Already paid")).to_be_visible()
+    expect(stale.get_by_role("heading", name="Payment complete")).to_be_visible()
     assert charges(server, opened.account_id) == [1999]

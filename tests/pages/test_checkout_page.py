@@ -92,7 +92,10 @@ async def charged(database: Database, account_id: str) -> list[int]:
 
 def assert_locked_down(response: httpx.Response) -> None:
     policy = response.headers["content-security-policy"]
-    assert policy.startswith("default-src 'none'; style-src 'self'; img-src 'self' https:; form-action 'self'")
+    # Scripts, if any, only the page's own from this server (``'self'``), never inline.
+    assert re.match(
+        r"default-src 'none'; (script-src 'self'; )?style-src 'self'; img-src 'self' https:; form-action 'self'", policy
+    )
     assert policy.endswith("frame-ancestors 'none'; base-uri 'none'")
     assert response.headers["referrer-policy"] == "no-referrer"
     assert response.headers["cache-control"] == "no-store"
@@ -256,12 +259,46 @@ async def test_bad_fields_are_tied_to_their_field_and_change_nothing(
     no_name = await browser.post(f"/c/{opened.secure_token}", data=form(token, name=""))
 
     assert bad_card.status_code == 422
-    for field in ("card_number", "exp_month", "email"):
+    for field in ("card_number", "exp", "email"):
         assert f'aria-describedby="{field}-error"' in bad_card.text
         assert f'id="{field}-error"' in bad_card.text
     assert no_name.status_code == 422
     assert 'aria-describedby="name-error"' in no_name.text
     assert await attempt_count(database) == 0
+
+
+async def test_every_fields_error_is_told_at_once_without_javascript(
+    browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+    empty = {"csrf_token": token, "action": "pay", "name": "", "email": "", "card_number": "", "exp": "", "cvc": ""}
+
+    refused = await browser.post(f"/c/{opened.secure_token}", data=empty)
+
+    assert refused.status_code == 422
+    for field, message in (
+        ("name", "Enter your full name."),
+        ("email", "Enter your email address."),
+        ("card_number", "Enter the card number."),
+        ("exp", "Enter the expiry date as MM / YY, as printed on your card."),
+        ("cvc", "Enter the 3 or 4 digit security code."),
+    ):
+        assert f'<p class="error" id="{field}-error">{message}</p>' in refused.text
+    assert await attempt_count(database) == 0
+
+
+@pytest.mark.parametrize("expiry", ["12 / 99", "12/99", "1299", "12/2099"])
+async def test_the_one_expiry_field_takes_the_date_as_printed_and_pays(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession, expiry: str
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+    fields = {**form(token, "4242 4242 4242 4242", exp=expiry)}
+    del fields["exp_month"], fields["exp_year"]
+
+    paid = await browser.post(f"/c/{opened.secure_token}", data=fields)
+
+    assert paid.status_code == 303
+    assert await charged(database, shop.account_id) == [opened.amount_total_atom]
 
 
 async def test_a_completed_session_says_so_and_is_never_charged_twice(
@@ -274,11 +311,16 @@ async def test_a_completed_session_says_so_and_is_never_charged_twice(
     again = await browser.post(f"/c/{opened.secure_token}", data=form(token))
 
     assert shown.status_code == 200
-    assert "Already paid" in shown.text
+    assert "<h1>Payment complete</h1>" in shown.text
+    assert 'id="paid-amount">$19.99<' in shown.text
+    assert 'id="purchased">T-shirt<' in shown.text
+    assert re.search(r'id="reference">[^<]+<', shown.text)
+    # No SMTP configured here: no receipt is sent, and the page says nothing of one.
+    assert "receipt" not in shown.text.lower()
     assert 'name="card_number"' not in shown.text
     assert 'href="https://shop.test/back"' in shown.text
     assert again.status_code == 409
-    assert "Already paid" in again.text
+    assert "<h1>Payment complete</h1>" in again.text
     assert await charged(database, shop.account_id) == [1999]
 
 
@@ -355,6 +397,30 @@ async def test_a_promotion_code_is_applied_and_shown_then_paid_at_the_discounted
     assert await charged(database, shop.account_id) == [1799]
 
 
+async def test_a_promotion_code_is_removed_without_javascript_and_the_full_total_is_paid(
+    browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
+) -> None:
+    token = await csrf(browser, f"/c/{opened.secure_token}")
+    applied = await browser.post(
+        f"/c/{opened.secure_token}", data={"csrf_token": token, "action": "apply", "promotion_code": shop.percent_code}
+    )
+    assert 'value="remove_code"' in applied.text
+
+    removed = await browser.post(f"/c/{opened.secure_token}", data={"csrf_token": token, "action": "remove_code"})
+
+    assert removed.status_code == 200
+    assert "Promotion code removed." in removed.text
+    assert 'id="discount"' not in removed.text
+    assert 'id="total">$19.99<' in removed.text
+    assert "Add promotion code" in removed.text
+    async with database.reading() as fresh:
+        stored = await checkout.get_by_token(fresh, opened.secure_token)
+        assert (stored.promotion_code, stored.discount, stored.amount_total_atom) == (None, None, 1999)
+    paid = await browser.post(f"/c/{opened.secure_token}", data=form(token))
+    assert paid.status_code == 303
+    assert await charged(database, shop.account_id) == [1999]
+
+
 async def test_a_refused_promotion_code_says_why_and_changes_nothing(
     browser: httpx.AsyncClient, database: Database, shop: Shop, opened: CheckoutSession
 ) -> None:
@@ -422,7 +488,7 @@ async def test_paying_with_another_plan_ticked_shows_its_total_first_and_charges
     assert "Plan changed. Check the new total, then pay." in repriced.text
     # Pro comes with a 14-day trial: its total is shown, and nothing is due today.
     assert 'id="total">$15.00<' in repriced.text
-    assert "Start free trial</button>" in repriced.text
+    assert "Start trial</button>" in repriced.text
     assert await attempt_count(database) == 0
     paid = await browser.post(f"/c/{plan_session.secure_token}", data=form(token, plan="0:2"))
     assert paid.status_code == 303
@@ -491,13 +557,14 @@ async def test_a_trial_says_nothing_is_due_today_and_paying_it_saves_the_card_wi
 
     shown = await browser.get(f"/c/{opened.secure_token}")
 
-    assert 'id="trial-terms">$0.00 today, then $9.00 per month from May 15, 2025<' in shown.text
+    assert 'id="trial-terms">14-day free trial, then $9.00 per month starting May 15, 2025<' in shown.text
     assert 'id="total">$9.00<' in shown.text
     assert 'id="due-today">$0.00<' in shown.text
-    assert "Start free trial</button>" in shown.text
+    assert "Start trial</button>" in shown.text
     assert "Pay $9.00" not in shown.text
     german = await browser.get(f"/c/{opened.secure_token}", headers={"Accept-Language": "de-DE"})
-    assert "0,00\xa0$ today, then 9,00\xa0$ per month from 15. Mai 2025" in german.text
+    assert 'id="recurrence">$0.00 today<' in shown.text
+    assert "14-day free trial, then 9,00\xa0$ per month starting 15. Mai 2025" in german.text
 
     token = CSRF.search(shown.text)
     assert token is not None
@@ -523,7 +590,7 @@ async def test_a_one_time_price_beside_a_trial_is_all_that_is_paid_today(
 
     shown = await browser.get(f"/c/{opened.secure_token}")
 
-    assert 'id="trial-terms">$19.99 today, then $9.00 per month from May 15, 2025<' in shown.text
+    assert 'id="trial-terms">14-day free trial, then $9.00 per month starting May 15, 2025<' in shown.text
     assert 'id="total">$28.99<' in shown.text
     assert "Pay $19.99</button>" in shown.text
     token = CSRF.search(shown.text)

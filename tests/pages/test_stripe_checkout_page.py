@@ -276,7 +276,7 @@ async def test_a_declined_payment_method_shows_our_message_and_the_form_again(
         [attempt] = await fresh.scalars(select(CheckoutAttempt))
     assert attempt.state == FAILED
     message = customer_message(attempt.decline_code)
-    assert f'<p class="alert" role="alert">{message}</p>' in declined.text
+    assert f'<div class="alert decline" id="decline" role="alert"><p>{message}</p>' in declined.text
     # localstripe's own words go to the merchant only.
     assert "Your card was declined." not in declined.text
     assert 'id="payment-element"' in declined.text
@@ -309,4 +309,6 @@ async def test_a_stripe_connection_without_a_publishable_key_leaves_the_page_to_
     simulated = await client.get(f"/c/{only_stripe.secure_token}")
     assert 'name="card_number"' in simulated.text
     assert 'id="payment-element"' not in simulated.text
-    assert "script-src" not in simulated.headers["content-security-policy"]
+    # The simulator's form loads the page's own script only: nothing of Stripe's.
+    assert "script-src 'self'; " in simulated.headers["content-security-policy"]
+    assert "stripe" not in simulated.headers["content-security-policy"]

@@ -640,6 +640,22 @@ async def apply_promotion_code(session: AsyncSession, checkout: CheckoutSession,
     )
 
 
+async def remove_promotion_code(session: AsyncSession, checkout: CheckoutSession) -> None:
+    """Take a promotion code off again, on a session locked by the caller (open and not being paid, or a 409), and
+    re-price every tier without it. A discount given by ``coupon_id`` alone is the merchant's and stays."""
+    require_changeable(checkout)
+    if checkout.promotion_code is None:
+        return
+    before = snapshot(checkout)
+    checkout.coupon_id = checkout.promotion_code_id = checkout.promotion_code = None
+    checkout.discount = None
+    price_tiers(checkout)
+    await session.flush()
+    await record_event(
+        session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
+    )
+
+
 def discount_terms(checkout: CheckoutSession) -> Coupon | None:
     """The coupon as it was when applied (a transient object, never added to the database session)."""
     if checkout.discount is None:

@@ -63,6 +63,12 @@ NAV: Final = (
     ("Home", HOME),
     ("Checkout sessions", f"{PREFIX}/checkout-sessions"),
     ("Create checkout", f"{PREFIX}/checkout-sessions/new"),
+    ("Payments", f"{PREFIX}/payments"),
+    ("Subscriptions", f"{PREFIX}/subscriptions"),
+    ("Customers", f"{PREFIX}/customers"),
+    ("Webhooks", f"{PREFIX}/webhook-endpoints"),
+    ("Events", f"{PREFIX}/events"),
+    ("API keys", f"{PREFIX}/api-keys"),
 )
 
 templates = Environment(
@@ -216,10 +222,3 @@ async def sign_in_required(request: Request, exc: Exception) -> Response:
 
 async def csrf_refused(request: Request, exc: Exception) -> Response:
     return render(request, "refused.html", status_code=403)
-
-
-def page_number(text: str | None) -> int:
-    """A list's ``page`` query parameter: 1 unless it is a plain positive number of at most six digits."""
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > 6:
-        return 1
-    return max(1, int(text))

@@ -28,12 +28,14 @@ import hmac
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
+from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -57,6 +59,7 @@ from checkstand.core.money import format_money
 from checkstand.core.urls import origin_of
 from checkstand.pages import form_fields, price_tiers
 from checkstand.pages import offer as offer_page
+from checkstand.pages.confirmation import confirmation
 from checkstand.pages.theme import accent_theme
 from checkstand.payments import completion, flow, plan_change_sessions, three_d_secure
 from checkstand.payments.hosted_pages import page_processor
@@ -76,6 +79,7 @@ STATIC: Final = StaticFiles(directory=Path(__file__).parent / "static")
 CSRF_FIELD: Final = "csrf_token"
 ACTION_FIELD: Final = "action"
 APPLY: Final = "apply"
+REMOVE_CODE: Final = "remove_code"
 PAY: Final = "pay"
 CHANGE_PLAN: Final = "plan"
 # A plan option's value on the page: the line's position and the family tier's rank (ids stay off the page).
@@ -83,6 +87,8 @@ _PLAN_VALUE: Final = re.compile(r"^([0-9]{1,3}):(-?[0-9]{1,9})$")  # ASCII digit
 ATTEMPT_PARAM: Final = "checkout_attempt_id"
 PAYMENT_METHOD_FIELD: Final = "payment_method_id"
 STRIPE_SCRIPT: Final = "checkout-stripe.js"
+# The page's own script: card formatting, the summary folded on a phone. The page works without it.
+PAGE_SCRIPT: Final = "checkout.js"
 # Stripe.js's 3-D Secure frames and its API, as Stripe's documented Content-Security-Policy names them.
 STRIPE_FRAME_ORIGIN: Final = "https://hooks.stripe.com"
 STRIPE_API_ORIGIN: Final = "https://api.stripe.com"
@@ -93,6 +99,7 @@ ALREADY_SUBSCRIBED: Final = "already_subscribed"
 ON_THAT_PLAN: Final = "You already subscribe to this plan. Choose another one."
 UNAVAILABLE: Final = "This checkout can't be bought right now. Please contact the merchant."
 NUL_FORM: Final = "The form held a character that can't be sent (NUL). Check what you typed and try again."
+EXPIRY_ERROR: Final = "Enter the expiry date as MM / YY, as printed on your card."
 NUL_FIELD: Final = "Remove the invisible NUL character."
 # A Stripe payment method id as the public API takes it: at most 255 characters.
 _STRIPE_METHOD: Final = re.compile(r"^pm_[0-9A-Za-z_]{1,252}$")
@@ -103,6 +110,8 @@ DEFAULT_LOCALE: Final = "en_US"
 MAX_TOKEN_LENGTH: Final = 100
 _CSRF_CONTEXT: Final = b"checkstand hosted checkout csrf\x00"
 _HEX_COLOR: Final = re.compile(r"^#[0-9a-fA-F]{6}$")
+# An expiry as printed on a card, "MM / YY", with or without the spaces or slash, or with a four-digit year.
+_EXPIRY: Final = re.compile(r"([0-9]{1,2}) ?/? ?([0-9]{2}|[0-9]{4})")
 # The page's form fields, named as the public API names them in an error's ``loc``.
 _FIELDS: Final = (
     "name",
@@ -110,6 +119,7 @@ _FIELDS: Final = (
     "card_number",
     "exp_month",
     "exp_year",
+    "exp",
     "cvc",
     "promotion_code",
     "plan",
@@ -199,6 +209,8 @@ async def submit_checkout(request: Request, token: str) -> Response:
     action = _text(form, ACTION_FIELD)
     if action == APPLY:
         return await _apply_code(request, token, values)
+    if action == REMOVE_CODE:
+        return await _remove_code(request, token, values)
     if action == CHANGE_PLAN or values["plan"]:
         # Paying with another plan ticked than the one priced: the customer sees the new total before paying it.
         changed = await _change_plan(request, token, values, paying=action != CHANGE_PLAN)
@@ -227,6 +239,18 @@ async def _apply_code(request: Request, token: str, values: dict[str, str]) -> R
         # Closed meanwhile (the closed page says so), or a payment in flight.
         return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
     return await _rerender(request, token, values, {}, 200, notice="Promotion code applied.")
+
+
+async def _remove_code(request: Request, token: str, values: dict[str, str]) -> Response:
+    try:
+        async with payment_gateway(request).database.writing() as session:
+            checkout = await checkout_service.lock_open_session(session, token)
+            await checkout_service.remove_promotion_code(session, checkout)
+            await session.commit()
+    except Conflict:
+        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
+    values = {**values, "promotion_code": ""}
+    return await _rerender(request, token, values, {}, 200, notice="Promotion code removed.")
 
 
 async def _change_plan(request: Request, token: str, values: dict[str, str], *, paying: bool) -> Response | None:
@@ -285,9 +309,11 @@ async def _choose_offer(
 
 
 async def _pay(request: Request, token: str, form: FormData, values: dict[str, str]) -> Response:
-    errors = _local_errors(values)
     async with payment_gateway(request).database.reading() as session:
-        processor = await page_processor(session, await checkout_service.get_by_token(session, token))
+        checkout = await checkout_service.get_by_token(session, token)
+        processor = await page_processor(session, checkout)
+    # Every field's error at once: the details are checked here too, not only after the card passed.
+    errors = _local_errors(values, needs_customer=checkout.customer_id is None)
     if processor is None:
         return await _rerender(request, token, values, {}, 409, alert=NO_PROCESSOR)
     if processor.type == STRIPE:
@@ -366,9 +392,10 @@ async def _outcome(
         if attempt.state == REQUIRES_ACTION and attempt.action_url is not None:
             return RedirectResponse(attempt.action_url, status_code=303, headers=_security_headers(attempt.action_url))
         if attempt.state == FAILED:
-            alert = attempt.error_message_for_customer or "Your payment was not completed."
-        else:
-            alert = "Your payment is still being processed. Reload this page in a moment."
+            # Told beside the card, with what to do next.
+            reason = attempt.error_message_for_customer or "Your payment was not completed."
+            return await _render(request, session, checkout, values=values, decline=reason)
+        alert = "Your payment is still being processed. Reload this page in a moment."
         return await _render(request, session, checkout, values=values, alert=alert)
 
 
@@ -406,12 +433,29 @@ async def _render(
     errors: dict[str, str] | None = None,
     alert: str | None = None,
     notice: str | None = None,
+    decline: str | None = None,
 ) -> Response:
     account = await accounts.get_account(session, checkout.account_id)
     brand = account.brand_settings
     merchant = brand.get("name") or account.name
     logo = brand.get("logo") if isinstance(brand.get("logo"), str) and brand["logo"].startswith("https://") else None
     current = checkout_service.state(checkout)
+    locale = _locale(request)
+
+    def money(minor: int) -> str:
+        return format_money(minor, checkout.currency, locale)
+
+    if current == SUCCESS:
+        sends_receipts = request.app.state.settings.smtp_url is not None
+        return _page(
+            "checkout_paid.html",
+            status_code=status_code,
+            success_url=None,
+            merchant=merchant,
+            logo=logo,
+            paid=await confirmation(session, checkout, money, locale, sends_receipts=sends_receipts),
+            return_url=cancel_link(checkout),
+        )
     if current != OPEN:
         return _page(
             "checkout_closed.html",
@@ -420,14 +464,8 @@ async def _render(
             refused=False,
             merchant=merchant,
             logo=logo,
-            completed=current == SUCCESS,
             return_url=cancel_link(checkout),
         )
-    locale = _locale(request)
-
-    def money(minor: int) -> str:
-        return format_money(minor, checkout.currency, locale)
-
     metered_prices = await metered.metered_prices(session, checkout)
     lines = checkout_service.tier_items(checkout, PRIMARY_TIER)
     terms = await price_tiers.terms_by_price(session, checkout.account_id, lines, money, locale)
@@ -436,6 +474,8 @@ async def _render(
             "name": item.product_name,
             "detail": item.price_name or item.description,
             "quantity": item.quantity,
+            # A tiered or package price tells its own terms: its unit amount is no price per unit.
+            "unit_price": money(item.unit_amount_atom) if item.quantity > 1 and item.price_id not in terms else None,
             "amount": money(item.amount_subtotal_atom),
             "billing": _billing_terms(item.recurring_interval, item.recurring_interval_count),
             "trial": _trial(item.trial_days),
@@ -454,7 +494,7 @@ async def _render(
     if change is not None:
         pay_label = f"Pay {money(today_atom)}" if today_atom > 0 else "Change plan"
     else:
-        pay_label = f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start free trial"
+        pay_label = f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start trial"
         if not due.today_atom and not due.is_trial and metered_prices:
             pay_label = "Subscribe"  # billed by usage only: the card is saved, nothing is charged today
     plans = [
@@ -502,6 +542,9 @@ async def _render(
         plan_change=None if change is None else await _plan_change(session, checkout, change, money, locale),
         subtotal=money(checkout.amount_subtotal_atom),
         discount=money(checkout.amount_discount_atom) if checkout.amount_discount_atom else None,
+        discount_terms=_discount_terms(checkout, money, locale),
+        recurrence=None if change is not None else _recurrence(checkout, due, money),
+        summary_amount=money(today_atom),
         total=money(checkout.amount_total_atom),
         due_today=money(due.today_atom) if due.is_trial and change is None else None,
         trial_terms=None if change is not None else _trial_terms(checkout, due, money, locale),
@@ -513,16 +556,22 @@ async def _render(
         csrf_token=_csrf_token(request, checkout.secure_token),
         action_field=ACTION_FIELD,
         apply=APPLY,
+        remove_code=REMOVE_CODE,
         pay=PAY,
         values=values or {},
         errors=errors or {},
         alert=alert,
         notice=notice,
+        decline=decline,
         payment_form=None if processor is None else processor.type,
+        test_mode=processor is not None and _test_mode(processor.type, processor.publishable_key),
+        legal=_legal(brand),
         no_processor=NO_PROCESSOR,
         stripe_form=stripe_form,
         stripe_js=None if stripe_form is None else request.app.state.settings.stripe_js_url,
         script=STRIPE_SCRIPT,
+        page_script=PAGE_SCRIPT if stripe_form is None and processor is not None else None,
+        own_script=stripe_form is None and processor is not None,
         payment_method_field=PAYMENT_METHOD_FIELD,
     )
 
@@ -562,6 +611,27 @@ async def _plan_change(
     }
 
 
+def _test_mode(processor_type: str, publishable_key: str | None) -> bool:
+    """Whether no real card is charged: the simulator always, Stripe with a test key."""
+    return processor_type != STRIPE or (publishable_key or "").startswith("pk_test_")
+
+
+def _legal(brand: dict[str, Any]) -> dict[str, str | None]:
+    """The merchant's legal name and its terms and privacy links from the brand settings; a link only when it is
+    a web address (the API takes nothing else, this keeps an older stored value from becoming one)."""
+
+    def link(key: str) -> str | None:
+        value = brand.get(key)
+        return value if isinstance(value, str) and value.startswith(("https://", "http://")) else None
+
+    legal_name = brand.get("legal_name")
+    return {
+        "name": legal_name if isinstance(legal_name, str) and legal_name else None,
+        "terms": link("terms_of_service_url"),
+        "privacy": link("privacy_policy_url"),
+    }
+
+
 def _billing_terms(interval: str | None, count: int | None) -> str | None:
     """``per month``, ``every 3 months``; ``None`` for a one-time price."""
     if interval is None:
@@ -572,14 +642,51 @@ def _billing_terms(interval: str | None, count: int | None) -> str | None:
 def _trial_terms(
     checkout: CheckoutSession, due: trials.TierDue, money: Callable[[int], str], locale: str
 ) -> str | None:
-    """ "$0.00 today, then $49.00 per month from May 15, 2025": what a trial charges now and when it ends, the end
-    in the customer's locale, from now as the subscription will count it (on a test clock, the clock's now)."""
+    """ "14-day free trial, then $49.00 per month starting May 15, 2025": when the trial ends and what it charges
+    then, the end in the customer's locale, from now as the subscription will count it (on a test clock, the
+    clock's now). What is due today is told beside it (``_recurrence``)."""
     if not due.is_trial:
         return None
     recurring = next(item for item in checkout_service.tier_items(checkout, PRIMARY_TIER) if item.recurring_interval)
     terms = _billing_terms(recurring.recurring_interval, recurring.recurring_interval_count)
     starts = format_date(checkout.current_time() + timedelta(days=due.trial_days), format="long", locale=locale)
-    return f"{money(due.today_atom)} today, then {money(due.recurring_atom)} {terms} from {starts}"
+    return f"{due.trial_days}-day free trial, then {money(due.recurring_atom)} {terms} starting {starts}"
+
+
+def _recurrence(checkout: CheckoutSession, due: trials.TierDue, money: Callable[[int], str]) -> str | None:
+    """ "$24.00 today, then $24.00 per month": what the customer agrees to pay now and at each renewal; ``None``
+    for a one-time purchase. A discount used once leaves the renewals at the full price. A trial's renewals are told
+    by its own terms (``_trial_terms``): here only what is due today."""
+    items = checkout_service.tier_items(checkout, PRIMARY_TIER)
+    recurring = [item for item in items if item.recurring_interval]
+    if not recurring:
+        return None
+    if due.is_trial:
+        return f"{money(due.today_atom)} today"
+    first = recurring[0]
+    terms = _billing_terms(first.recurring_interval, first.recurring_interval_count)
+    coupon = checkout_service.discount_terms(checkout)
+    renewal = due.recurring_atom
+    if coupon is not None and coupon.duration == "once":
+        renewal = sum(item.amount_subtotal_atom for item in recurring)
+    return f"{money(due.today_atom)} today, then {money(renewal)} {terms}"
+
+
+def _discount_terms(checkout: CheckoutSession, money: Callable[[int], str], locale: str) -> str | None:
+    """ "20% off for 3 months", "$5.00 off once": how much the discount takes and for how long."""
+    coupon = checkout_service.discount_terms(checkout)
+    if coupon is None or coupon.trial_days_off:
+        return None
+    if coupon.percent_off_bp is not None:
+        off = f"{format_decimal(Decimal(coupon.percent_off_bp) / 100, locale=locale)}% off"
+    elif coupon.amount_atom_off is not None:
+        off = f"{money(coupon.amount_atom_off)} off"
+    else:
+        return None
+    if coupon.duration == "repeating" and coupon.duration_in_months:
+        months = coupon.duration_in_months
+        return f"{off} for {months} months" if months != 1 else f"{off} for 1 month"
+    return f"{off} forever" if coupon.duration == "forever" else f"{off} once"
 
 
 def _trial(days: int) -> str | None:
@@ -599,10 +706,15 @@ def _stripe_method(form: FormData, errors: dict[str, str]) -> PaymentMethod | No
     return PaymentMethod(processor_reference=method_id)
 
 
-def _local_errors(values: dict[str, str]) -> dict[str, str]:
-    """What can be checked without the database; the service checks the rest (a missing name, say)."""
+def _local_errors(values: dict[str, str], *, needs_customer: bool) -> dict[str, str]:
+    """What can be checked without the database, as the service checks it (a session without a customer needs a
+    name and an email), so that one post shows every field's error."""
     errors: dict[str, str] = {}
     email = values["email"].strip()
+    if needs_customer and not values["name"].strip():
+        errors["name"] = "Enter your full name."
+    if needs_customer and not email:
+        errors["email"] = "Enter your email address."
     if email:
         try:
             validate_email(email, check_deliverability=False)
@@ -616,12 +728,17 @@ def _card(form: FormData, values: dict[str, str], errors: dict[str, str]) -> Car
     number = form_fields.ascii_digits(_text(form, "card_number").replace(" ", ""))
     if number is None or not 12 <= len(number) <= 19:
         errors["card_number"] = "Enter the card number."
-    month = form_fields.ascii_number(values["exp_month"].strip(), 1, 12)
-    if month is None:
-        errors["exp_month"] = "Enter the expiry month (1 to 12)."
-    year = form_fields.ascii_digits(values["exp_year"].strip())
-    if year is None or len(year) not in (2, 4):
-        errors["exp_year"] = "Enter the expiry year."
+    if values["exp_month"] or values["exp_year"]:
+        # Separate month and year fields, as a post made for the first version of this page sends them; their
+        # errors are told at the page's one expiry field.
+        month = form_fields.ascii_number(values["exp_month"].strip(), 1, 12)
+        year = form_fields.ascii_digits(values["exp_year"].strip())
+        if year is not None and len(year) not in (2, 4):
+            year = None
+    else:
+        month, year = _expiry(values["exp"])
+    if month is None or year is None:
+        errors["exp"] = EXPIRY_ERROR
     cvc = form_fields.ascii_digits(_text(form, "cvc").strip())
     if cvc is None or not 3 <= len(cvc) <= 4:
         errors["cvc"] = "Enter the 3 or 4 digit security code."
@@ -629,6 +746,14 @@ def _card(form: FormData, values: dict[str, str], errors: dict[str, str]) -> Car
         return None
     full_year = int(year) + 2000 if len(year) == 2 else int(year)
     return CardDetails(number, month, full_year, cvc)
+
+
+def _expiry(text: str) -> tuple[int | None, str | None]:
+    """The month and the year's digits of an "MM / YY" (or "MM/YYYY", "MMYY") expiry, each ``None`` if unreadable."""
+    found = _EXPIRY.fullmatch(text.strip())
+    if found is None:
+        return None, None
+    return form_fields.ascii_number(found[1], 1, 12), found[2]
 
 
 def _field_errors(refused: InvalidFields) -> dict[str, str]:
@@ -678,18 +803,28 @@ def _not_found() -> Response:
 
 
 def _page(
-    template: str, *, status_code: int, success_url: str | None, stripe_js: str | None = None, **context: object
+    template: str,
+    *,
+    status_code: int,
+    success_url: str | None,
+    stripe_js: str | None = None,
+    own_script: bool = False,
+    **context: object,
 ) -> HTMLResponse:
     html = _templates.get_template(template).render(static=STATIC_PATH, stripe_js=stripe_js, **context)
-    return HTMLResponse(html, status_code=status_code, headers=_security_headers(success_url, stripe_js))
+    headers = _security_headers(success_url, stripe_js, own_script=own_script)
+    return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-def _security_headers(redirect_to: str | None, stripe_js: str | None = None) -> dict[str, str]:
+def _security_headers(
+    redirect_to: str | None, stripe_js: str | None = None, *, own_script: bool = False
+) -> dict[str, str]:
     # form-action also governs where a form's redirect may lead: paying ends on the merchant's success URL. Only
     # parsed origins ever enter the policy (a stored URL that doesn't parse adds none), never a URL's own text.
     redirect_origin = None if redirect_to is None else origin_of(redirect_to)
     form_action = "'self'" if redirect_origin is None else f"'self' {redirect_origin}"
-    scripts = ""
+    # The page's own script, from this server only, where the page loads it.
+    scripts = "script-src 'self'; " if own_script else ""
     origin = None if stripe_js is None else origin_of(stripe_js)
     if origin is not None:
         # Stripe's documented policy for Stripe.js, with its origin taken from the URL it is loaded from.
