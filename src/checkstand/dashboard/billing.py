@@ -88,16 +88,6 @@ async def payment_currencies(session: AsyncSession, account_id: str) -> list[str
     return sorted(found)
 
 
-async def emails_of(session: AsyncSession, account_id: str, customer_ids: Sequence[str | None]) -> dict[str, str]:
-    ids = {customer_id for customer_id in customer_ids if customer_id}
-    if not ids:
-        return {}
-    rows = await session.execute(
-        select(Customer.id, Customer.email).where(Customer.account_id == account_id, Customer.id.in_(ids))
-    )
-    return {customer_id: email for customer_id, email in rows if email}
-
-
 @dataclass(frozen=True)
 class PaymentStory:
     """A payment, each processor call that collected it with its refunds, and what it paid for."""

@@ -20,8 +20,8 @@ from checkstand.api.http.unit_of_work import Session
 from checkstand.checkout import service as checkout_service
 from checkstand.core.errors import FieldProblem, InvalidFields, NotFound
 from checkstand.core.metadata import MAX_KEY_LENGTH, MAX_KEYS, MAX_VALUE_LENGTH
-from checkstand.core.pagination import PageParams
 from checkstand.dashboard import service
+from checkstand.dashboard.paging import last_page, page_number, page_params
 from checkstand.dashboard.web import PREFIX, CheckedForm, SignedInUser, not_found, redirect, render
 from checkstand.pages import checkout as hosted_page
 from checkstand.payments import plan_change_sessions
@@ -31,7 +31,6 @@ router = APIRouter(prefix=f"{PREFIX}/checkout-sessions", include_in_schema=False
 
 LINE_ROWS: Final = 5
 METADATA_ROWS: Final = 5
-PAGE_SIZE: Final = 25
 MAX_FIELD_LENGTH: Final = 2048
 NOT_A_NUMBER: Final = "Input should be a valid integer"
 QUANTITY_WITHOUT_PRICE: Final = "Choose a price for this quantity"
@@ -85,13 +84,13 @@ async def create_session(request: Request, user: SignedInUser, form: CheckedForm
 async def list_sessions(request: Request, user: SignedInUser, session: Session) -> Response:
     state = request.query_params.get("state") or None
     search = request.query_params.get("q") or None
-    page_number = _page_number(request.query_params.get("page"))
+    number = page_number(request.query_params.get("page"))
     page = await service.list_checkout_sessions(
         session,
         user.account_id,
         state=state if state in service.STATES else None,
         search=search,
-        page=PageParams(limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE),
+        page=page_params(number),
     )
     emails = await service.customer_emails(session, user.account_id, [c.customer_id for c in page.items])
     return render(
@@ -103,8 +102,8 @@ async def list_sessions(request: Request, user: SignedInUser, session: Session) 
         state=state if state in service.STATES else "",
         states=service.STATES,
         search=search or "",
-        page_number=page_number,
-        last_page=max(1, -(-page.total // PAGE_SIZE)),
+        page_number=number,
+        last_page=last_page(page.total),
     )
 
 
@@ -236,9 +235,3 @@ def _integer(form: CreateForm, path: str, text: str) -> int | None:
 
 def _text(value: object) -> str:
     return value[:MAX_FIELD_LENGTH] if isinstance(value, str) else ""
-
-
-def _page_number(text: str | None) -> int:
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > 6:
-        return 1
-    return max(1, int(text))

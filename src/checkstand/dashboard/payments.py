@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from checkstand.api.http.unit_of_work import Session
 from checkstand.core.errors import NotFound
 from checkstand.dashboard import billing
+from checkstand.dashboard import service as dashboard_service
 from checkstand.dashboard.paging import last_page, page_number, page_params
 from checkstand.dashboard.web import PREFIX, SignedInUser, not_found, render
 
@@ -56,7 +57,7 @@ async def list_payments(request: Request, user: SignedInUser, session: Session) 
         "payments_list.html",
         user=user,
         page=page,
-        emails=await billing.emails_of(session, user.account_id, [p.customer_id for p in page.items]),
+        emails=await dashboard_service.customer_emails(session, user.account_id, [p.customer_id for p in page.items]),
         statuses=billing.PAYMENT_STATUSES,
         currencies=currencies,
         filters=filters,

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from checkstand.api.http.unit_of_work import Session
 from checkstand.core.errors import CheckstandError, NotFound
 from checkstand.dashboard import billing
+from checkstand.dashboard import service as dashboard_service
 from checkstand.dashboard.paging import last_page, page_number, page_params
 from checkstand.dashboard.web import PREFIX, CheckedForm, SignedInUser, not_found, redirect, render
 from checkstand.subscriptions import service as subscriptions
@@ -41,7 +42,7 @@ async def list_subscriptions(request: Request, user: SignedInUser, session: Sess
         "subscriptions_list.html",
         user=user,
         page=page,
-        emails=await billing.emails_of(session, user.account_id, [s.customer_id for s in page.items]),
+        emails=await dashboard_service.customer_emails(session, user.account_id, [s.customer_id for s in page.items]),
         statuses=STATUSES,
         filters={"status": status or "", "q": search},
         page_number=number,
