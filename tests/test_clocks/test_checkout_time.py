@@ -160,7 +160,7 @@ def test_the_page_dates_a_trials_end_by_the_clock_and_the_subscription_agrees(se
     shown = httpx.get(f"{server.base_url}/c/{created.secure_token}", timeout=60)
     assert shown.status_code == 200, shown.text
     # The clock's January 31, 2028 plus 14 days.
-    assert 'id="trial-terms">$0.00 today, then $9.00 per month from February 14, 2028<' in shown.text
+    assert 'id="trial-terms">14-day free trial, then $9.00 per month starting February 14, 2028<' in shown.text
 
     confirmed = httpx.post(
         f"{server.base_url}/api/public/checkout/{created.secure_token}/confirm",
