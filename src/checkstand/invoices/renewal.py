@@ -173,8 +173,28 @@ async def build_renewal_invoice(
     the moment it falls due, on the customer's clock; dunning retries count from it). It takes the subscription's
     pending items (prorations a plan change left) as lines, and uses up the customer's credit balance before
     anything is charged. A period already invoiced raises ``IntegrityError``."""
+    return await _invoice_period(session, subscription, period_start, period_end, issued_at or period_start)
+
+
+async def build_final_invoice(session: AsyncSession, subscription: Subscription, *, issued_at: datetime) -> Invoice:
+    """The invoice a subscription billing usage in arrears leaves as it ends at its period's end: its last period's
+    usage and its pending items, nothing in advance. It takes the place of the period that never comes (whose start
+    the period's end is), so it is made once, as a renewal invoice is."""
+    end = subscription.current_period_end
+    return await _invoice_period(session, subscription, end, end, issued_at, plan=())
+
+
+async def _invoice_period(
+    session: AsyncSession,
+    subscription: Subscription,
+    period_start: datetime,
+    period_end: datetime,
+    issued_at: datetime,
+    plan: Sequence[PlanLine] | None = None,
+) -> Invoice:
+    """The cycle invoice of a period: its lines priced, the pending items it takes marked as invoiced."""
     pending = await pending_items(session, subscription)
-    priced = await _renewal(session, subscription, period_start, period_end, pending, use_credit=True)
+    priced = await _renewal(session, subscription, period_start, period_end, pending, use_credit=True, plan=plan)
     invoice = await create_invoice(
         session,
         subscription.account_id,
@@ -186,33 +206,6 @@ async def build_renewal_invoice(
         subscription_id=subscription.id,
         period_start=period_start,
         period_end=period_end,
-        issued_at=issued_at or period_start,
-        description=subscription.description,
-    )
-    for item in pending:
-        item.invoice_id = invoice.id
-    await session.flush()
-    return invoice
-
-
-async def build_final_invoice(session: AsyncSession, subscription: Subscription, *, issued_at: datetime) -> Invoice:
-    """The invoice a subscription billing usage in arrears leaves as it ends at its period's end: its last period's
-    usage and its pending items, nothing in advance. It takes the place of the period that never comes (whose start
-    the period's end is), so it is made once, as a renewal invoice is."""
-    end = subscription.current_period_end
-    pending = await pending_items(session, subscription)
-    priced = await _renewal(session, subscription, end, end, pending, use_credit=True, plan=())
-    invoice = await create_invoice(
-        session,
-        subscription.account_id,
-        customer_id=subscription.customer_id,
-        currency=subscription.currency,
-        lines=priced.lines,
-        discount_atom=priced.discount_atom,
-        billing_reason=SUBSCRIPTION_CYCLE,
-        subscription_id=subscription.id,
-        period_start=end,
-        period_end=end,
         issued_at=issued_at,
         description=subscription.description,
     )
