@@ -15,7 +15,7 @@ from tests.support import Server
 from bench.common import WrkResult, served, wrk_post
 
 
-def _prepare(server: Server) -> tuple[str, dict[str, object]]:
+def session_body(server: Server) -> tuple[str, dict[str, object]]:
     """A product with a price, and the body of a realistic session (two line items)."""
     api = f"{server.base_url}/api/{server.account_id}"
     headers = {"Authorization": f"Bearer {server.secret_key}"}
@@ -40,7 +40,7 @@ def _prepare(server: Server) -> tuple[str, dict[str, object]]:
 def run(backend: str, seconds: int, connections: int) -> list[WrkResult]:
     results = []
     with served(backend) as server:
-        api, session_body = _prepare(server)
+        api, body = session_body(server)
         for round_number in (1, 2):
             results.append(
                 wrk_post(
@@ -57,7 +57,7 @@ def run(backend: str, seconds: int, connections: int) -> list[WrkResult]:
                     f"{backend} create checkout session #{round_number}",
                     f"{api}/checkout-sessions/",
                     server.secret_key,
-                    session_body,
+                    body,
                     seconds=seconds,
                     connections=connections,
                 )

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,36 +180,45 @@ async def prepare(database_url: str, data_dir: Path) -> tuple[str, str, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--rate", type=float, default=50)
-    parser.add_argument("--seconds", type=float, default=10)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--concurrency", type=int, default=32, help="deliveries in flight per worker")
+    add_arguments(parser)
     args = parser.parse_args()
-
-    name = support.unique_name("cs_bench_hooks")
-    database_url = support.create_postgres_database(name)
-    try:
-        migrations.upgrade(support.async_url(database_url))
-        with tempfile.TemporaryDirectory() as directory:
-            data_dir = Path(directory)
-            account_id, secret, port = asyncio.run(prepare(database_url, data_dir))
-            rounds = []
-            with receiver_on(port, secret) as base:
-                # Untimed: the first run on fresh tables also pays for PostgreSQL's first statistics and caches.
-                asyncio.run(warm_up(database_url, data_dir, base, account_id, args.concurrency))
-                for _ in range(args.rounds):
-                    for count in (1, 4):
-                        rounds.append(asyncio.run(measure(count, database_url, data_dir, base, account_id, args)))
-                        print(rounds[-1].row(), flush=True)
-    finally:
-        support.drop_postgres_database(name)
+    rounds = run(args, (1, 4), on_round=lambda measured: print(measured.row(), flush=True))
     print(f"\n{args.events} events per throughput run; {args.rate:g}/s for {args.seconds:g} s per delay run.")
     print(f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}.")
     print("\n| workers | delivered/s | commit to arrival p50 (ms) | p99 (ms) | duplicates |")
     print("| --- | --- | --- | --- | --- |")
     for measured in rounds:
         print(measured.row())
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--rate", type=float, default=50)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--concurrency", type=int, default=32, help="deliveries in flight per worker")
+
+
+def run(args: argparse.Namespace, worker_counts: tuple[int, ...], on_round: Callable[[Round], None]) -> list[Round]:
+    """``args.rounds`` rounds, each measuring every one of ``worker_counts`` in turn, on a fresh database."""
+    name = support.unique_name("cs_bench_hooks")
+    database_url = support.create_postgres_database(name)
+    rounds: list[Round] = []
+    try:
+        migrations.upgrade(support.async_url(database_url))
+        with tempfile.TemporaryDirectory() as directory:
+            data_dir = Path(directory)
+            account_id, secret, port = asyncio.run(prepare(database_url, data_dir))
+            with receiver_on(port, secret) as base:
+                # Untimed: the first run on fresh tables also pays for PostgreSQL's first statistics and caches.
+                asyncio.run(warm_up(database_url, data_dir, base, account_id, args.concurrency))
+                for _ in range(args.rounds):
+                    for count in worker_counts:
+                        rounds.append(asyncio.run(measure(count, database_url, data_dir, base, account_id, args)))
+                        on_round(rounds[-1])
+    finally:
+        support.drop_postgres_database(name)
+    return rounds
 
 
 @contextmanager

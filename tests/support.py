@@ -109,11 +109,13 @@ SECRET_LINE = re.compile(r"Secret key:\s+(sk_\S+)")
 def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[str, str]:
     """The environment of a Checkstand process; ``database_url=None`` leaves it on its default SQLite file. Test
     webhook receivers and localstripe listen on 127.0.0.1, so private webhook and processor URLs are allowed unless
-    ``extra`` says otherwise. Every test of a run pays from 127.0.0.1 on the one shared server, so the per-IP limit on
-    payment attempts is lifted (its own tests run in process, with the default)."""
+    ``extra`` says otherwise. Every test of a run pays from 127.0.0.1 on the one shared server, with the same few test
+    cards, so the per-IP and per-card limits on failed payments are lifted (their own tests run in process, with the
+    defaults)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHECKSTAND_")}
     env.update(CHECKSTAND_DATA_DIR=str(data_dir), CHECKSTAND_WORKER_POLL_SECONDS="0.2")
-    env["CHECKSTAND_CONFIRM_MAX_ATTEMPTS_PER_IP"] = "1000000"
+    env["CHECKSTAND_CONFIRM_MAX_FAILED_PER_IP"] = "1000000"
+    env["CHECKSTAND_CONFIRM_MAX_FAILED_PER_CARD"] = "1000000"
     env["CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS"] = "true"
     env["CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS"] = "true"
     env.update(extra)
@@ -126,9 +128,11 @@ def server_env(data_dir: Path, database_url: str | None, **extra: str) -> dict[s
 def run_server(
     data_dir: Path, database_url: str | None, *, no_worker: bool = False, port: int | None = None, **extra_env: str
 ) -> Iterator[Server]:
-    """``port``: a restart's, to serve the same instance as the process before it; by default a free one."""
+    """``port``: a restart's, to serve the same instance as the process before it; by default a free one. One serving
+    process, whatever the backend: the tests that kill it mean to kill the server, and a killed parent's serving
+    processes would live on (tests/test_serve_workers.py runs several)."""
     port = port or free_port()
-    args = [sys.executable, "-m", "checkstand", "serve", "--port", str(port)]
+    args = [sys.executable, "-m", "checkstand", "serve", "--port", str(port), "--workers", "1"]
     if no_worker:
         args.append("--no-worker")
     process = subprocess.Popen(

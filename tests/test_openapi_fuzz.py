@@ -296,6 +296,9 @@ BUSINESS_RULES: dict[str, dict[tuple[str | int, ...], str]] = {
     "POST /api/{account_id}/checkout-sessions/{checkout_id}/line-items": {("price_id",): ROW},
     "POST /api/public/checkout/{secure_token}/confirm": {("payment_method",): "a card or a saved method, one of them"},
     "POST /api/public/checkout/{secure_token}/plan": {("plan",): "a line and rank the session offers"},
+    "POST /api/public/checkout/{secure_token}/promotion-code": {
+        ("promotion_code",): "a promotion code of the account that applies to the session"
+    },
     "POST /api/public/checkout/{secure_token}/selection": {
         ("plans", 0): "a line and plan the checkout offers",
         ("plans",): "plans billed at one interval",

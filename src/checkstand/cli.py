@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Final, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Final, NoReturn, TypeVar
 
 import typer
 import uvicorn
@@ -37,6 +38,9 @@ from checkstand.processors import connections
 from checkstand.secret_key import service as secret_key_check
 from checkstand.settings import Settings
 from checkstand.webhooks import endpoints as webhook_endpoints
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(
     help="Checkstand: a self-hosted checkout service.",
@@ -228,6 +232,12 @@ async def _check_secret_key(session: AsyncSession, settings: Settings) -> None:
 # --- Running ---------------------------------------------------------------------------------------------------------
 
 
+# What `serve` tells the processes that serve (uvicorn builds the app in each from an import string, so only the
+# environment reaches them): how many there are, and whether each runs the background worker.
+_SERVE_PROCESSES_ENV: Final = "_CHECKSTAND_SERVE_PROCESSES"
+_SERVE_WORKER_ENV: Final = "_CHECKSTAND_SERVE_WORKER"
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -235,23 +245,68 @@ def serve(
     no_worker: Annotated[
         bool, typer.Option("--no-worker", help="Leave background jobs to `checkstand worker`.")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes serving the one port, each with its own background worker (unless --no-worker). "
+            "Default: the number of cores on PostgreSQL; 1 on SQLite, whose single write lock more processes would "
+            "only contend for.",
+        ),
+    ] = None,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated IPs or CIDRs of the proxies whose X-Forwarded-For names the client "
+            "(CHECKSTAND_TRUSTED_PROXIES; default: none).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the API, hosted pages and (unless --no-worker) the background worker in one process."""
-    # Imported here, as in `worker`: the web stack and the payment flow take seconds to import, which the
-    # administrative commands (and --version) need not wait for.
-    from checkstand.app import create_app
-    from checkstand.payments.leases import serve_instance
-
-    settings = _settings(host=host, port=port)
+    """Run the API, hosted pages and (unless --no-worker) the background worker."""
+    settings = _settings(host=host, port=port, trusted_proxies=forwarded_allow_ips)
+    on_sqlite = make_url(settings.resolved_database_url).get_backend_name() == "sqlite"
+    processes = workers or (1 if on_sqlite else os.cpu_count() or 1)
+    # Once, here, before any process serves: the migration, the secret key's check and the demo account.
     _migrate(settings)
     _announce_demo_account(settings)
+    os.environ.update(
+        {
+            "CHECKSTAND_HOST": settings.host,
+            "CHECKSTAND_PORT": str(settings.port),
+            "CHECKSTAND_TRUSTED_PROXIES": settings.trusted_proxies,
+            _SERVE_PROCESSES_ENV: str(processes),
+            _SERVE_WORKER_ENV: "" if no_worker else "1",
+        }
+    )
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker, instance=serve_instance(settings.port)),
+        f"{__name__}:served_app",
+        factory=True,
+        workers=processes,
         host=settings.host,
         port=settings.port,
+        proxy_headers=False,  # the app trusts CHECKSTAND_TRUSTED_PROXIES itself; uvicorn's default trusts 127.0.0.1
         access_log=False,  # ours redacts tokens in paths; see api/http/request_context.py
         log_config=None,  # uvicorn's lines go through our formatter too (escaped; JSON when asked)
         log_level=settings.log_level,
+    )
+
+
+def served_app() -> FastAPI:
+    """The app one ``checkstand serve`` process runs (uvicorn's factory, called in each process), built from the
+    settings ``serve`` resolved and put in the environment."""
+    # Imported here, as in `worker`: the web stack and the payment flow take seconds to import, which the
+    # administrative commands (and --version) need not wait for.
+    from checkstand.app import create_app
+    from checkstand.payments.leases import serve_instances
+
+    settings = _settings()
+    processes = int(os.environ.get(_SERVE_PROCESSES_ENV, "1"))
+    return create_app(
+        settings,
+        run_worker=bool(os.environ.get(_SERVE_WORKER_ENV)),
+        instances=serve_instances(settings.port, processes),
     )
 
 

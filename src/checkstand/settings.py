@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -157,11 +158,21 @@ class Settings(BaseSettings):
     confirm_max_failed_per_session: int = Field(
         default=10, ge=1, description="Failed payments a checkout session takes within the rate window."
     )
-    confirm_max_attempts_per_ip: int = Field(
-        default=30, ge=1, description="Payment attempts one client IP makes, on any session, within the rate window."
+    confirm_max_failed_per_ip: int = Field(
+        default=30, ge=1, description="Failed payments from one client IP, on any session, within the rate window."
+    )
+    confirm_max_failed_per_card: int = Field(
+        default=5,
+        ge=1,
+        description="Failed payments with one card, on any session from any address, within the rate window.",
     )
     confirm_rate_window_seconds: float = Field(
-        default=600.0, gt=0, description="The window the two confirm rate limits count over."
+        default=600.0, gt=0, description="The window the confirm rate limits count over."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated IPs or CIDRs of the proxies (load balancers) whose X-Forwarded-For names the "
+        "client; a request from any other peer is counted under the peer's own address. Empty: trust none.",
     )
     payment_link_max_visits_per_ip: int = Field(
         default=20,
@@ -170,6 +181,12 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="A request body larger than this is refused (413) before it is read."
+    )
+    brand_image_max_bytes: int = Field(
+        default=512 * 1024,
+        ge=1024,
+        description="The largest logo or icon image a merchant may upload (each; the whole request is also bound by "
+        "max_request_bytes).",
     )
     stripe_js_url: str = Field(
         default="https://js.stripe.com/v3/",
@@ -221,6 +238,23 @@ class Settings(BaseSettings):
         if self.smtp_url is not None and not self.smtp_from:
             raise ValueError("CHECKSTAND_SMTP_URL needs CHECKSTAND_SMTP_FROM (the sender of receipt emails)")
         return self
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        # Checked here: uvicorn's middleware would take a mistyped entry for a host name and silently trust nothing.
+        # Normalized too: it reads "10.1.2.3/8" as a host name, where an operator means 10.0.0.0/8.
+        entries = []
+        for entry in (item.strip() for item in value.split(",")):
+            if not entry:
+                continue
+            try:
+                entries.append(
+                    str(ipaddress.ip_network(entry, strict=False) if "/" in entry else ipaddress.ip_address(entry))
+                )
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
+        return ",".join(entries)
 
     @field_validator("stripe_js_url")
     @classmethod

@@ -45,6 +45,7 @@ from checkstand.checkout import lifecycle as checkout_lifecycle
 from checkstand.core import clock
 from checkstand.core.crypto import SecretBox
 from checkstand.core.ids import new_id
+from checkstand.dashboard import signin as dashboard_signin
 from checkstand.db import Database
 from checkstand.heartbeats import service as heartbeats
 from checkstand.payments import off_session, renewals
@@ -80,6 +81,7 @@ def jobs(settings: Settings) -> dict[str, Job]:
         "disable_failing_webhook_endpoints": disable_failing_webhook_endpoints,
         "purge_idempotency_keys": idempotency.purge_expired,
         "purge_worker_heartbeats": heartbeats.purge_stale,
+        "purge_dashboard_sign_ins": dashboard_signin.purge_expired,
         "resume_paused_subscriptions": renewals.resume_due,
         "notify_trials_ending": renewals.notify_trials_due,
     }

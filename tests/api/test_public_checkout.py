@@ -185,8 +185,9 @@ async def test_confirm_is_rate_limited_per_session(
 ) -> None:
     await flow.simulator(session, shop.account_id)
     created = await flow.open_session(session, shop.account_id, [shop.tshirt])
-    for _ in range(flow.POLICY.rate_limits.max_failed_per_session):
-        declined = await client.post(confirm_url(created.secure_token), json=body(flow.LOST_CARD))
+    for index in range(flow.POLICY.rate_limits.max_failed_per_session):
+        number = flow.DECLINING_CARDS[index % len(flow.DECLINING_CARDS)]
+        declined = await client.post(confirm_url(created.secure_token), json=body(number))
         assert declined.json()["state"] == "failed"
 
     limited = await client.post(confirm_url(created.secure_token), json=body())

@@ -85,7 +85,7 @@ async def test_a_quantity_that_is_not_a_number_is_named(client: httpx.AsyncClien
         },
     )
     assert refused.status_code == 422
-    assert 'id="quantity-2-error">Input should be a valid integer<' in refused.text
+    assert 'id="quantity-2-error">Enter a whole number<' in refused.text
 
 
 async def test_the_form_creates_a_session_whose_link_works(client: httpx.AsyncClient, session: AsyncSession) -> None:

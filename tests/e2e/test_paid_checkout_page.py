@@ -64,7 +64,7 @@ def test_a_missing_address_is_asked_for_field_by_field_and_nothing_is_charged(se
     fill_in(page)
     page.get_by_role("button", name="Pay $10.00").click()
 
-    expect(page.locator("#address_line1-error")).to_have_text("Required.")
-    expect(page.locator("#address_country-error")).to_have_text("Required.")
+    expect(page.locator("#address_line1-error")).to_have_text("Fill in this field.")
+    expect(page.locator("#address_country-error")).to_have_text("Choose a country.")
     expect(page.locator("#phone-error")).to_have_text("Enter a phone number.")
     assert charges(server, opened.account_id) == []

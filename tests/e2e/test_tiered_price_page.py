@@ -40,5 +40,5 @@ def test_the_tiers_are_read_in_the_customer_s_language_format(server: Server, pa
     page.context.set_extra_http_headers({"Accept-Language": "de-DE"})
     page.goto(opened.url)
 
-    expect(page.locator(".tiers li").last).to_have_text("21 and more: 5,00\xa0$ each + 2,50\xa0$ flat fee")
+    expect(page.locator(".tiers li").last).to_have_text("ab 21: je 5,00\xa0$ + 2,50\xa0$ Grundgebühr")
     expect(page.locator("#total")).to_have_text("207,50\xa0$")

@@ -236,8 +236,9 @@ async def test_repeated_declines_are_rate_limited_and_the_page_says_so(
     browser: httpx.AsyncClient, database: Database, opened: CheckoutSession
 ) -> None:
     token = await csrf(browser, f"/c/{opened.secure_token}")
-    for _ in range(flow.POLICY.rate_limits.max_failed_per_session):
-        declined = await browser.post(f"/c/{opened.secure_token}", data=form(token, flow.INSUFFICIENT_FUNDS_CARD))
+    for index in range(flow.POLICY.rate_limits.max_failed_per_session):
+        number = flow.DECLINING_CARDS[index % len(flow.DECLINING_CARDS)]
+        declined = await browser.post(f"/c/{opened.secure_token}", data=form(token, number))
         assert declined.status_code == 200
 
     limited = await browser.post(f"/c/{opened.secure_token}", data=form(token))
@@ -564,7 +565,7 @@ async def test_a_trial_says_nothing_is_due_today_and_paying_it_saves_the_card_wi
     assert "Pay $9.00" not in shown.text
     german = await browser.get(f"/c/{opened.secure_token}", headers={"Accept-Language": "de-DE"})
     assert 'id="recurrence">$0.00 today<' in shown.text
-    assert "14-day free trial, then 9,00\xa0$ per month starting 15. Mai 2025" in german.text
+    assert "14 Tage kostenlos testen, danach 9,00\xa0$ pro Monat ab 15. Mai 2025" in german.text
 
     token = CSRF.search(shown.text)
     assert token is not None

@@ -25,13 +25,18 @@ from tests.localstripe import SECRET_KEY as STRIPE_SECRET_KEY
 BOX = SecretBox("test-at-rest-key")
 PUBLIC_URL = "http://checkstand.test"
 # The settings' defaults, as the app in tests has them: localstripe is on loopback, so private processor URLs pass.
-POLICY = PaymentPolicy.of(Settings.model_construct(processor_allow_private_urls=True))
+POLICY = PaymentPolicy.of(
+    Settings.model_construct(processor_allow_private_urls=True, secret_key="test-card-fingerprint-key-0000000000")
+)
 STRIPE_WEBHOOK_SECRET = "whsec_localstripe000000000001"
 GOOD_CARD = "4242424242424242"
 THREE_DS_CARD = "4000002760003184"
 INSUFFICIENT_FUNDS_CARD = "4000000000009995"
 LOST_CARD = "4000000000009987"
 PROCESSING_ERROR_CARD = "4000000000000119"
+# Cards the simulator declines for good: a test that fails a session many times goes round them, so that it meets the
+# session's limit before any card's own (CHECKSTAND_CONFIRM_MAX_FAILED_PER_CARD).
+DECLINING_CARDS = ("4000000000000002", INSUFFICIENT_FUNDS_CARD, LOST_CARD, "4000000000009979", "4000000000000069")
 
 
 def gateway(database: Database) -> Gateway:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -12,8 +11,7 @@ from stripe import WebhookSignature
 
 from checkstand.checkout import service as checkout
 from checkstand.core import clock
-from checkstand.core.clock import FrozenClock
-from checkstand.core.errors import Conflict, InvalidFields, RateLimited
+from checkstand.core.errors import Conflict, InvalidFields
 from checkstand.customers import service as customers
 from checkstand.customers.models import Customer
 from checkstand.db import Database
@@ -416,38 +414,6 @@ async def test_a_session_with_a_customer_needs_no_details(
 
     assert attempt.state == SUCCEEDED
     assert attempt.customer_id == known.id
-
-
-async def test_failures_of_one_session_are_rate_limited_for_a_while(
-    session: AsyncSession, database: Database, shop: Shop, frozen_clock: FrozenClock
-) -> None:
-    await flow.simulator(session, shop.account_id)
-    created = await flow.open_session(session, shop.account_id, [shop.tshirt])
-    gateway = flow.gateway(database)
-    for _ in range(flow.POLICY.rate_limits.max_failed_per_session):
-        await payment_flow.confirm(gateway, created.secure_token, paying(card(flow.LOST_CARD)))
-
-    with pytest.raises(RateLimited):
-        await payment_flow.confirm(gateway, created.secure_token, paying())
-    frozen_clock.advance(flow.POLICY.rate_limits.window + timedelta(seconds=1))
-    assert (await payment_flow.confirm(gateway, created.secure_token, paying())).state == SUCCEEDED
-
-
-async def test_attempts_from_one_ip_are_rate_limited_across_sessions(
-    session: AsyncSession, database: Database, shop: Shop
-) -> None:
-    await flow.simulator(session, shop.account_id)
-    gateway = flow.gateway(database)
-    created = [await flow.open_session(session, shop.account_id, [shop.tshirt]) for _ in range(4)]
-    for index in range(flow.POLICY.rate_limits.max_attempts_per_ip):
-        target = created[index % 3]
-        await payment_flow.confirm(gateway, target.secure_token, paying(card(flow.LOST_CARD), client_ip="203.0.113.9"))
-
-    with pytest.raises(RateLimited):
-        await payment_flow.confirm(gateway, created[3].secure_token, paying(client_ip="203.0.113.9"))
-    # Another address is not held back by that one.
-    paid = await payment_flow.confirm(gateway, created[3].secure_token, paying(client_ip="198.51.100.7"))
-    assert paid.state == SUCCEEDED
 
 
 # --- 3-D Secure -----------------------------------------------------------------------------------------------------

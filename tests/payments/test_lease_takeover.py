@@ -105,7 +105,7 @@ async def test_a_process_that_cannot_claim_the_instance_its_holder_lives_takes_n
     instance: str,
 ) -> None:
     await flow.simulator(session, shop.account_id)
-    holder = create_app(settings, database=database, instance=instance)
+    holder = create_app(settings, database=database, instances=(instance,))
     async with holder.router.lifespan_context(holder):
         live_owner = holder.state.lease_owner
         assert live_owner is not None
@@ -113,14 +113,14 @@ async def test_a_process_that_cannot_claim_the_instance_its_holder_lives_takes_n
         driving = await leased(session, shop, live_owner)
 
         # A second process of the same instance (its holder still draining, say) starts beside the live one.
-        beside = create_app(settings, database=database, instance=instance)
+        beside = create_app(settings, database=database, instances=(instance,))
         async with beside.router.lifespan_context(beside):
             assert beside.state.lease_owner is None
             assert await recover(database) == 0
             assert (await states(database))[driving] == (PROCESSING, clock.now() + LEASE)
 
     # The holder is gone: the next process of the instance claims it and frees the attempt for recovery at once.
-    restarted = create_app(settings, database=database, instance=instance)
+    restarted = create_app(settings, database=database, instances=(instance,))
     async with restarted.router.lifespan_context(restarted):
         assert restarted.state.lease_owner not in (None, live_owner)
         assert await recover(database) == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from checkstand.db import Base, TimestampedMixin
@@ -37,3 +37,15 @@ class ApiKey(TimestampedMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     revoked_at: Mapped[datetime | None]
     expires_at: Mapped[datetime | None]
+
+
+class BrandImage(TimestampedMixin, Base):
+    """An uploaded logo or icon, served by Checkstand itself. Its id is a digest of the account and the bytes: the
+    same upload is the same row and URL (cached forever), and an id can't be guessed without the image."""
+
+    __tablename__ = "brand_images"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)

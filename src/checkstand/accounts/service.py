@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.accounts.branding import update_brand_settings as update_brand_settings
 from checkstand.accounts.models import Account, ApiKey
 from checkstand.core import clock
 from checkstand.core.errors import Conflict, NotFound
@@ -57,12 +57,6 @@ async def find_demo_account(session: AsyncSession) -> Account | None:
     return await session.scalar(select(Account).where(Account.is_demo.is_(True)).limit(1))
 
 
-async def update_brand_settings(session: AsyncSession, account: Account, changes: dict[str, Any]) -> Account:
-    account.brand_settings = {**account.brand_settings, **changes}
-    await session.flush()
-    return account
-
-
 async def create_api_key(session: AsyncSession, account: Account, *, description: str | None = None) -> IssuedKey:
     secret = new_secret(SECRET_KEY_PREFIX)
     key = ApiKey(
@@ -96,14 +90,27 @@ async def revoke_api_key(session: AsyncSession, account_id: str, key_id: str) ->
     return key
 
 
-async def find_active_key(session: AsyncSession, secret: str) -> ApiKey | None:
-    """The live key whose secret this is, if any. Revocation takes effect on the very next request."""
-    key = await session.scalar(select(ApiKey).where(ApiKey.secret_hash == hash_secret(secret)))
-    if key is None or not key.is_active:
-        return None
-    if key.expires_at is not None and key.expires_at <= clock.now():
-        return None
-    return key
+@dataclass(frozen=True)
+class ActiveKey:
+    """Who a live secret key acts for: all a request's authentication needs."""
+
+    id: str
+    account_id: str
+
+
+# Built once: every API request runs it. Two columns on the unique hash index, no ORM object to track.
+_ACTIVE_KEY = select(ApiKey.id, ApiKey.account_id).where(
+    ApiKey.secret_hash == bindparam("secret_hash"),
+    ApiKey.is_active.is_(True),
+    or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > bindparam("now", type_=ApiKey.expires_at.type)),
+)
+
+
+async def find_active_key(session: AsyncSession, secret: str) -> ActiveKey | None:
+    """The live key whose secret this is, if any. Read from the database on every request, never cached, so a
+    revocation takes effect on the very next request on every process."""
+    row = (await session.execute(_ACTIVE_KEY, {"secret_hash": hash_secret(secret), "now": clock.now()})).first()
+    return None if row is None else ActiveKey(id=row.id, account_id=row.account_id)
 
 
 async def is_publishable_key(session: AsyncSession, token: str) -> bool:

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, EmailStr, Field, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from checkstand.api.http.client_address import client_ip
 from checkstand.api.http.gateway import PaymentGateway
 from checkstand.api.http.unit_of_work import Session
 from checkstand.api.paymentkit.common import WireModel
@@ -317,6 +318,10 @@ class PlanPickIn(WireModel):
     plan_index: Annotated[int, Field(ge=0, le=999)]
 
 
+class PromotionCodeIn(WireModel):
+    promotion_code: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+
+
 class SelectionIn(WireModel):
     """Plans picked from ``offer.plan_choices`` and a currency from ``offer.currencies``; either may be left out."""
 
@@ -369,6 +374,24 @@ async def select_offer(secure_token: Token, body: SelectionIn, session: Session)
     checkout = await checkout_service.lock_open_session(session, secure_token)
     picks = {pick.line_position: pick.plan_index for pick in body.plans}
     await offer_choices.choose(session, checkout, picks, body.currency, plan_change=plan_change_sessions.price_session)
+    return await _view(session, checkout)
+
+
+@router.post("/{secure_token}/promotion-code")
+async def apply_promotion_code(secure_token: Token, body: PromotionCodeIn, session: Session) -> PublicCheckout:
+    """Apply a code the customer typed; every amount is re-priced by the server. Refused while a payment is in
+    flight (409) and for a code that doesn't apply (422 at ``promotion_code``, saying why)."""
+    checkout = await checkout_service.lock_open_session(session, secure_token)
+    await checkout_service.apply_promotion_code(session, checkout, body.promotion_code)
+    return await _view(session, checkout)
+
+
+@router.delete("/{secure_token}/promotion-code")
+async def remove_promotion_code(secure_token: Token, session: Session) -> PublicCheckout:
+    """Take the code off again and re-price without it (a discount the merchant gave stays). Refused while a
+    payment is in flight (409); without a code, nothing changes."""
+    checkout = await checkout_service.lock_open_session(session, secure_token)
+    await checkout_service.remove_promotion_code(session, checkout)
     return await _view(session, checkout)
 
 
@@ -477,7 +500,7 @@ async def confirm_checkout(
             address=body.customer.address.model_dump() if body.customer.address is not None else None,
         ),
         promotion_code=body.promotion_code,
-        client_ip=request.client.host if request.client else None,
+        client_ip=client_ip(request),
     )
     attempt = await flow.confirm(gateway, secure_token, confirmation)
     return await _public_attempt(gateway, secure_token, attempt)

@@ -160,6 +160,15 @@ async def list_products(
     return await paginate(session, apply_list_params(query, PRODUCT_LIST, params), params.page)
 
 
+async def get_products(session: AsyncSession, account_id: str, product_ids: Collection[str]) -> dict[str, Product]:
+    """The account's products among ``product_ids``, by id, deleted ones included (a family's page names its tiers);
+    an unknown id is left out."""
+    found = await session.scalars(
+        select(Product).where(Product.account_id == account_id, Product.id.in_(list(product_ids)))
+    )
+    return {product.id: product for product in found}
+
+
 async def count_prices(session: AsyncSession, account_id: str, product_ids: Collection[str]) -> dict[str, int]:
     """How many prices (active or archived) each product has; 0 for one without."""
     rows = await session.execute(
@@ -524,12 +533,18 @@ async def get_sellable_price(session: AsyncSession, account_id: str, price_id: s
     """The price a checkout may charge now, with its product loaded: unknown is ``NotFound``; archived, or of an
     inactive or deleted product, is ``price_inactive``."""
     price = await get_price(session, account_id, price_id)
+    ensure_sellable(price)
+    return price
+
+
+def ensure_sellable(price: Price) -> None:
+    """``price_inactive`` for a loaded price (its product loaded too) that is archived, or of an inactive or
+    deleted product: for a caller that loaded many prices at once (:func:`get_prices`)."""
     product = price.product
     if not price.is_active or not product.is_active or product.deleted_at is not None:
         raise BusinessRuleViolation(
-            f"Price {price_id!r} can't be sold: it or its product {product.id!r} is archived.", code="price_inactive"
+            f"Price {price.id!r} can't be sold: it or its product {product.id!r} is archived.", code="price_inactive"
         )
-    return price
 
 
 # Product families
@@ -561,6 +576,20 @@ async def get_family(
     )
     if family is None or (family.deleted_at is not None and not include_deleted):
         raise NotFound("product_family", family_id)
+    return family
+
+
+async def family_of(session: AsyncSession, account_id: str, product_id: str) -> ProductFamily | None:
+    """The live family the product is a tier of, if any (a product is in at most one)."""
+    family: ProductFamily | None = await session.scalar(
+        select(ProductFamily)
+        .join(FamilyMember, FamilyMember.family_id == ProductFamily.id)
+        .where(
+            FamilyMember.account_id == account_id,
+            FamilyMember.product_id == product_id,
+            ProductFamily.deleted_at.is_(None),
+        )
+    )
     return family
 
 

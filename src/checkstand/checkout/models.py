@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint, 
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from checkstand.core import clock
+from checkstand.core.i18n import AUTO as AUTO_LOCALE
 from checkstand.customers.models import Customer
 from checkstand.db import Base, JSONDocument, TimestampedMixin
 from checkstand.test_clocks.models import TestClock
@@ -70,6 +71,11 @@ class CheckoutSession(TimestampedMixin, Base):
     discount: Mapped[dict[str, Any] | None]
     processor_route_id: Mapped[str | None] = mapped_column(String(64))
     three_ds_mode: Mapped[str | None] = mapped_column(String(32))
+    # The language the hosted page and receipts speak: ``auto`` (the browser's), a language or a region form
+    # (:func:`checkstand.core.i18n.parse_locale`). ``customer_locale`` is what ``auto`` resolved to on the page the
+    # customer paid from, for the receipts the worker sends later without a browser to ask.
+    locale: Mapped[str] = mapped_column(String(16), default=AUTO_LOCALE, server_default=AUTO_LOCALE)
+    customer_locale: Mapped[str | None] = mapped_column(String(16))
     # The checkout attempt paying the session right now, if any: while it is set, nothing that changes the amount
     # may change (the processor is charging that amount).
     paying_attempt_id: Mapped[str | None] = mapped_column(String(64))

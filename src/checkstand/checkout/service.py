@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
-from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.catalog import service as catalog
@@ -42,6 +42,7 @@ from checkstand.core.errors import (
     InvalidFields,
     NotFound,
 )
+from checkstand.core.i18n import AUTO as AUTO_LOCALE
 from checkstand.core.ids import new_id, new_secret
 from checkstand.core.listing import ListParams, ListSpec, apply_list_params
 from checkstand.core.lookup import locked, one_or_not_found
@@ -138,6 +139,8 @@ class NewCheckoutSession:
     expires_at: datetime | None = None
     # What the session offers besides its lines (Paid's checkout options); None for a PaymentKit session.
     offer: OfferTerms | None = None
+    # The page's and the receipts' language, as :func:`checkstand.core.i18n.parse_locale` stores it.
+    locale: str = AUTO_LOCALE
 
 
 # --- Reading --------------------------------------------------------------------------------------------------------
@@ -356,6 +359,7 @@ async def priced_session(
         currency=currency,
         processor_route_id=spec.processor_route_id,
         three_ds_mode=spec.three_ds_mode,
+        locale=spec.locale,
         cascade_routes=[tier.processor_route_id for tier in spec.cascade_tiers],
         custom_fields=custom_fields,
         subscription_custom_fields=subscription_fields,
@@ -434,14 +438,18 @@ async def _sellable_prices(
         problems.append(FieldProblem(path, "at least one line item is needed", "too_short"))
     if len(items) > MAX_LINE_ITEMS:
         problems.append(FieldProblem(path, f"at most {MAX_LINE_ITEMS} line items", "too_long"))
+    # All of the lines' prices in one query, however many lines.
+    found = await catalog.get_prices(session, account_id, {item.price_id for item in items})
     for index, item in enumerate(items):
         if not 1 <= item.quantity <= MAX_QUANTITY:
             kind = "greater_than_equal" if item.quantity < 1 else "less_than_equal"
             problems.append(FieldProblem((*path, index, "quantity"), f"must be from 1 to {MAX_QUANTITY}", kind))
-        try:
-            price = await catalog.get_sellable_price(session, account_id, item.price_id)
-        except NotFound:
+        price = found.get(item.price_id)
+        if price is None:
             problems.append(FieldProblem((*path, index, "price_id"), f"no price {item.price_id!r}", "not_found"))
+            continue
+        try:
+            catalog.ensure_sellable(price)
         except BusinessRuleViolation as refusal:
             problems.append(FieldProblem((*path, index, "price_id"), refusal.detail, refusal.code))
         else:
@@ -653,6 +661,18 @@ async def remove_promotion_code(session: AsyncSession, checkout: CheckoutSession
     await session.flush()
     await record_event(
         session, account_id=checkout.account_id, type="checkout_session.updated", obj=checkout, before=before
+    )
+
+
+async def remember_customer_locale(session: AsyncSession, checkout: CheckoutSession, locale: str) -> None:
+    """What an ``auto`` session's page resolved to when its customer paid: the worker's receipts speak it later,
+    with no browser to ask. A session with a locale of its own keeps speaking that one."""
+    if checkout.locale != AUTO_LOCALE or checkout.customer_locale == locale:
+        return
+    await session.execute(
+        update(CheckoutSession)
+        .where(CheckoutSession.id == checkout.id, CheckoutSession.locale == AUTO_LOCALE)
+        .values(customer_locale=locale)
     )
 
 

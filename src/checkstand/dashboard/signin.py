@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock
 from checkstand.core.ids import hash_secret, new_id, new_secret
-from checkstand.dashboard.models import DashboardSession, DashboardUser, SignInFailure
+from checkstand.dashboard.models import DashboardSession, DashboardUser, SignInFailure, SignInLink
 
 IDLE_TIMEOUT: Final = timedelta(hours=12)
 ABSOLUTE_TIMEOUT: Final = timedelta(days=7)
@@ -30,6 +30,9 @@ MAX_FAILURES_PER_EMAIL: Final = 5
 MAX_FAILURES_PER_IP: Final = 20
 SESSION_TOKEN_PREFIX: Final = "dss"  # noqa: S105 - a prefix, not a secret
 MAX_TOKEN_LENGTH: Final = 100
+# Rows a purge deletes per transaction: the worker calls it again at once while it finds some, so a backlog goes in
+# short transactions rather than one long lock.
+PURGE_BATCH: Final = 500
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,42 @@ async def touch(session: AsyncSession, signed_in: SignedIn) -> None:
 async def end_session(session: AsyncSession, token: str) -> None:
     if token and len(token) <= MAX_TOKEN_LENGTH:
         await session.execute(delete(DashboardSession).where(DashboardSession.token_hash == hash_secret(token)))
+
+
+async def purge_expired(session: AsyncSession) -> int:
+    """A periodic job: forget sessions that can sign no one in any more (idle too long or past their expiry),
+    sign-in links past their expiry, and failures the throttle's window has left behind, at most
+    :data:`PURGE_BATCH` of each per call. Without it, a user who never signs in again leaves their rows forever."""
+    now = clock.now()
+    dead_sessions = (
+        select(DashboardSession.token_hash)
+        .where(or_(DashboardSession.expires_at <= now, DashboardSession.last_seen_at <= now - IDLE_TIMEOUT))
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    dead_links = (
+        select(SignInLink.token_hash)
+        .where(SignInLink.expires_at <= now)
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    old_failures = (
+        select(SignInFailure.id)
+        .where(SignInFailure.created_at <= now - THROTTLE_WINDOW)
+        .limit(PURGE_BATCH)
+        .with_for_update(skip_locked=True)
+    )
+    purged = 0
+    for model, key, query in (
+        (DashboardSession, DashboardSession.token_hash, dead_sessions),
+        (SignInLink, SignInLink.token_hash, dead_links),
+        (SignInFailure, SignInFailure.id, old_failures),
+    ):
+        keys = (await session.scalars(query)).all()
+        if keys:
+            await session.execute(delete(model).where(key.in_(keys)).execution_options(synchronize_session=False))
+        purged += len(keys)
+    return purged
 
 
 def _signed_in(row: DashboardSession, user: DashboardUser) -> SignedIn:

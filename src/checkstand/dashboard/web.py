@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader
 from starlette.datastructures import FormData
 
+from checkstand.api.http import client_address
 from checkstand.core.money import format_money
 from checkstand.dashboard import signin
 from checkstand.db import Database
@@ -63,9 +64,16 @@ NAV: Final = (
     ("Home", HOME),
     ("Checkout sessions", f"{PREFIX}/checkout-sessions"),
     ("Create checkout", f"{PREFIX}/checkout-sessions/new"),
+    ("Payment links", f"{PREFIX}/payment-links"),
     ("Payments", f"{PREFIX}/payments"),
     ("Subscriptions", f"{PREFIX}/subscriptions"),
     ("Customers", f"{PREFIX}/customers"),
+    ("Products", f"{PREFIX}/products"),
+    ("Product families", f"{PREFIX}/product-families"),
+    ("Coupons", f"{PREFIX}/coupons"),
+    ("Custom fields", f"{PREFIX}/custom-fields"),
+    ("Processors", f"{PREFIX}/processors"),
+    ("Branding", f"{PREFIX}/branding"),
     ("Webhooks", f"{PREFIX}/webhook-endpoints"),
     ("Events", f"{PREFIX}/events"),
     ("API keys", f"{PREFIX}/api-keys"),
@@ -100,7 +108,8 @@ def secure_cookies(request: Request) -> bool:
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The address sign-in failures are counted under (:mod:`checkstand.api.http.client_address`)."""
+    return client_address.client_ip(request) or "unknown"
 
 
 def local_next(value: object) -> str:

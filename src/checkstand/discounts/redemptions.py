@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.core import clock, money
 from checkstand.core.errors import BusinessRuleViolation, InvalidFields, NotFound
 from checkstand.core.ids import new_id
+from checkstand.core.pagination import Page, PageParams, paginate
 from checkstand.customers.models import Customer
 from checkstand.discounts.coupons import get_coupon
 from checkstand.discounts.maths import Discount, Line, check_currency, compute_discount
@@ -188,6 +189,19 @@ async def check_promotion_code(
         if order_amount_atom is not None and not coupon.product_ids:
             discount_atom = compute_discount(coupon, [Line(order_amount_atom)], currency).amount_atom
     return CheckedCode(code, coupon, discount_atom)
+
+
+async def list_redemptions(
+    session: AsyncSession, account_id: str, coupon_id: str, page: PageParams, *, promotion_code_id: str | None = None
+) -> Page[Redemption]:
+    """A coupon's uses (only those through ``promotion_code_id`` when given), newest first. The coupon is always
+    named, so the ``(account_id, coupon_id)`` index serves the query, a code's uses included."""
+    query: Select[Redemption] = select(Redemption).where(
+        Redemption.account_id == account_id, Redemption.coupon_id == coupon_id
+    )
+    if promotion_code_id is not None:
+        query = query.where(Redemption.promotion_code_id == promotion_code_id)
+    return await paginate(session, query.order_by(Redemption.created_at.desc(), Redemption.id.desc()), page)
 
 
 def _coupon_redeemable(now: datetime) -> ColumnElement[bool]:

@@ -27,24 +27,25 @@ import hashlib
 import hmac
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlencode
 
-from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_decimal
+from babel.numbers import format_percent
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import FormData
 
+from checkstand.accounts import branding
 from checkstand.accounts import service as accounts
+from checkstand.api.http.client_address import client_ip
 from checkstand.api.http.gateway import payment_gateway
 from checkstand.api.http.head import is_head, is_speculative
 from checkstand.api.http.unit_of_work import Session
@@ -54,10 +55,13 @@ from checkstand.checkout import plans as checkout_plans
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import OPEN, PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.checkout.offer_terms import cancel_link, is_offer
-from checkstand.core.errors import Conflict, InvalidFields, NotFound, RateLimited
+from checkstand.core import i18n
+from checkstand.core.errors import Conflict, FieldProblem, InvalidFields, NotFound, RateLimited
+from checkstand.core.i18n import N_, gettext, ngettext
 from checkstand.core.money import format_money
 from checkstand.core.urls import origin_of
-from checkstand.pages import form_fields, price_tiers
+from checkstand.pages import customer_words, form_fields, price_tiers
+from checkstand.pages import i18n as page_i18n
 from checkstand.pages import offer as offer_page
 from checkstand.pages.confirmation import confirmation
 from checkstand.pages.theme import accent_theme
@@ -92,20 +96,20 @@ PAGE_SCRIPT: Final = "checkout.js"
 # Stripe.js's 3-D Secure frames and its API, as Stripe's documented Content-Security-Policy names them.
 STRIPE_FRAME_ORIGIN: Final = "https://hooks.stripe.com"
 STRIPE_API_ORIGIN: Final = "https://api.stripe.com"
-NO_PROCESSOR: Final = "Card payments aren't available for this checkout right now. Please contact the merchant."
-IN_PROGRESS: Final = "A payment for this checkout is already in progress."
+NO_PROCESSOR: Final = N_("Card payments aren't available for this checkout right now. Please contact the merchant.")
+IN_PROGRESS: Final = N_("A payment for this checkout is already in progress.")
+TOO_MANY_TRIES: Final = N_("Too many failed payments. Please wait a few minutes and try again.")
 # A plan change to the plan the customer already holds (``plan_change_sessions.price_session`` refuses it).
 ALREADY_SUBSCRIBED: Final = "already_subscribed"
-ON_THAT_PLAN: Final = "You already subscribe to this plan. Choose another one."
-UNAVAILABLE: Final = "This checkout can't be bought right now. Please contact the merchant."
-NUL_FORM: Final = "The form held a character that can't be sent (NUL). Check what you typed and try again."
-EXPIRY_ERROR: Final = "Enter the expiry date as MM / YY, as printed on your card."
-NUL_FIELD: Final = "Remove the invisible NUL character."
+ON_THAT_PLAN: Final = N_("You already subscribe to this plan. Choose another one.")
+UNAVAILABLE: Final = N_("This checkout can't be bought right now. Please contact the merchant.")
+NUL_FORM: Final = N_("The form held a character that can't be sent (NUL). Check what you typed and try again.")
+EXPIRY_ERROR: Final = N_("Enter the expiry date as MM / YY, as printed on your card.")
+NUL_FIELD: Final = N_("Remove the invisible NUL character.")
 # A Stripe payment method id as the public API takes it: at most 255 characters.
 _STRIPE_METHOD: Final = re.compile(r"^pm_[0-9A-Za-z_]{1,252}$")
 # The simulator's card fields: a Stripe page refuses a post carrying any of them.
 _CARD_FIELDS: Final = ("card_number", "exp_month", "exp_year", "cvc")
-DEFAULT_LOCALE: Final = "en_US"
 # Longer than any token Checkstand issues: answered as unknown without a query.
 MAX_TOKEN_LENGTH: Final = 100
 _CSRF_CONTEXT: Final = b"checkstand hosted checkout csrf\x00"
@@ -128,9 +132,7 @@ _FIELDS: Final = (
 # Card data is never written back into a page (not even after a decline): the customer types it again.
 _SECRET_FIELDS: Final = ("card_number", "cvc")
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, auto_reload=False
-)
+_templates = page_i18n.environment()
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -138,7 +140,12 @@ async def show_checkout(request: Request, token: str, session: Session) -> Respo
     """The page; back from a 3-D Secure challenge (``checkout_attempt_id``), the attempt is settled first."""
     checkout = await _find(session, token)
     if checkout is None:
-        return _not_found()
+        return _not_found(request)
+    with page_i18n.speaking(page_i18n.locale_of(request, checkout.locale)):
+        return await _show(request, session, token, checkout)
+
+
+async def _show(request: Request, session: AsyncSession, token: str, checkout: CheckoutSession) -> Response:
     if not checkout.single_use and checkout_service.is_open(checkout):
         if is_head(request) or is_speculative(request):
             # A link checker or a browser's prefetch opens nothing: only a person's visit makes a session.
@@ -169,7 +176,7 @@ async def _visit(request: Request, link: CheckoutSession) -> Response:
             )
             await writing.commit()
     except Conflict:
-        return _page("checkout_closed.html", status_code=409, success_url=None, unavailable=UNAVAILABLE)
+        return _page("checkout_closed.html", status_code=409, success_url=None, unavailable=gettext(UNAVAILABLE))
     return RedirectResponse(f"{router.prefix}/{visit.secure_token}", status_code=303, headers=_security_headers(None))
 
 
@@ -192,7 +199,12 @@ async def submit_checkout(request: Request, token: str) -> Response:
     async with payment_gateway(request).database.reading() as session:
         checkout = await _find(session, token)
     if checkout is None:
-        return _not_found()
+        return _not_found(request)
+    with page_i18n.speaking(page_i18n.locale_of(request, checkout.locale)):
+        return await _submit(request, token, checkout)
+
+
+async def _submit(request: Request, token: str, checkout: CheckoutSession) -> Response:
     if not checkout.single_use:
         # A reusable link is never paid itself: its page opens the visit's own session.
         return RedirectResponse(f"{router.prefix}/{token}", status_code=303, headers=_security_headers(None))
@@ -204,8 +216,8 @@ async def submit_checkout(request: Request, token: str) -> Response:
     if with_nul := form_fields.fields_with_nul(form):
         # Refused before anything is read further or stored; the page comes back without the character.
         shown = {name: form_fields.without_nul(value) for name, value in values.items()}
-        errors = {name: NUL_FIELD for name in with_nul if name in _FIELDS and name not in _SECRET_FIELDS}
-        return await _rerender(request, token, shown, errors, 422, alert=NUL_FORM)
+        errors = {name: gettext(NUL_FIELD) for name in with_nul if name in _FIELDS and name not in _SECRET_FIELDS}
+        return await _rerender(request, token, shown, errors, 422, alert=gettext(NUL_FORM))
     action = _text(form, ACTION_FIELD)
     if action == APPLY:
         return await _apply_code(request, token, values)
@@ -227,7 +239,7 @@ async def submit_checkout(request: Request, token: str) -> Response:
 async def _apply_code(request: Request, token: str, values: dict[str, str]) -> Response:
     code = values["promotion_code"].strip()
     if not code:
-        return await _rerender(request, token, values, {"promotion_code": "Enter a promotion code."}, 422)
+        return await _rerender(request, token, values, {"promotion_code": gettext("Enter a promotion code.")}, 422)
     try:
         async with payment_gateway(request).database.writing() as session:
             checkout = await checkout_service.lock_open_session(session, token)
@@ -237,8 +249,8 @@ async def _apply_code(request: Request, token: str, values: dict[str, str]) -> R
         return await _rerender(request, token, values, _field_errors(refused), 422)
     except Conflict:
         # Closed meanwhile (the closed page says so), or a payment in flight.
-        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
-    return await _rerender(request, token, values, {}, 200, notice="Promotion code applied.")
+        return await _rerender(request, token, values, {}, 409, alert=gettext(IN_PROGRESS))
+    return await _rerender(request, token, values, {}, 200, notice=gettext("Promotion code applied."))
 
 
 async def _remove_code(request: Request, token: str, values: dict[str, str]) -> Response:
@@ -248,16 +260,16 @@ async def _remove_code(request: Request, token: str, values: dict[str, str]) -> 
             await checkout_service.remove_promotion_code(session, checkout)
             await session.commit()
     except Conflict:
-        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
+        return await _rerender(request, token, values, {}, 409, alert=gettext(IN_PROGRESS))
     values = {**values, "promotion_code": ""}
-    return await _rerender(request, token, values, {}, 200, notice="Promotion code removed.")
+    return await _rerender(request, token, values, {}, 200, notice=gettext("Promotion code removed."))
 
 
 async def _change_plan(request: Request, token: str, values: dict[str, str], *, paying: bool) -> Response | None:
     """Switch to the plan ticked; ``None`` when paying and it is already the plan priced (the payment goes on)."""
     chosen = _PLAN_VALUE.match(values["plan"])
     if chosen is None:
-        return await _rerender(request, token, values, {"plan": "Choose one of the plans offered."}, 422)
+        return await _rerender(request, token, values, {"plan": gettext("Choose one of the plans offered.")}, 422)
     try:
         async with payment_gateway(request).database.writing() as session:
             checkout = await checkout_service.lock_open_session(session, token)
@@ -271,13 +283,13 @@ async def _change_plan(request: Request, token: str, values: dict[str, str], *, 
         return await _rerender(request, token, values, _field_errors(refused), 422)
     except Conflict as refused:
         if refused.code == ALREADY_SUBSCRIBED:
-            return await _rerender(request, token, values, {"plan": ON_THAT_PLAN}, 409)
-        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
+            return await _rerender(request, token, values, {"plan": gettext(ON_THAT_PLAN)}, 409)
+        return await _rerender(request, token, values, {}, 409, alert=gettext(IN_PROGRESS))
     if paying and not changed:
         return None
-    notice = "Plan changed. Check the new total, then pay." if paying else "Plan changed."
+    notice = gettext("Plan changed. Check the new total, then pay.") if paying else gettext("Plan changed.")
     if dropped is not None:
-        notice += f" The code {dropped} does not apply to this plan and was removed."
+        notice += " " + gettext("The code %(code)s does not apply to this plan and was removed.", code=dropped)
         values = {**values, "promotion_code": ""}
     return await _rerender(request, token, values, {}, 200, notice=notice)
 
@@ -287,7 +299,7 @@ async def _choose_offer(
 ) -> Response | None:
     """Sell a Paid checkout's plans and currency as picked; ``None`` when paying and they are those priced."""
     if picks is None:
-        return await _rerender(request, token, values, {"plans": "Choose one of the plans offered."}, 422)
+        return await _rerender(request, token, values, {"plans": gettext("Choose one of the plans offered.")}, 422)
     currency = values[offer_page.CURRENCY_FIELD].strip() or None
     try:
         async with payment_gateway(request).database.writing() as session:
@@ -300,11 +312,11 @@ async def _choose_offer(
         return await _rerender(request, token, values, _field_errors(refused), 422)
     except Conflict as refused:
         if refused.code == ALREADY_SUBSCRIBED:
-            return await _rerender(request, token, values, {"plans": ON_THAT_PLAN}, 409)
-        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
+            return await _rerender(request, token, values, {"plans": gettext(ON_THAT_PLAN)}, 409)
+        return await _rerender(request, token, values, {}, 409, alert=gettext(IN_PROGRESS))
     if paying and not changed:
         return None
-    notice = "Plan changed. Check the new total, then pay." if paying else "Plan changed."
+    notice = gettext("Plan changed. Check the new total, then pay.") if paying else gettext("Plan changed.")
     return await _rerender(request, token, values, {}, 200, notice=notice)
 
 
@@ -315,7 +327,7 @@ async def _pay(request: Request, token: str, form: FormData, values: dict[str, s
     # Every field's error at once: the details are checked here too, not only after the card passed.
     errors = _local_errors(values, needs_customer=checkout.customer_id is None)
     if processor is None:
-        return await _rerender(request, token, values, {}, 409, alert=NO_PROCESSOR)
+        return await _rerender(request, token, values, {}, 409, alert=gettext(NO_PROCESSOR))
     if processor.type == STRIPE:
         method = _stripe_method(form, errors)
     else:
@@ -332,17 +344,19 @@ async def _pay(request: Request, token: str, form: FormData, values: dict[str, s
             address=offer_page.address(values),
         ),
         promotion_code=values["promotion_code"].strip() or None,
-        client_ip=request.client.host if request.client else None,
+        client_ip=client_ip(request),
     )
     try:
+        if checkout.locale == i18n.AUTO:
+            await _remember_locale(request, token, page_i18n.locale_of(request).formatting)
         attempt = await flow.confirm(payment_gateway(request), token, confirmation)
     except InvalidFields as refused:
         return await _rerender(request, token, values, _field_errors(refused), 422)
-    except RateLimited as limited:
-        return await _rerender(request, token, values, {}, 429, alert=limited.detail)
+    except RateLimited:
+        return await _rerender(request, token, values, {}, 429, alert=gettext(TOO_MANY_TRIES))
     except Conflict:
         # Completed or expired meanwhile: the closed page says so; a payment still in flight is told as such.
-        return await _rerender(request, token, values, {}, 409, alert=IN_PROGRESS)
+        return await _rerender(request, token, values, {}, 409, alert=gettext(IN_PROGRESS))
     return await _outcome(request, token, attempt, values)
 
 
@@ -352,7 +366,12 @@ async def authenticate(request: Request, token: str, session: Session) -> Respon
     customer to; then back to the page, which resumes the attempt. The client secret is read from Stripe now."""
     checkout = await _find(session, token)
     if checkout is None:
-        return _not_found()
+        return _not_found(request)
+    with page_i18n.speaking(page_i18n.locale_of(request, checkout.locale)):
+        return await _authenticate(request, session, token, checkout)
+
+
+async def _authenticate(request: Request, session: AsyncSession, token: str, checkout: CheckoutSession) -> Response:
     page_url = f"{router.prefix}/{token}"
     attempt_id = request.query_params.get(ATTEMPT_PARAM)
     if attempt_id is None or len(attempt_id) > MAX_TOKEN_LENGTH:
@@ -377,6 +396,7 @@ async def authenticate(request: Request, token: str, session: Session) -> Respon
         challenge=challenge,
         resume_url=resume_url,
         script=STRIPE_SCRIPT,
+        script_messages=_script_messages(),
     )
 
 
@@ -393,9 +413,9 @@ async def _outcome(
             return RedirectResponse(attempt.action_url, status_code=303, headers=_security_headers(attempt.action_url))
         if attempt.state == FAILED:
             # Told beside the card, with what to do next.
-            reason = attempt.error_message_for_customer or "Your payment was not completed."
+            reason = customer_words.decline(attempt.decline_code)
             return await _render(request, session, checkout, values=values, decline=reason)
-        alert = "Your payment is still being processed. Reload this page in a moment."
+        alert = gettext("Your payment is still being processed. Reload this page in a moment.")
         return await _render(request, session, checkout, values=values, alert=alert)
 
 
@@ -423,6 +443,22 @@ async def _rerender(
         )
 
 
+@dataclass(frozen=True)
+class BrandPreview:
+    """Brand settings not saved yet, and the stylesheet of their accent colour: what the dashboard previews."""
+
+    brand: dict[str, Any]
+    theme_url: str
+
+
+async def render_preview(
+    request: Request, session: AsyncSession, sample: CheckoutSession, preview: BrandPreview
+) -> Response:
+    """The page of ``sample`` (an open session) as ``preview``'s brand settings would show it: rendered by the
+    page's own code, so the dashboard's preview is the page."""
+    return await _render(request, session, sample, preview=preview)
+
+
 async def _render(
     request: Request,
     session: AsyncSession,
@@ -434,13 +470,14 @@ async def _render(
     alert: str | None = None,
     notice: str | None = None,
     decline: str | None = None,
+    preview: BrandPreview | None = None,
 ) -> Response:
     account = await accounts.get_account(session, checkout.account_id)
-    brand = account.brand_settings
+    brand = account.brand_settings if preview is None else preview.brand
     merchant = brand.get("name") or account.name
-    logo = brand.get("logo") if isinstance(brand.get("logo"), str) and brand["logo"].startswith("https://") else None
+    logo = branding.page_logo(brand)
     current = checkout_service.state(checkout)
-    locale = _locale(request)
+    locale = page_i18n.locale_of(request, checkout.locale).formatting
 
     def money(minor: int) -> str:
         return format_money(minor, checkout.currency, locale)
@@ -453,7 +490,7 @@ async def _render(
             success_url=None,
             merchant=merchant,
             logo=logo,
-            paid=await confirmation(session, checkout, money, locale, sends_receipts=sends_receipts),
+            paid=await confirmation(session, checkout, money, quantity_and_name, locale, sends_receipts=sends_receipts),
             return_url=cancel_link(checkout),
         )
     if current != OPEN:
@@ -477,10 +514,12 @@ async def _render(
             # A tiered or package price tells its own terms: its unit amount is no price per unit.
             "unit_price": money(item.unit_amount_atom) if item.quantity > 1 and item.price_id not in terms else None,
             "amount": money(item.amount_subtotal_atom),
-            "billing": _billing_terms(item.recurring_interval, item.recurring_interval_count),
-            "trial": _trial(item.trial_days),
+            "billing": billing_terms(item.recurring_interval, item.recurring_interval_count),
+            "trial": trial_offer(item.trial_days),
             "price_terms": terms.get(item.price_id),
-            "usage": metered.rates(metered_prices[item.price_id], money) if item.price_id in metered_prices else None,
+            "usage": price_tiers.usage_rates(metered_prices[item.price_id], money, locale)
+            if item.price_id in metered_prices
+            else None,
         }
         for item in lines
     ]
@@ -492,25 +531,31 @@ async def _render(
     # its own period), else the tier's amount due today.
     today_atom = trials.amount_due_today(checkout, PRIMARY_TIER)
     if change is not None:
-        pay_label = f"Pay {money(today_atom)}" if today_atom > 0 else "Change plan"
+        pay_label = gettext("Pay %(amount)s", amount=money(today_atom)) if today_atom > 0 else gettext("Change plan")
+    elif due.today_atom or not due.is_trial:
+        pay_label = gettext("Pay %(amount)s", amount=money(due.today_atom))
+        if not due.today_atom and metered_prices:
+            pay_label = gettext("Subscribe")  # billed by usage only: the card is saved, nothing is charged today
     else:
-        pay_label = f"Pay {money(due.today_atom)}" if due.today_atom or not due.is_trial else "Start trial"
-        if not due.today_atom and not due.is_trial and metered_prices:
-            pay_label = "Subscribe"  # billed by usage only: the card is saved, nothing is charged today
+        pay_label = gettext("Start trial")
     plans = [
         {
             "value": f"{choice.line.position}:{option.rank}",
             "name": option.price.product.name,
             "detail": option.price.name,
             "amount": money(option.price.unit_amount_atom),
-            "billing": _billing_terms(option.price.recurring_interval, option.price.recurring_interval_count),
-            "trial": None if change is not None else _trial(option.price.trial_days),
+            "billing": billing_terms(option.price.recurring_interval, option.price.recurring_interval_count),
+            "trial": None if change is not None else trial_offer(option.price.trial_days),
             "selected": option.selected,
         }
         for choice in choices[:1]
         for option in choice.options
     ]
-    offer = await offer_page.context(session, checkout, money, _billing_terms, locale) if is_offer(checkout) else None
+    offer = (
+        await offer_page.context(session, checkout, money, billing_terms, trial_offer, locale)
+        if is_offer(checkout)
+        else None
+    )
     processor = await page_processor(session, checkout)
     stripe_form = None
     if processor is not None and processor.type == STRIPE:
@@ -530,12 +575,11 @@ async def _render(
         "checkout.html",
         status_code=status_code,
         success_url=checkout_service.success_redirect_url(checkout),
-        html_lang=locale.split("_")[0],
         merchant=merchant,
         logo=logo,
-        theme_url=f"{router.prefix}/{checkout.secure_token}/theme.css",
+        theme_url=f"{router.prefix}/{checkout.secure_token}/theme.css" if preview is None else preview.theme_url,
         items=items,
-        billed_by_usage=metered.BILLED_BY_USAGE,
+        billed_by_usage=gettext("Billed by usage"),
         plans=plans,
         offer=offer,
         change_plan=CHANGE_PLAN,
@@ -566,13 +610,14 @@ async def _render(
         payment_form=None if processor is None else processor.type,
         test_mode=processor is not None and _test_mode(processor.type, processor.publishable_key),
         legal=_legal(brand),
-        no_processor=NO_PROCESSOR,
+        no_processor=gettext(NO_PROCESSOR),
         stripe_form=stripe_form,
         stripe_js=None if stripe_form is None else request.app.state.settings.stripe_js_url,
         script=STRIPE_SCRIPT,
         page_script=PAGE_SCRIPT if stripe_form is None and processor is not None else None,
         own_script=stripe_form is None and processor is not None,
         payment_method_field=PAYMENT_METHOD_FIELD,
+        script_messages=_script_messages() if stripe_form is not None else None,
     )
 
 
@@ -593,9 +638,11 @@ async def _plan_change(
         described = []
         for line in lines:
             price = await catalog.get_price(session, checkout.account_id, line.price_id)
-            name = line.product_name if line.quantity == 1 else f"{line.quantity} x {line.product_name}"
-            terms = _billing_terms(price.recurring_interval, price.recurring_interval_count)
-            described.append(f"{name}, {money(line.amount_atom)} {terms}")
+            name = quantity_and_name(line.quantity, line.product_name)
+            terms = billing_terms(price.recurring_interval, price.recurring_interval_count)
+            described.append(
+                gettext("%(name)s, %(amount)s %(terms)s", name=name, amount=money(line.amount_atom), terms=terms)
+            )
         return "; ".join(described)
 
     return {
@@ -632,11 +679,33 @@ def _legal(brand: dict[str, Any]) -> dict[str, str | None]:
     }
 
 
-def _billing_terms(interval: str | None, count: int | None) -> str | None:
-    """``per month``, ``every 3 months``; ``None`` for a one-time price."""
+_PER: Final = {"day": N_("per day"), "week": N_("per week"), "month": N_("per month"), "year": N_("per year")}
+_EVERY: Final = {
+    "day": N_("every %(num)s days"),
+    "week": N_("every %(num)s weeks"),
+    "month": N_("every %(num)s months"),
+    "year": N_("every %(num)s years"),
+}
+
+
+def billing_terms(interval: str | None, count: int | None) -> str | None:
+    """``per month``, ``every 3 months``; ``None`` for a one-time price. Two or more is always a plural in the five
+    languages, so no ``ngettext``: "per month" is its own phrase ("monatlich", "月額"), not a count of one."""
     if interval is None:
         return None
-    return f"per {interval}" if count in (None, 1) else f"every {count} {interval}s"
+    if count in (None, 1):
+        return gettext(_PER.get(interval, _PER["month"]))
+    return gettext(_EVERY.get(interval, _EVERY["month"]), num=count)
+
+
+def quantity_and_name(quantity: int, name: str) -> str:
+    """``3 x T-shirt``, or the name alone for one."""
+    return name if quantity == 1 else gettext("%(quantity)s x %(name)s", quantity=quantity, name=name)
+
+
+def trial_offer(days: int) -> str | None:
+    """``14-day free trial``; ``None`` without a trial."""
+    return ngettext("%(num)s-day free trial", "%(num)s-day free trial", days) if days else None
 
 
 def _trial_terms(
@@ -648,9 +717,16 @@ def _trial_terms(
     if not due.is_trial:
         return None
     recurring = next(item for item in checkout_service.tier_items(checkout, PRIMARY_TIER) if item.recurring_interval)
-    terms = _billing_terms(recurring.recurring_interval, recurring.recurring_interval_count)
+    terms = billing_terms(recurring.recurring_interval, recurring.recurring_interval_count)
     starts = format_date(checkout.current_time() + timedelta(days=due.trial_days), format="long", locale=locale)
-    return f"{due.trial_days}-day free trial, then {money(due.recurring_atom)} {terms} starting {starts}"
+    return ngettext(
+        "%(num)s-day free trial, then %(amount)s %(terms)s starting %(date)s",
+        "%(num)s-day free trial, then %(amount)s %(terms)s starting %(date)s",
+        due.trial_days,
+        amount=money(due.recurring_atom),
+        terms=terms,
+        date=starts,
+    )
 
 
 def _recurrence(checkout: CheckoutSession, due: trials.TierDue, money: Callable[[int], str]) -> str | None:
@@ -662,14 +738,16 @@ def _recurrence(checkout: CheckoutSession, due: trials.TierDue, money: Callable[
     if not recurring:
         return None
     if due.is_trial:
-        return f"{money(due.today_atom)} today"
+        return gettext("%(amount)s today", amount=money(due.today_atom))
     first = recurring[0]
-    terms = _billing_terms(first.recurring_interval, first.recurring_interval_count)
+    terms = billing_terms(first.recurring_interval, first.recurring_interval_count)
     coupon = checkout_service.discount_terms(checkout)
     renewal = due.recurring_atom
     if coupon is not None and coupon.duration == "once":
         renewal = sum(item.amount_subtotal_atom for item in recurring)
-    return f"{money(due.today_atom)} today, then {money(renewal)} {terms}"
+    return gettext(
+        "%(today)s today, then %(renewal)s %(terms)s", today=money(due.today_atom), renewal=money(renewal), terms=terms
+    )
 
 
 def _discount_terms(checkout: CheckoutSession, money: Callable[[int], str], locale: str) -> str | None:
@@ -678,30 +756,40 @@ def _discount_terms(checkout: CheckoutSession, money: Callable[[int], str], loca
     if coupon is None or coupon.trial_days_off:
         return None
     if coupon.percent_off_bp is not None:
-        off = f"{format_decimal(Decimal(coupon.percent_off_bp) / 100, locale=locale)}% off"
+        off = format_percent(Decimal(coupon.percent_off_bp) / 10000, locale=locale, decimal_quantization=False)
     elif coupon.amount_atom_off is not None:
-        off = f"{money(coupon.amount_atom_off)} off"
+        off = money(coupon.amount_atom_off)
     else:
         return None
     if coupon.duration == "repeating" and coupon.duration_in_months:
-        months = coupon.duration_in_months
-        return f"{off} for {months} months" if months != 1 else f"{off} for 1 month"
-    return f"{off} forever" if coupon.duration == "forever" else f"{off} once"
+        return ngettext(
+            "%(off)s off for %(num)s month", "%(off)s off for %(num)s months", coupon.duration_in_months, off=off
+        )
+    if coupon.duration == "forever":
+        return gettext("%(off)s off forever", off=off)
+    return gettext("%(off)s off once", off=off)
 
 
-def _trial(days: int) -> str | None:
-    return f"{days}-day free trial" if days else None
+def _script_messages() -> dict[str, str]:
+    """What the page's scripts may say, in the page's language (read from a JSON block: the policy runs no inline
+    script)."""
+    return {
+        "card_not_checked": gettext("Your card could not be checked. Please try again."),
+        "form_not_loaded": gettext("The card form could not be loaded. Check your connection and reload this page."),
+    }
 
 
 def _stripe_method(form: FormData, errors: dict[str, str]) -> PaymentMethod | None:
     """The payment method id Stripe.js created, or ``None`` with ``errors`` filled in. Card details are refused
     outright: on a Stripe page they can only come from a forged post, and they never reach Stripe through us."""
     if any(_text(form, name).strip() for name in _CARD_FIELDS):
-        errors[PAYMENT_METHOD_FIELD] = "Enter your card in the card form; card details can't be sent to this page."
+        errors[PAYMENT_METHOD_FIELD] = gettext(
+            "Enter your card in the card form; card details can't be sent to this page."
+        )
         return None
     method_id = _text(form, PAYMENT_METHOD_FIELD).strip()
     if not _STRIPE_METHOD.match(method_id):
-        errors[PAYMENT_METHOD_FIELD] = "Enter your card details in the card form."
+        errors[PAYMENT_METHOD_FIELD] = gettext("Enter your card details in the card form.")
         return None
     return PaymentMethod(processor_reference=method_id)
 
@@ -712,14 +800,14 @@ def _local_errors(values: dict[str, str], *, needs_customer: bool) -> dict[str, 
     errors: dict[str, str] = {}
     email = values["email"].strip()
     if needs_customer and not values["name"].strip():
-        errors["name"] = "Enter your full name."
+        errors["name"] = gettext("Enter your full name.")
     if needs_customer and not email:
-        errors["email"] = "Enter your email address."
+        errors["email"] = gettext("Enter your email address.")
     if email:
         try:
             validate_email(email, check_deliverability=False)
         except EmailNotValidError:
-            errors["email"] = "Enter a valid email address."
+            errors["email"] = gettext("Enter a valid email address.")
     return errors
 
 
@@ -727,7 +815,7 @@ def _card(form: FormData, values: dict[str, str], errors: dict[str, str]) -> Car
     """The simulator's card from the form, or ``None`` with ``errors`` filled in."""
     number = form_fields.ascii_digits(_text(form, "card_number").replace(" ", ""))
     if number is None or not 12 <= len(number) <= 19:
-        errors["card_number"] = "Enter the card number."
+        errors["card_number"] = gettext("Enter the card number.")
     if values["exp_month"] or values["exp_year"]:
         # Separate month and year fields, as a post made for the first version of this page sends them; their
         # errors are told at the page's one expiry field.
@@ -738,10 +826,10 @@ def _card(form: FormData, values: dict[str, str], errors: dict[str, str]) -> Car
     else:
         month, year = _expiry(values["exp"])
     if month is None or year is None:
-        errors["exp"] = EXPIRY_ERROR
+        errors["exp"] = gettext(EXPIRY_ERROR)
     cvc = form_fields.ascii_digits(_text(form, "cvc").strip())
     if cvc is None or not 3 <= len(cvc) <= 4:
-        errors["cvc"] = "Enter the 3 or 4 digit security code."
+        errors["cvc"] = gettext("Enter the 3 or 4 digit security code.")
     if errors or number is None or month is None or year is None or cvc is None:
         return None
     full_year = int(year) + 2000 if len(year) == 2 else int(year)
@@ -757,17 +845,18 @@ def _expiry(text: str) -> tuple[int | None, str | None]:
 
 
 def _field_errors(refused: InvalidFields) -> dict[str, str]:
-    """The service's problems, tied to the page's fields (a problem's path ends with the field's name)."""
+    """The service's problems, tied to the page's fields (a problem's path ends with the field's name), each in
+    the customer's words (:mod:`checkstand.pages.customer_words`), never the API's."""
     errors: dict[str, str] = {}
     for problem in refused.problems:
-        field = offer_page.error_field(problem.path) or (str(problem.path[-1]) if problem.path else "")
+        field = _page_field(problem)
         if field in _FIELDS or field.startswith(offer_page.PLAN_PREFIX) or field == "plans":
-            errors.setdefault(field, _sentence(problem.msg))
-    return errors or {"promotion_code": "This request could not be completed."}
+            errors.setdefault(field, customer_words.problem(field, problem.type))
+    return errors or {"promotion_code": gettext("This request could not be completed.")}
 
 
-def _sentence(message: str) -> str:
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+def _page_field(problem: FieldProblem) -> str:
+    return offer_page.error_field(problem.path) or (str(problem.path[-1]) if problem.path else "")
 
 
 def _text(form: FormData, name: str) -> str:
@@ -775,15 +864,12 @@ def _text(form: FormData, name: str) -> str:
     return value[:500] if isinstance(value, str) else ""
 
 
-def _locale(request: Request) -> str:
-    """The first language the browser asks for that Babel knows; anything else reads as ``en_US``."""
-    first = request.headers.get("accept-language", "").split(",")[0].split(";")[0].strip()
-    if not first or first == "*":
-        return DEFAULT_LOCALE
-    try:
-        return str(Locale.parse(first.replace("-", "_")))
-    except (UnknownLocaleError, ValueError):
-        return DEFAULT_LOCALE
+async def _remember_locale(request: Request, token: str, locale: str) -> None:
+    """The browser's locale, for the receipts of an ``auto`` session (sent later, with no browser to ask)."""
+    async with payment_gateway(request).database.writing() as session:
+        checkout = await checkout_service.get_by_token(session, token)
+        await checkout_service.remember_customer_locale(session, checkout, locale)
+        await session.commit()
 
 
 async def _find(session: AsyncSession, token: str) -> CheckoutSession | None:
@@ -797,9 +883,10 @@ def _csrf_token(request: Request, secure_token: str) -> str:
     return hmac.new(key, _CSRF_CONTEXT + secure_token.encode(), hashlib.sha256).hexdigest()
 
 
-def _not_found() -> Response:
+def _not_found(request: Request) -> Response:
     """The same page for every unknown token: whether a token ever existed is not told."""
-    return _page("not_found.html", status_code=404, success_url=None)
+    with page_i18n.speaking(page_i18n.locale_of(request)):
+        return _page("not_found.html", status_code=404, success_url=None)
 
 
 def _page(
@@ -811,6 +898,7 @@ def _page(
     own_script: bool = False,
     **context: object,
 ) -> HTMLResponse:
+    context.setdefault("html_lang", i18n.current_language())
     html = _templates.get_template(template).render(static=STATIC_PATH, stripe_js=stripe_js, **context)
     headers = _security_headers(success_url, stripe_js, own_script=own_script)
     return HTMLResponse(html, status_code=status_code, headers=headers)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, CheckoutSession
+from checkstand.core.i18n import gettext
 from checkstand.invoices.renewal import preview_renewal
 from checkstand.payments.models import Payment
 from checkstand.receipts.models import ReceiptEmail
@@ -36,6 +37,7 @@ async def confirmation(
     session: AsyncSession,
     checkout: CheckoutSession,
     money: Callable[[int], str],
+    quantity_and_name: Callable[[int, str], str],
     locale: str,
     *,
     sends_receipts: bool,
@@ -44,8 +46,7 @@ async def confirmation(
     subscription = await session.scalar(select(Subscription).where(Subscription.checkout_session_id == checkout.id))
     tier = checkout.succeeded_tier if checkout.succeeded_tier is not None else PRIMARY_TIER
     items = tuple(
-        item.product_name if item.quantity == 1 else f"{item.quantity} x {item.product_name}"
-        for item in checkout_service.tier_items(checkout, tier)
+        quantity_and_name(item.quantity, item.product_name) for item in checkout_service.tier_items(checkout, tier)
     )
     receipt_email = None
     if sends_receipts and payment is not None:
@@ -56,7 +57,7 @@ async def confirmation(
     if subscription is not None and subscription.status in (ACTIVE, TRIALING) and not subscription.cancel_at_period_end:
         preview = await preview_renewal(session, subscription)
         on = format_date(preview.period_start, format="long", locale=locale)
-        next_charge = f"{money(preview.total_atom)} on {on}"
+        next_charge = gettext("%(amount)s on %(date)s", amount=money(preview.total_atom), date=on)
     return Confirmation(
         amount=money(payment.amount_atom if payment is not None else checkout.amount_due_today_atom),
         paid_on=None

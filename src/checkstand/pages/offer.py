@@ -75,10 +75,11 @@ async def context(
     checkout: CheckoutSession,
     money: Callable[[int], str],
     billing: Callable[[str | None, int | None], str | None],
+    trial: Callable[[int], str | None],
     locale: str,
 ) -> dict[str, Any]:
     """What the offer's partial templates show. ``money`` formats in the session's currency, ``billing`` says a
-    price's billing interval."""
+    price's billing interval, ``trial`` its free trial."""
     choices = await offer_choices.offer_choices(session, checkout)
     return {
         "choose": CHOOSE,
@@ -92,7 +93,7 @@ async def context(
                         "name": option.price.name or option.price.product.name,
                         "amount": money(option.price.unit_amount_atom),
                         "billing": billing(option.price.recurring_interval, option.price.recurring_interval_count),
-                        "trial": f"{option.price.trial_days}-day free trial" if option.price.trial_days else None,
+                        "trial": trial(option.price.trial_days),
                         "features": list(option.features),
                         "selected": option.selected,
                     }

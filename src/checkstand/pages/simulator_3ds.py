@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from jinja2 import Environment, FileSystemLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts import service as accounts
@@ -28,6 +26,7 @@ from checkstand.api.http.unit_of_work import Session
 from checkstand.api.http.validation import invalid_request
 from checkstand.core.errors import Conflict
 from checkstand.core.money import format_money
+from checkstand.pages import i18n as page_i18n
 from checkstand.processors import simulator
 from checkstand.processors.base import Outcome
 from checkstand.processors.models import SimulatorCharge
@@ -42,9 +41,7 @@ FAIL: Final = "fail"
 MAX_TOKEN_LENGTH: Final = 100
 _CSRF_CONTEXT: Final = b"checkstand simulator 3ds csrf\x00"
 
-_templates = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True, auto_reload=False
-)
+_templates = page_i18n.environment()
 
 
 @router.get("/{token}", response_class=HTMLResponse)
@@ -52,7 +49,7 @@ async def show_challenge(request: Request, token: str, session: Session) -> Resp
     """The challenge, or its outcome once decided."""
     charge = await _find(session, token)
     if charge is None:
-        return _not_found()
+        return _not_found(request)
     return await _render(request, session, charge, token, status_code=200)
 
 
@@ -65,12 +62,12 @@ async def decide_challenge(request: Request, token: str, session: Session) -> Re
     refreshes to the return URL instead (a new navigation, as a bank's page posts back), with a link as well."""
     charge = await _find(session, token)
     if charge is None:
-        return _not_found()
+        return _not_found(request)
     form = await request.form()
     sent = form.get(CSRF_FIELD)
     expected = _csrf_token(request, token)
     if not isinstance(sent, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return _page("forbidden", status_code=403, return_url=charge.return_url)
+        return _page(request, "forbidden", status_code=403, return_url=charge.return_url)
     decision = form.get(DECISION_FIELD)
     if decision not in (APPROVE, FAIL):
         raise invalid_request(("body", DECISION_FIELD), f"must be {APPROVE!r} or {FAIL!r}", "literal_error")
@@ -104,11 +101,12 @@ async def _render(
     account = await accounts.get_account(session, charge.account_id)
     waiting = charge.status == Outcome.REQUIRES_ACTION
     return _page(
+        request,
         "challenge" if waiting else "decided",
         status_code=status_code,
         return_url=charge.return_url,
         merchant=account.name,
-        amount=format_money(charge.amount_atom, charge.currency),
+        amount=format_money(charge.amount_atom, charge.currency, page_i18n.locale_of(request).formatting),
         card_last4=charge.card_last4,
         approved=charge.status == Outcome.SUCCEEDED,
         csrf_field=CSRF_FIELD,
@@ -120,13 +118,18 @@ async def _render(
     )
 
 
-def _not_found() -> Response:
+def _not_found(request: Request) -> Response:
     """The same page for every unknown token: whether a token ever existed is not told."""
-    return _page("not_found", status_code=404, return_url=None)
+    return _page(request, "not_found", status_code=404, return_url=None)
 
 
-def _page(state: str, *, status_code: int, return_url: str | None, **context: object) -> HTMLResponse:
-    html = _templates.get_template("simulator_3ds.html").render(state=state, return_url=return_url, **context)
+def _page(request: Request, state: str, *, status_code: int, return_url: str | None, **context: object) -> HTMLResponse:
+    """In the browser's language: a bank's page knows nothing of the checkout's."""
+    resolved = page_i18n.locale_of(request)
+    with page_i18n.speaking(resolved):
+        html = _templates.get_template("simulator_3ds.html").render(
+            state=state, return_url=return_url, html_lang=resolved.language, **context
+        )
     return HTMLResponse(html, status_code=status_code, headers=_security_headers(return_url))
 
 

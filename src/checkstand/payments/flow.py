@@ -86,7 +86,8 @@ async def begin_attempt(
     attempt's lease and commits before calling the processor. Bad input changes nothing (the caller's transaction
     rolls back)."""
     checkout = await checkout_service.lock_open_session(session, secure_token)
-    await check_rate_limits(session, checkout, confirmation.client_ip, limits)
+    fingerprint = limits.card_fingerprint(confirmation.payment_method)
+    await check_rate_limits(session, checkout, confirmation.client_ip, fingerprint, limits)
     _check_confirmation(checkout, confirmation)
     contact_details.take_contact(checkout, confirmation.customer.phone, confirmation.customer.address)
     if confirmation.promotion_code is not None:
@@ -110,6 +111,7 @@ async def begin_attempt(
         payment_method_reference=method.processor_reference,
         three_ds_mode=checkout.three_ds_mode,
         client_ip=confirmation.client_ip,
+        card_fingerprint=fingerprint,
         processor_attempts=[],
         transitions=[],
     )

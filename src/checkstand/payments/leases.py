@@ -82,6 +82,15 @@ def serve_instance(port: int) -> str:
     return f"{socket.gethostname()}:serve:{port}"
 
 
+def serve_instances(port: int, processes: int) -> tuple[str, ...]:
+    """The instances the ``processes`` of one ``checkstand serve --workers N`` share out, one each: they all serve
+    the port, so each needs a slot of its own, and a process restarted in a dead one's place takes that slot (the
+    first free one) and its leases over."""
+    if processes == 1:
+        return (serve_instance(port),)
+    return tuple(f"{serve_instance(port)}#{slot}" for slot in range(processes))
+
+
 def worker_instance(name: str) -> str:
     """The instance of a ``checkstand worker`` process named by ``CHECKSTAND_INSTANCE_NAME`` on its host."""
     return f"{socket.gethostname()}:worker:{name}"
@@ -123,17 +132,19 @@ async def take_over(session: AsyncSession, owner: Owner) -> int:
     return freed
 
 
-async def start(database: Database, instance: str) -> InstanceClaim | None:
-    """At a process's start, before it leases anything: hold the instance and free what its earlier, dead, processes
-    left leased. None when the instance is held by a live process: this one then names no owner on its leases."""
-    held = claim(instance)
+async def start(database: Database, *instances: str) -> InstanceClaim | None:
+    """At a process's start, before it leases anything: hold the first free of ``instances`` and free what its
+    earlier, dead, processes left leased. None when live processes hold them all: this one then names no owner on
+    its leases."""
+    held = next((taken for taken in map(claim, instances) if taken is not None), None)
     if held is None:
         logger.warning(
             "instance %s is held by a live process (or this platform can't tell): the payments this process leaves "
             "are settled once their leases run out",
-            instance,
+            " or ".join(instances),
         )
         return None
+    instance = held.owner.instance
     try:
         async with database.writing() as session:
             freed = await take_over(session, held.owner)

@@ -46,7 +46,9 @@ class CheckoutAttempt(TimestampedMixin, Base):
     __table_args__ = (
         Index("ix_checkout_attempts_account_created", "account_id", "created_at"),
         Index("ix_checkout_attempts_session_created", "checkout_session_id", "created_at"),
-        Index("ix_checkout_attempts_ip_created", "client_ip", "created_at"),
+        # What the confirm rate limits count (payments/rate_limits.py): failed attempts by client IP and by card.
+        Index("ix_checkout_attempts_ip_state_created", "client_ip", "state", "created_at"),
+        Index("ix_checkout_attempts_card_state_created", "card_fingerprint", "state", "created_at"),
         Index("ix_checkout_attempts_state_updated", "state", "updated_at"),
         Index("ix_checkout_attempts_state_lease", "state", "lease_expires_at"),
     )
@@ -63,6 +65,8 @@ class CheckoutAttempt(TimestampedMixin, Base):
     payment_method_reference: Mapped[str | None] = mapped_column(String(255))
     three_ds_mode: Mapped[str | None] = mapped_column(String(32))
     client_ip: Mapped[str | None] = mapped_column(String(64))
+    # An HMAC of the card's number (payments/rate_limits.py), never the number: what card-testing limits count on.
+    card_fingerprint: Mapped[str | None] = mapped_column(String(64))
     action_url: Mapped[str | None] = mapped_column(String(2048))
     decline_code: Mapped[str | None] = mapped_column(String(64))
     error_message_for_customer: Mapped[str | None] = mapped_column(String(500))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from checkstand.payments.dunning import DunningPolicy
-from checkstand.payments.rate_limits import RateLimits
+from checkstand.payments.rate_limits import RateLimits, fingerprint_key
 from checkstand.settings import Settings
 
 
@@ -37,7 +37,9 @@ class PaymentPolicy:
             rate_limits=RateLimits(
                 window=timedelta(seconds=settings.confirm_rate_window_seconds),
                 max_failed_per_session=settings.confirm_max_failed_per_session,
-                max_attempts_per_ip=settings.confirm_max_attempts_per_ip,
+                max_failed_per_ip=settings.confirm_max_failed_per_ip,
+                max_failed_per_card=settings.confirm_max_failed_per_card,
+                fingerprint_key=fingerprint_key(settings.resolved_secret_key),
             ),
             processor_allow_private_urls=settings.processor_allow_private_urls,
             dunning=DunningPolicy.of(settings),

@@ -1,8 +1,10 @@
 """What a receipt says, read when it is sent, and the email that says it (plain text and simple HTML).
 
 The email carries no remote asset (no image, stylesheet or tracking pixel): mail clients block them, and a receipt
-must read the same offline. Amounts and dates are formatted with Babel as the hosted page formats them, in English
-until sessions carry a locale.
+must read the same offline. It speaks the language of the checkout that sold the payment (its ``locale``, or for
+``auto`` the one its customer's browser resolved to when paying), words from this module's catalogs
+(``locales/``) and amounts and dates formatted by Babel as the hosted page formats them; English when there is no
+checkout to ask.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from checkstand.accounts.models import Account
 from checkstand.checkout.models import CheckoutSession
+from checkstand.core import i18n
+from checkstand.core.i18n import gettext
 from checkstand.core.money import format_money
 from checkstand.invoices.models import Invoice
 from checkstand.invoices.renewal import preview_renewal
@@ -30,7 +34,7 @@ from checkstand.payments.models import Payment
 from checkstand.receipts.models import ReceiptEmail
 from checkstand.subscriptions.models import ACTIVE, TRIALING, Subscription
 
-LOCALE: Final = "en_US"
+CATALOGS: Final = i18n.Catalogs(Path(__file__).parent / "locales")
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -38,6 +42,7 @@ _templates = Environment(
     auto_reload=False,
     keep_trailing_newline=True,
 )
+i18n.install(_templates)
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,14 @@ class Receipt:
     payment_id: str
     next_charge: NextCharge | None
     merchant_url: str | None
+    language: str = i18n.SOURCE_LANGUAGE
 
     @property
     def reference(self) -> str:
+        """Read while the receipt's language is spoken (:func:`message`)."""
         if self.invoice_number is None:
             return self.payment_id
-        return f"Invoice #{self.invoice_number} (payment {self.payment_id})"
+        return gettext("Invoice #%(number)s (payment %(payment)s)", number=self.invoice_number, payment=self.payment_id)
 
 
 def _one_line(text: str) -> str:
@@ -91,18 +98,23 @@ async def read_receipt(session: AsyncSession, receipt: ReceiptEmail) -> Receipt:
         await session.get(Subscription, payment.subscription_id) if payment.subscription_id is not None else None
     )
 
+    checkout = await _checkout(session, payment, subscription)
+    locale = _locale(checkout)
+
     def money(minor: int) -> str:
-        return format_money(minor, payment.currency, LOCALE)
+        return format_money(minor, payment.currency, locale.formatting)
 
     def day(moment: datetime) -> str:
-        return str(format_date(moment, format="long", locale=LOCALE))
+        return str(format_date(moment, format="long", locale=locale.formatting))
 
     if invoice is not None:
         lines = tuple(
             ReceiptLine(_one_line(line.name), line.quantity, money(line.amount_atom)) for line in invoice.lines
         )
     else:
-        lines = (ReceiptLine(_one_line(payment.description or "Payment"), 1, money(payment.amount_atom)),)
+        with CATALOGS.speaking(locale.language):
+            description = payment.description or gettext("Payment")
+        lines = (ReceiptLine(_one_line(description), 1, money(payment.amount_atom)),)
     return Receipt(
         merchant=_one_line(str(account.brand_settings.get("name") or account.name)),
         amount=money(payment.amount_atom),
@@ -112,7 +124,8 @@ async def read_receipt(session: AsyncSession, receipt: ReceiptEmail) -> Receipt:
         invoice_number=invoice.number if invoice is not None else None,
         payment_id=payment.id,
         next_charge=await _next_charge(session, subscription, money, day),
-        merchant_url=await _merchant_url(session, payment, subscription),
+        merchant_url=_merchant_url(checkout),
+        language=locale.language,
     )
 
 
@@ -129,10 +142,25 @@ async def _next_charge(
     return NextCharge(amount=money(preview.total_atom), on=day(preview.period_start))
 
 
-async def _merchant_url(session: AsyncSession, payment: Payment, subscription: Subscription | None) -> str | None:
-    """Where the customer goes back to the merchant: the return URL of the checkout that sold it, if any."""
+async def _checkout(
+    session: AsyncSession, payment: Payment, subscription: Subscription | None
+) -> CheckoutSession | None:
+    """The checkout that sold the payment, or the subscription it renews, if any."""
     checkout_id = payment.checkout_session_id or (subscription.checkout_session_id if subscription else None)
-    checkout = await session.get(CheckoutSession, checkout_id) if checkout_id is not None else None
+    return await session.get(CheckoutSession, checkout_id) if checkout_id is not None else None
+
+
+def _locale(checkout: CheckoutSession | None) -> i18n.ResolvedLocale:
+    """The checkout's own locale, else what its page resolved ``auto`` to for the customer who paid, else
+    English: the worker has no browser to ask."""
+    if checkout is None:
+        return i18n.ENGLISH
+    requested = checkout.locale if checkout.locale != i18n.AUTO else checkout.customer_locale
+    return i18n.resolve(requested, None)
+
+
+def _merchant_url(checkout: CheckoutSession | None) -> str | None:
+    """Where the customer goes back to the merchant: the return URL of the checkout that sold it, if any."""
     if checkout is None or not checkout.return_url.startswith(("https://", "http://")):
         return None
     return checkout.return_url
@@ -144,11 +172,14 @@ def message(receipt: Receipt, *, receipt_id: str, sender: str, recipient: str, s
     name, address = parseaddr(sender)
     domain = address.rpartition("@")[2] or "checkstand.invalid"
     email = EmailMessage()
-    email["Subject"] = f"Your receipt from {receipt.merchant}"
-    email["From"] = Address(display_name=name, addr_spec=address) if name else address
-    email["To"] = recipient
-    email["Date"] = format_datetime(sent_at)
-    email["Message-ID"] = f"<{receipt_id}@{domain}>"
-    email.set_content(_templates.get_template("receipt.txt").render(receipt=receipt))
-    email.add_alternative(_templates.get_template("receipt.html").render(receipt=receipt), subtype="html")
+    with CATALOGS.speaking(receipt.language):
+        email["Subject"] = gettext("Your receipt from %(merchant)s", merchant=receipt.merchant)
+        email["From"] = Address(display_name=name, addr_spec=address) if name else address
+        email["To"] = recipient
+        email["Date"] = format_datetime(sent_at)
+        email["Message-ID"] = f"<{receipt_id}@{domain}>"
+        email.set_content(_templates.get_template("receipt.txt").render(receipt=receipt))
+        email.add_alternative(
+            _templates.get_template("receipt.html").render(receipt=receipt, html_lang=receipt.language), subtype="html"
+        )
     return email

@@ -13,15 +13,15 @@ from tests.conftest import bearer
 EXPAND = expand_query("custom_fields", "items")
 
 
-def test_repeated_and_comma_separated_parts_are_one_set() -> None:
-    assert EXPAND(["custom_fields,items", "items"]) == {"custom_fields", "items"}
-    assert EXPAND([" items , ", ""]) == {"items"}
-    assert EXPAND([]) == frozenset()
+async def test_repeated_and_comma_separated_parts_are_one_set() -> None:
+    assert await EXPAND(["custom_fields,items", "items"]) == {"custom_fields", "items"}
+    assert await EXPAND([" items , ", ""]) == {"items"}
+    assert await EXPAND([]) == frozenset()
 
 
-def test_an_unknown_part_is_refused_at_expand_naming_the_allowed_ones() -> None:
+async def test_an_unknown_part_is_refused_at_expand_naming_the_allowed_ones() -> None:
     with pytest.raises(RequestValidationError) as raised:
-        EXPAND(["items,owner"])
+        await EXPAND(["items,owner"])
     [problem] = raised.value.errors()
     assert problem["loc"] == ("query", "expand")
     assert problem["msg"] == "cannot expand 'owner'; expandable: custom_fields, items"

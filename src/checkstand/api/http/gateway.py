@@ -23,5 +23,10 @@ def payment_gateway(request: Request) -> Gateway:
     )
 
 
-PaymentGateway = Annotated[Gateway, Depends(payment_gateway)]
+async def _request_gateway(request: Request) -> Gateway:
+    """The dependency: async, so FastAPI resolves it on the event loop rather than in a worker thread."""
+    return payment_gateway(request)
+
+
+PaymentGateway = Annotated[Gateway, Depends(_request_gateway)]
 """A handler parameter: ``gateway: PaymentGateway``."""

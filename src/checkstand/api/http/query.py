@@ -5,7 +5,7 @@ server accepts: a client generated from ``/openapi.json`` (or schemathesis) neve
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import IntEnum
 from typing import Annotated, Any, Final
 
@@ -37,14 +37,16 @@ class SortOrder(IntEnum):
     DESCENDING = -1
 
 
-def page_params(limit: Limit = 20, offset: Offset = 0) -> PageParams:
+# The dependencies here are async although they wait for nothing: FastAPI runs a plain function in a worker
+# thread, a hop per request.
+async def page_params(limit: Limit = 20, offset: Offset = 0) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 
 
 Pagination = Annotated[PageParams, Depends(page_params)]
 
 
-def list_query(spec: ListSpec | None = None, **special_filters: Any) -> Callable[..., ListParams]:
+def list_query(spec: ListSpec | None = None, **special_filters: Any) -> Callable[..., Awaitable[ListParams]]:
     """The dependency of a list's criteria, documented as ``spec`` takes them: ``sortBy`` one of its sortable
     fields, ``filter`` a JSON object of its filterable fields, each value of its column's type (or null). A filter
     the service matches itself rather than by a column (a checkout session's computed ``state``) is named in
@@ -59,7 +61,7 @@ def list_query(spec: ListSpec | None = None, **special_filters: Any) -> Callable
     sortable = sorted(spec.sortable) if spec else None
     filterable = f"; filterable: {', '.join(sorted(criteria.model_fields)) or 'nothing'}" if spec else ""
 
-    def list_params(
+    async def list_params(
         limit: Limit = 20,
         offset: Offset = 0,
         filter: str | None = Query(
@@ -167,7 +169,7 @@ def json_parameters_as_content(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def expand_query(*expandable: str) -> Callable[..., frozenset[str]]:
+def expand_query(*expandable: str) -> Callable[..., Awaitable[frozenset[str]]]:
     """The dependency of an endpoint's ``expand``: the parts asked for, from repeated parameters (as the SDK sends
     a list) or comma-separated values, or both. An unknown part is a 422, so a typo never silently returns less.
 
@@ -175,7 +177,7 @@ def expand_query(*expandable: str) -> Callable[..., frozenset[str]]:
     allowed = frozenset(expandable)
     listed = ", ".join(sorted(allowed))
 
-    def expand_param(
+    async def expand_param(
         expand: list[str] = Query(
             [],
             description=f"Extra parts to include: {listed}. Repeat the parameter or separate parts by commas.",

@@ -1,8 +1,11 @@
 """One request, one unit of work.
 
-The middleware opens a database session for the request, lets the handler run, then commits *before* the response
-leaves, so a client never sees a success that was not stored. A 4xx rolls back (bad input changes nothing) and a
-5xx or an exception rolls back too. Services only ``flush``; nothing else commits.
+The middleware lets the handler run, then commits *before* the response leaves, so a client never sees a success
+that was not stored. A 4xx rolls back (bad input changes nothing) and a 5xx or an exception rolls back too. Services
+only ``flush``; nothing else commits.
+
+The database session is opened on first use (the :data:`Session` dependency), not for every request: a probe, a
+stylesheet or a static file opens none and pays nothing for the unit of work.
 """
 
 from __future__ import annotations
@@ -30,10 +33,16 @@ class ResponseClaim(Protocol):
 
 
 CLAIM_STATE_KEY = "response_claim"
+_FACTORY_STATE_KEY = "db_factory"
+_SESSION_STATE_KEY = "db"
 
 
-def db_session(request: Request) -> AsyncSession:
-    session: AsyncSession = request.state.db
+async def db_session(request: Request) -> AsyncSession:
+    """Async so that FastAPI runs it on the event loop: a plain function would cost a thread hop per request."""
+    state: dict[str, Any] = request.scope["state"]
+    session: AsyncSession | None = state.get(_SESSION_STATE_KEY)
+    if session is None:
+        session = state[_SESSION_STATE_KEY] = state[_FACTORY_STATE_KEY]()
     return session
 
 
@@ -50,24 +59,26 @@ class UnitOfWorkMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        factory = self.database.reading if scope["method"] in READ_METHODS else self.database.writing
         state: dict[str, Any] = scope.setdefault("state", {})
+        state[_FACTORY_STATE_KEY] = self.database.reading if scope["method"] in READ_METHODS else self.database.writing
         buffered: list[Message] = []
 
         async def hold(message: Message) -> None:
             buffered.append(message)
 
-        async with factory() as session:
-            state["db"] = session
-            try:
-                await self.app(scope, receive, hold)
-            except BaseException:
-                await session.rollback()
-                await _release_claim(state, session)
-                raise
-            status = next(m["status"] for m in buffered if m["type"] == "http.response.start")
-            body = b"".join(m.get("body", b"") for m in buffered if m["type"] == "http.response.body")
-            await _finish(state, session, status, body, _content_type(buffered))
+        try:
+            await self.app(scope, receive, hold)
+        except BaseException:
+            if (session := state.get(_SESSION_STATE_KEY)) is not None:
+                async with session:
+                    await session.rollback()
+                    await _release_claim(state, session)
+            raise
+        if (session := state.get(_SESSION_STATE_KEY)) is not None:
+            async with session:
+                status = next(m["status"] for m in buffered if m["type"] == "http.response.start")
+                body = b"".join(m.get("body", b"") for m in buffered if m["type"] == "http.response.body")
+                await _finish(state, session, status, body, _content_type(buffered))
         for message in buffered:
             await send(message)
 

@@ -20,12 +20,12 @@ from checkstand.webhooks.endpoints import MAX_URL_LENGTH
 router = APIRouter(prefix="/webhooks", tags=["paid: webhooks"])
 
 
-def secret_box(request: Request) -> SecretBox:
+async def secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
 
 
-def allow_private_urls(request: Request) -> bool:
+async def allow_private_urls(request: Request) -> bool:
     """Whether the operator lets webhooks go to private addresses (``CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS``)."""
     return bool(request.app.state.settings.webhook_allow_private_urls)
 

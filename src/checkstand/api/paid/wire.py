@@ -80,7 +80,7 @@ async def key_account_id(principal: CurrentPrincipal) -> str:
 AccountId = Annotated[str, Depends(key_account_id)]
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many objects to return.")] = 20,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="How many objects to skip.")] = 0,
 ) -> PageParams:

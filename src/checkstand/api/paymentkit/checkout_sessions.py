@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from checkstand.api.http.auth import AccountId
 from checkstand.api.http.query import expand_query, list_query
@@ -16,6 +16,7 @@ from checkstand.checkout import lifecycle
 from checkstand.checkout import service as checkout_service
 from checkstand.checkout.models import PRIMARY_TIER, SUCCESS, CheckoutSession
 from checkstand.checkout.packages import PackageLineSpec
+from checkstand.core import i18n
 from checkstand.core.listing import ListParams
 from checkstand.payments import plan_change_sessions
 from checkstand.subscriptions import service as subscriptions
@@ -27,6 +28,31 @@ ThreeDsMode = Literal["prefer_non_3ds", "first_3ds_wins"]
 # so no column says it; any other value is refused.
 CheckoutState = Literal["open", "success", "expired"]
 HOSTED_PAGE_PATH = "/c/"
+
+
+def _locale(value: str) -> str:
+    parsed = i18n.parse_locale(value)
+    if parsed is None:
+        raise ValueError(f"must be 'auto' or one of {', '.join(i18n.LANGUAGES)}, optionally with a region (de-CH)")
+    return parsed
+
+
+# Checkstand's extra (the SDK's create has no such parameter: send it as an extra body field).
+PageLocale = Annotated[
+    str,
+    Field(max_length=i18n.MAX_LOCALE_LENGTH),
+    AfterValidator(_locale),
+    WithJsonSchema(
+        {
+            # The enum lists the languages; a region form (de-CH) of one of them is accepted beyond it.
+            "type": "string",
+            "enum": [i18n.AUTO, *i18n.LANGUAGES],
+            "description": "Checkstand's extra: the language of the hosted page and the receipts. 'auto' (the "
+            "default) follows the browser's Accept-Language; or one of " + ", ".join(i18n.LANGUAGES) + ", with or "
+            "without a region (de-CH: German words, Swiss number format).",
+        }
+    ),
+]
 
 
 # --- Requests -------------------------------------------------------------------------------------------------------
@@ -111,6 +137,7 @@ class CheckoutSessionCreate(WireModel):
         "default) charges the prorated difference today; 'period_end' charges nothing today and changes the plan "
         "when the current period ends.",
     )
+    locale: PageLocale = i18n.AUTO
 
     def to_spec(self) -> checkout_service.NewCheckoutSession:
         return checkout_service.NewCheckoutSession(
@@ -130,6 +157,7 @@ class CheckoutSessionCreate(WireModel):
                 for tier in self.cascade_line_items
             ],
             metadata=self.metadata,
+            locale=self.locale,
         )
 
 
@@ -219,6 +247,8 @@ class CheckoutSessionOut(ResponseModel):
     # A plan-change session's breakdown (current and new plan, credit for unused time, charge for the rest of the
     # period, amount due today, next renewal); None for a new purchase. An extra field the SDK keeps.
     proration: dict[str, Any] | None = None
+    # Checkstand's extra, kept by the SDK's CheckoutSession (it allows extra fields): the page's language.
+    locale: str = i18n.AUTO
     created_at: datetime
     updated_at: datetime
 
@@ -265,6 +295,7 @@ class CheckoutSessionOut(ResponseModel):
             custom_fields=checkout.custom_fields if expand_custom_fields else None,
             params_for_sub={"custom_fields": checkout.subscription_custom_fields} if expand_custom_fields else None,
             proration=checkout.proration,
+            locale=checkout.locale,
             created_at=checkout.created_at,
             updated_at=checkout.updated_at,
         )

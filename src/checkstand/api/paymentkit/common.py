@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from decimal import Decimal
 from typing import Annotated, Any, Final, Generic, TypeVar
 
@@ -150,14 +151,15 @@ class PageOut(ResponseModel, Generic[ItemT]):
         return cls(items=items, total=page.total, has_more=page.has_more)
 
 
-async def json_or_form_body(request: Request, model: type[M]) -> M:
-    """Parse a body sent as JSON or as a form: the SDK sends some updates as multipart (they may carry files)."""
+async def json_or_form_body(request: Request, model: type[M], *, files: Collection[str] = ()) -> M:
+    """Parse a body sent as JSON or as a form: the SDK sends some updates as multipart (they may carry files). A file
+    part is refused unless ``files`` names it (the caller reads those from the form itself)."""
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
             form = await request.form()
             raw: Any = {key: value for key, value in form.items() if not isinstance(value, UploadFile)}
-            uploads = [key for key, value in form.items() if isinstance(value, UploadFile)]
+            uploads = [key for key, value in form.items() if isinstance(value, UploadFile) and key not in files]
             if uploads:
                 raise RequestValidationError(
                     [

@@ -26,7 +26,7 @@ from checkstand.processors.models import Processor
 router = APIRouter(prefix="/api/{account_id}/processors", tags=["processors"])
 
 
-def secret_box(request: Request) -> SecretBox:
+async def secret_box(request: Request) -> SecretBox:
     """The app's at-rest key, handed to the service rather than fetched by it."""
     box: SecretBox = request.app.state.secret_box
     return box
@@ -35,7 +35,7 @@ def secret_box(request: Request) -> SecretBox:
 Box = Annotated[SecretBox, Depends(secret_box)]
 
 
-def allow_private_urls(request: Request) -> bool:
+async def allow_private_urls(request: Request) -> bool:
     """Whether the operator lets a Stripe api_base be plain http or on a private address
     (``CHECKSTAND_PROCESSOR_ALLOW_PRIVATE_URLS``)."""
     return bool(request.app.state.settings.processor_allow_private_urls)

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/api/{account_id}/webhook-endpoints", tags=["webhook-
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
 
 
-def secret_box(request: Request) -> SecretBox:
+async def secret_box(request: Request) -> SecretBox:
     box: SecretBox = request.app.state.secret_box
     return box
 
@@ -31,7 +31,7 @@ def secret_box(request: Request) -> SecretBox:
 Box = Annotated[SecretBox, Depends(secret_box)]
 
 
-def allow_private_urls(request: Request) -> bool:
+async def allow_private_urls(request: Request) -> bool:
     """Whether the operator lets endpoints be on private addresses (``CHECKSTAND_WEBHOOK_ALLOW_PRIVATE_URLS``)."""
     return bool(request.app.state.settings.webhook_allow_private_urls)
 

@@ -6,6 +6,10 @@
   "use strict";
 
   var errors = document.getElementById("payment-errors");
+  // The page's words in its language, from a JSON block the server wrote (data, never run: the policy allows no
+  // inline script).
+  var messageBlock = document.getElementById("page-messages");
+  var messages = messageBlock ? JSON.parse(messageBlock.textContent) : {};
 
   function showError(message) {
     errors.textContent = message;
@@ -70,7 +74,7 @@
           }, 0);
         })
         .catch(function (error) {
-          showError(error && error.message ? error.message : "Your card could not be checked. Please try again.");
+          showError(error && error.message ? error.message : messages.card_not_checked);
           payButton.disabled = false;
         });
     });
@@ -88,7 +92,7 @@
   var mount = document.getElementById("payment-element");
   var holder = document.getElementById("stripe-authenticate");
   if (typeof Stripe !== "function") {
-    showError("The card form could not be loaded. Check your connection and reload this page.");
+    showError(messages.form_not_loaded);
     var payButton = mount && mount.closest("form").querySelector("button.pay");
     if (payButton) {
       payButton.disabled = true;
