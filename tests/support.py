@@ -161,11 +161,16 @@ def run_server(
             drain.join(timeout=5)
 
 
+SERVER_START_SECONDS = 180
+
+
 def _wait_until_up(process: subprocess.Popen[str], base_url: str, output: list[str]) -> tuple[str, str]:
     """Reads the banner (account id, maybe a key) then polls /healthz."""
     assert process.stdout is not None
     account_id = secret = ""
-    deadline = time.monotonic() + 60
+    # Generous: on 2 busy cores (the suite's browsers and servers beside it) a start with its migrations has taken
+    # over a minute, and a session-scoped server that misses it fails every test that shares it.
+    deadline = time.monotonic() + SERVER_START_SECONDS
     while time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:

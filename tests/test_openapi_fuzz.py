@@ -39,6 +39,8 @@ from tests.hostile_input import hostile_json, hostile_text
 from tests.support import Server
 
 EXAMPLES_PER_OPERATION = 5
+# The first /openapi.json builds the schema of ~300 operations: seconds on a busy 2-core machine.
+OPENAPI_TIMEOUT_SECONDS = 120
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch")
 # Valid input; input the schema calls invalid; valid input with one value swapped for what an attacker types.
@@ -513,7 +515,7 @@ def paid_catalog(base_url: str, secret: str, external_id: str) -> tuple[dict[str
 def target(server: Server) -> Target:
     account_id, secret = server.new_account()
     ids = seeded_ids(server.base_url, account_id, secret)
-    served = httpx.get(f"{server.base_url}/openapi.json").json()
+    served = httpx.get(f"{server.base_url}/openapi.json", timeout=OPENAPI_TIMEOUT_SECONDS).json()
     return Target(server, secret, ids, {kind: fuzzing_schema(served, kind) for kind in MODES})
 
 

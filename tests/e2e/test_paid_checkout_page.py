@@ -66,5 +66,5 @@ def test_a_missing_address_is_asked_for_field_by_field_and_nothing_is_charged(se
 
     expect(page.locator("#address_line1-error")).to_have_text("Fill in this field.")
     expect(page.locator("#address_country-error")).to_have_text("Choose a country.")
-    expect(page.locator("#phone-error")).to_have_text("Enter a phone number.")
+    expect(page.locator("#phone-error")).to_have_text("Enter your phone number.")
     assert charges(server, opened.account_id) == []

@@ -160,6 +160,7 @@ class CheckoutSession(TimestampedMixin, Base):
             "line_items": [item.snapshot() for item in tiers[PRIMARY_TIER]],
             "coupon_id": self.coupon_id,
             "promotion_code": self.promotion_code,
+            "locale": self.locale,
             "card_checkout_settings": {"three_ds_mode": self.three_ds_mode},
             "cascade_status": {"total_tiers": len(tiers), "tier_amounts": self.tier_amounts}
             if self.cascade_routes
